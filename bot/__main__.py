@@ -1,0 +1,61 @@
+"""Entry point: `python -m bot` (the Procfile's worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import aiohttp
+import discord
+
+from bot.posebot import PoseBot
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("bot")
+
+
+async def run(settings: Settings) -> None:
+    async with aiohttp.ClientSession() as session, PoseBot(settings, session) as bot:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def request_shutdown(signame: str) -> None:
+            if not stopping:
+                log.info("received %s", signame)
+                stopping.append(loop.create_task(bot.shutdown()))
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, request_shutdown, sig.name)
+        await bot.start(settings.discord_token)
+        if stopping:
+            await stopping[0]
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    discord.utils.setup_logging(
+        handler=logging.StreamHandler(sys.stdout),
+        level=getattr(logging, settings.log_level),
+        root=True,
+    )
+    try:
+        asyncio.run(run(settings))
+    except discord.LoginFailure:
+        log.error(
+            "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"
+        )
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        log.error("Discord refused the connection: this bot needs no privileged intents")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""A pose request: the user's options, checked again after Discord's checks, and its API body."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from bot.images import PreparedImage
+
+MAX_PROMPT_LENGTH = 1000
+MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 70, 10
+MIN_GUIDANCE, MAX_GUIDANCE, DEFAULT_GUIDANCE = 1.0, 15.0, 3.0
+# Discord carries integers up to 2**53; the API's own default seed is already past 2**32.
+MAX_SEED = 2**53 - 1
+SIZES: dict[str, tuple[int, int]] = {
+    "square": (1024, 1024),
+    "portrait": (832, 1216),
+    "landscape": (1216, 832),
+}
+
+
+class InvalidRequest(Exception):
+    """An option that cannot be used; the message is written for the user."""
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """A reference image as the API may receive it: cleaned bytes, or the URL it came from."""
+
+    image: PreparedImage
+    url: str
+
+    def for_api(self, image_input: str) -> str:
+        return self.url if image_input == "url" else self.image.as_base64()
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """The text and number options of a request, checked."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    size: str
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return SIZES[self.size]
+
+
+@dataclass(frozen=True)
+class PoseRequest:
+    options: PoseOptions
+    character: ImageInput
+    pose: ImageInput | None = None
+
+    def api_body(self, image_input: str) -> dict[str, Any]:
+        """The JSON body of the documented call; `image_input` is "base64" or "url"."""
+        options = self.options
+        width, height = options.dimensions
+        body: dict[str, Any] = {
+            "ip_image": self.character.for_api(image_input),
+            "prompt": options.prompt,
+            "negative_prompt": options.negative_prompt,
+            "seed": options.seed,
+            "steps": options.steps,
+            "guidance_scale": options.guidance,
+            "width": width,
+            "height": height,
+        }
+        if self.pose is not None:
+            body["input_image"] = self.pose.for_api(image_input)
+        return body
+
+
+def clean_text(text: str | None) -> str:
+    """Drop control characters (they confuse the model and the embed) and fold white space."""
+    if not text:
+        return ""
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            kept.append(" ")  # newlines and tabs become spaces; the rest go with them
+        elif category not in ("Cs", "Co", "Cn"):  # lone surrogates, private use, unassigned
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
+def check_options(
+    *,
+    prompt: str,
+    negative_prompt: str | None = None,
+    seed: int | None = None,
+    steps: int = DEFAULT_STEPS,
+    guidance: float = DEFAULT_GUIDANCE,
+    size: str = "square",
+) -> PoseOptions:
+    """Check every option again (Discord's own checks can be bypassed by a modified client)."""
+    cleaned = clean_text(prompt)
+    if not cleaned:
+        raise InvalidRequest("The prompt is empty: describe the character and the pose.")
+    if len(cleaned) > MAX_PROMPT_LENGTH:
+        raise InvalidRequest(f"The prompt is too long: at most {MAX_PROMPT_LENGTH} characters.")
+    negative = clean_text(negative_prompt)
+    if len(negative) > MAX_PROMPT_LENGTH:
+        raise InvalidRequest(
+            f"The negative prompt is too long: at most {MAX_PROMPT_LENGTH} characters."
+        )
+    if not MIN_STEPS <= steps <= MAX_STEPS:
+        raise InvalidRequest(f"Steps must be from {MIN_STEPS} to {MAX_STEPS}.")
+    if not MIN_GUIDANCE <= guidance <= MAX_GUIDANCE:
+        raise InvalidRequest(f"Guidance must be from {MIN_GUIDANCE:g} to {MAX_GUIDANCE:g}.")
+    if size not in SIZES:
+        raise InvalidRequest(f"Size must be one of: {', '.join(SIZES)}.")
+    if seed is None:
+        seed = random.randint(0, 2**32 - 1)
+    elif not 0 <= seed <= MAX_SEED:
+        raise InvalidRequest(f"The seed must be a whole number from 0 to {MAX_SEED}.")
+    return PoseOptions(
+        prompt=cleaned,
+        negative_prompt=negative,
+        seed=seed,
+        steps=steps,
+        guidance=float(guidance),
+        size=size,
+    )

@@ -1,0 +1,99 @@
+"""The bot itself: wires settings, the HTTP session, the API client and the cogs together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.cooldowns import UserLimits
+from bot.jobs import JobTracker
+from bot.replies import NO_MENTIONS
+from bot.scheduler import Scheduler
+from bot.segmind import SegmindClient
+from bot.settings import Settings
+from bot.tree import PoseTree
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.pose",)
+# Heroku-like hosts send SIGTERM and kill the process 30 s later.
+SHUTDOWN_GRACE_SECONDS = 25.0
+
+
+class PoseBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # Slash commands need no privileged intent; guilds gives the bot its channels.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=PoseTree,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+        )
+        self.settings = settings
+        self.http_session = session
+        self.clock = clock
+        self.segmind = SegmindClient(
+            session,
+            api_key=settings.segmind_api_key,
+            base_url=settings.segmind_base_url,
+            model=settings.segmind_model,
+            mode=settings.segmind_mode,
+            timeout=settings.segmind_timeout_seconds,
+            poll_interval=settings.segmind_poll_seconds,
+            clock=clock,
+        )
+        self.scheduler = Scheduler(
+            self.segmind,
+            max_concurrency=settings.segmind_max_concurrency,
+            max_wait=settings.segmind_max_wait_seconds,
+            clock=clock,
+        )
+        self.limits = UserLimits(settings.user_cooldown_seconds, clock=clock)
+        self.jobs = JobTracker()
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except commands.ExtensionError:
+                log.exception("failed to load extension %s", extension)
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        guild_id = self.settings.discord_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+            log.info("synced %d command(s) globally (may take up to an hour to show)", len(synced))
+            return
+        guild = discord.Object(id=guild_id)
+        self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        log.info("synced %d command(s) to server %s", len(synced), guild_id)
+
+    async def on_ready(self) -> None:
+        log.info(
+            "logged in as %s (id %s) in %d server(s)",
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+        )
+
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop taking requests, let running generations finish for `grace` seconds, then close."""
+        log.info("shutting down")
+        await self.jobs.shutdown(grace)
+        await self.close()

@@ -1,0 +1,71 @@
+"""Private replies to users: one way to send them, and one wording for each kind of failure."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+
+from bot import segmind
+from bot.images import ImageRejected
+from bot.pose import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+async def send_private(interaction: discord.Interaction, content: str) -> None:
+    """Answer privately, whether or not the interaction was answered already."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(
+                content, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+    except discord.HTTPException as error:
+        log.warning("could not reply to interaction %s: %s", interaction.id, error)
+
+
+def report_unexpected(error: BaseException, context: str) -> str:
+    """Log an unexpected error with a short reference and return the user's message for it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error in %s [ref %s]", context, reference, exc_info=error)
+    return (
+        "Something went wrong on our side. If it keeps happening, "
+        f"give the bot's owner this reference: `{reference}`."
+    )
+
+
+def explain(error: Exception) -> str:
+    """What a known failure means for the user, and what to do about it."""
+    if isinstance(error, ImageRejected | InvalidRequest):
+        return str(error)
+    if isinstance(error, segmind.BadRequest):
+        return f"The image service refused this request: {error.message}"
+    if isinstance(error, segmind.AccessDenied):
+        return (
+            "The bot is misconfigured: the image service refused its access. "
+            "Please tell the bot's owner; nothing was charged."
+        )
+    if isinstance(error, segmind.OutOfCredits):
+        return (
+            "The bot's credits have run out, so it cannot make images until its owner tops them up."
+        )
+    if isinstance(error, segmind.TimedOut):
+        return (
+            "The generation timed out. The image service may be overloaded; "
+            "please try again in a few minutes."
+        )
+    if isinstance(error, segmind.GenerationFailed):
+        return f"The image service could not make this image: {error.message}"
+    if isinstance(error, segmind.InvalidResult):
+        return "The image service answered with something that is not an image. Please try again."
+    if isinstance(error, segmind.Unavailable):
+        return (
+            "The image service is having trouble right now; nothing was charged. "
+            "Please try again in a few minutes."
+        )
+    return "The image service answered with an error; please try again later."

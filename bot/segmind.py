@@ -1,0 +1,402 @@
+"""The Segmind API client: one request path, typed errors, sync (v1) and async (v2) modes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bot.images import GeneratedImage, NotAnImage, read_generated
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean the request was not processed: safe to send again (only 200s are billed).
+RETRYABLE_STATUSES = (500, 502, 503)
+# Headers worth keeping in the job log; none of them is secret.
+USAGE_HEADERS = (
+    "x-request-id",
+    "x-cost",
+    "x-remaining-credits",
+    "x-generation-time",
+    "x-seed-value",
+    "x-rate-limit-remaining",
+)
+_SUBMIT_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+_POLL_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+_MAX_MESSAGE = 300
+
+
+class SegmindError(Exception):
+    """A call that did not produce an image. `status` is the HTTP status, if there was one."""
+
+    # Whether the API may have run (and billed) the generation although no image arrived.
+    may_have_billed = False
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class BadRequest(SegmindError):
+    """400: the API refused the parameters; its reason is safe to show the user."""
+
+
+class AccessDenied(SegmindError):
+    """401, 403 or 404: the key, its permissions or the model name are wrong."""
+
+
+class OutOfCredits(SegmindError):
+    """406: the account has no credits left."""
+
+
+class RateLimited(SegmindError):
+    """429. `retry_at` is the epoch time the API said to come back, if it said."""
+
+    def __init__(self, message: str, retry_at: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_at = retry_at
+
+
+class Unavailable(SegmindError):
+    """The API kept failing (5xx, connection errors) after the allowed retries."""
+
+
+class TimedOut(SegmindError):
+    """504 or no answer in time: the generation may have run, so it is not sent again."""
+
+    may_have_billed = True
+
+
+class GenerationFailed(SegmindError):
+    """An async generation that the API reports as FAILED."""
+
+    may_have_billed = True
+
+
+class InvalidResult(SegmindError):
+    """A success answer that holds no usable image."""
+
+    may_have_billed = True
+
+
+@dataclass(frozen=True)
+class Generation:
+    image: GeneratedImage
+    usage: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    headers: Mapping[str, str]
+    content_type: str
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class SegmindClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        mode: str = "sync",
+        timeout: float = 180.0,
+        poll_interval: float = 2.0,
+        server_retries: int = 2,
+        retry_delay: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._api_key = api_key
+        self._base = URL(base_url)
+        self._model = model
+        self._mode = mode
+        self._timeout = timeout
+        self._poll_interval = poll_interval
+        self._server_retries = server_retries
+        self._retry_delay = retry_delay
+        self._clock = clock
+        self._sleep = sleep
+
+    async def generate(self, body: dict[str, Any]) -> Generation:
+        """Run one generation. Only the submit can raise RateLimited: nothing was billed then."""
+        if self._mode == "async":
+            return await self._generate_async(body)
+        url = self._base / "v1" / self._model
+        timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=10)
+        response = await self._request("POST", url, json_body=body, timeout=timeout)
+        return _generation_from(response)
+
+    async def _generate_async(self, body: dict[str, Any]) -> Generation:
+        response = await self._request(
+            "POST", self._base / "v2" / self._model, json_body=body, timeout=_SUBMIT_TIMEOUT
+        )
+        if _looks_like_image(response):
+            return _generation_from(response)  # answered at once, as v1 does
+        ticket = response.json()
+        if not isinstance(ticket, dict) or not (ticket.get("status_url") or ticket.get("poll_url")):
+            raise InvalidResult("the async submit answered without a status URL", 200)
+        log.info("segmind request queued request_id=%s", ticket.get("request_id"))
+        deadline = time.monotonic() + self._timeout
+        status_url = URL(ticket.get("status_url") or ticket["poll_url"])
+        while True:
+            state = await self._poll(status_url)
+            status = str(state.get("status", "")).upper()
+            if status == "COMPLETED":
+                break
+            if status == "FAILED":
+                reason = _reason_from(state) or "the generation failed"
+                raise GenerationFailed(reason, 422)
+            if time.monotonic() >= deadline:
+                raise TimedOut("the generation did not finish in time")
+            await self._sleep(self._poll_interval)
+        result = state
+        if "output" not in state and ticket.get("response_url"):
+            result = await self._poll(URL(ticket["response_url"]))
+        return await self._collect_output(result, usage=_usage(response.headers))
+
+    async def _poll(self, url: URL) -> dict[str, Any]:
+        """GET a status or result; polls are free, so passing faults are simply retried."""
+        for attempt in range(1, 6):
+            try:
+                response = await self._request(
+                    "GET", url, timeout=_POLL_TIMEOUT, accept=(200, 202, 422)
+                )
+            except (RateLimited, Unavailable, TimedOut) as error:
+                if attempt == 5:
+                    raise
+                wait = getattr(error, "retry_at", None)
+                delay = max(self._poll_interval, (wait or 0) - self._clock())
+                await self._sleep(min(delay, 60))
+                continue
+            state = response.json()
+            if not isinstance(state, dict):
+                raise InvalidResult("a status poll answered without JSON", response.status)
+            return state
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
+    async def _collect_output(self, result: dict[str, Any], usage: Mapping[str, str]) -> Generation:
+        reference = _find_output(result.get("output"))
+        if reference is None:
+            raise InvalidResult("the finished generation names no output image", 200)
+        if not reference.startswith(("http://", "https://")):
+            return Generation(_decode_base64_image(reference), usage)
+        url = URL(reference)
+        # The key goes only to the API's own host, never to wherever the output is stored.
+        send_key = url.origin() == self._base.origin()
+        response = await self._request("GET", url, timeout=_POLL_TIMEOUT, send_key=send_key)
+        return Generation(_image_or_invalid(response.body), usage)
+
+    async def _request(
+        self,
+        method: str,
+        url: URL,
+        *,
+        timeout: aiohttp.ClientTimeout,
+        json_body: dict[str, Any] | None = None,
+        accept: tuple[int, ...] = (200,),
+        send_key: bool = True,
+    ) -> _Response:
+        """The one way out to the API: bounded retries of unprocessed requests, typed errors."""
+        headers = {"x-api-key": self._api_key} if send_key else {}
+        attempts = 1 + self._server_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self._session.request(
+                    method, url, json=json_body, headers=headers, timeout=timeout
+                ) as raw:
+                    response = _Response(
+                        raw.status, dict(raw.headers), raw.content_type, await raw.read()
+                    )
+            except TimeoutError:
+                raise TimedOut("the API did not answer in time") from None
+            except aiohttp.ClientConnectorError as error:
+                # Never connected, so nothing ran: as safe to retry as a 5xx.
+                failure: SegmindError = Unavailable(f"cannot reach the API ({error.os_error})")
+            except aiohttp.ClientError as error:
+                # Cut off mid-answer: the generation may have run; do not send it again.
+                raise TimedOut(
+                    f"the connection to the API broke ({type(error).__name__})"
+                ) from None
+            else:
+                if response.status in accept:
+                    return response
+                failure = self._error_for(response)
+                if not isinstance(failure, Unavailable):
+                    raise failure
+            if attempt < attempts:
+                delay = self._retry_delay * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                log.warning(
+                    "segmind %s %s (attempt %d of %d), retrying in %.1fs",
+                    method,
+                    failure.status or "connection error",
+                    attempt,
+                    attempts,
+                    delay,
+                )
+                await self._sleep(delay)
+        raise failure
+
+    def _error_for(self, response: _Response) -> SegmindError:
+        status = response.status
+        reason = self._scrub(_reason_from_response(response))
+        if status == 400:
+            return BadRequest(reason or "the request was refused", status)
+        if status in (401, 403, 404):
+            return AccessDenied(reason or "access refused", status)
+        if status == 406:
+            if "content" in reason.lower() and "type" in reason.lower():
+                return BadRequest(reason, status)  # 406 doubles as "invalid content type"
+            return OutOfCredits(reason or "insufficient credits", status)
+        if status == 429:
+            return RateLimited(reason or "rate limited", _retry_at(response.headers, self._clock))
+        if status == 504:
+            return TimedOut(reason or "the API timed out", status)
+        if status in RETRYABLE_STATUSES:
+            return Unavailable(reason or f"server error {status}", status)
+        return SegmindError(reason or f"unexpected status {status}", status)
+
+    def _scrub(self, text: str) -> str:
+        """An echo of the key in an error body must not reach a log or a user."""
+        return text.replace(self._api_key, "[key]") if self._api_key else text
+
+
+def _reason_from(data: Any) -> str:
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail", "msg"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:_MAX_MESSAGE]
+            if isinstance(value, dict | list):
+                return _reason_from(value) or json.dumps(value)[:_MAX_MESSAGE]
+    if isinstance(data, list) and data:
+        return _reason_from(data[0])
+    return ""
+
+
+def _reason_from_response(response: _Response) -> str:
+    """The server's message, whether it answered JSON, plain text or an HTML error page."""
+    data = response.json()
+    if data is not None:
+        return _reason_from(data) or (str(data)[:_MAX_MESSAGE] if isinstance(data, str) else "")
+    text = response.body.decode("utf-8", errors="replace")
+    if "<" in text and ">" in text:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    return " ".join(text.split())[:_MAX_MESSAGE]
+
+
+def _retry_at(headers: Mapping[str, str], clock: Callable[[], float]) -> float | None:
+    """When a 429 says to come back: Retry-After, else x-rate-limit-reset-at-utc, else unknown."""
+    lowered = {key.lower(): value.strip() for key, value in headers.items()}
+    retry_after = lowered.get("retry-after", "")
+    if retry_after:
+        try:
+            return clock() + max(0.0, float(retry_after))
+        except ValueError:
+            moment = _parse_time(retry_after, email.utils.parsedate_to_datetime)
+            if moment is not None:
+                return moment
+    reset = lowered.get("x-rate-limit-reset-at-utc", "")
+    if reset:
+        return _parse_time(reset.replace("Z", "+00:00"), datetime.fromisoformat)
+    return None
+
+
+def _parse_time(text: str, parse: Callable[[str], datetime]) -> float | None:
+    """Epoch seconds of a timestamp; one without a zone is UTC, as the header's name says."""
+    try:
+        moment = parse(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _usage(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered = {key.lower(): value for key, value in headers.items()}
+    return {name: lowered[name] for name in USAGE_HEADERS if name in lowered}
+
+
+def _looks_like_image(response: _Response) -> bool:
+    return response.content_type.startswith("image/") or response.body[:1] not in (b"{", b"[")
+
+
+def _generation_from(response: _Response) -> Generation:
+    """A 200 answer as an image: raw bytes, or JSON carrying a base64 `image`."""
+    usage = _usage(response.headers)
+    data = response.json() if response.body[:1] in (b"{", b"[") else None
+    if isinstance(data, dict):
+        for key in ("image", "output", "images"):
+            found = _find_output(data.get(key))
+            if found and not found.startswith(("http://", "https://")):
+                return Generation(_decode_base64_image(found), usage)
+        raise InvalidResult("the API answered JSON without an image", response.status)
+    return Generation(_image_or_invalid(response.body), usage)
+
+
+def _image_or_invalid(data: bytes) -> GeneratedImage:
+    try:
+        return read_generated(data)
+    except NotAnImage as error:
+        raise InvalidResult(str(error), 200) from None
+
+
+def _decode_base64_image(text: str) -> GeneratedImage:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidResult("the API's image is not valid base64", 200) from None
+    return _image_or_invalid(data)
+
+
+def _find_output(value: Any) -> str | None:
+    """The first image reference in an output of any shape: a string, a list or an object."""
+    if isinstance(value, str):
+        return value.strip() if _is_image_reference(value.strip()) else None
+    if isinstance(value, list):
+        for item in value:
+            found = _find_output(item)
+            if found:
+                return found
+    if isinstance(value, dict):
+        preferred = ("image", "url", "image_url", "images", "output", "data")
+        for key in (*preferred, *(k for k in value if k not in preferred)):
+            if key in value:
+                found = _find_output(value[key])
+                if found:
+                    return found
+    return None
+
+
+def _is_image_reference(text: str) -> bool:
+    """A URL, a data URI or a long base64 run; short strings are status words, ids and such."""
+    if text.startswith(("http://", "https://", "data:image/")):
+        return True
+    return len(text) >= 64 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", text) is not None

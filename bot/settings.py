@@ -1,0 +1,149 @@
+"""The bot's configuration: one frozen object built once from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from dotenv import find_dotenv, load_dotenv
+
+T = TypeVar("T")
+
+MODES = ("sync", "async")
+IMAGE_INPUTS = ("base64", "url")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """A missing or malformed variable; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str = field(repr=False)
+    segmind_api_key: str = field(repr=False)
+    segmind_base_url: str = "https://api.segmind.com"
+    segmind_model: str = "consistent-character-AI-neolemon-v3"
+    segmind_mode: str = "sync"
+    segmind_image_input: str = "base64"
+    user_cooldown_seconds: float = 60.0
+    segmind_max_concurrency: int = 4
+    segmind_max_wait_seconds: float = 300.0
+    # A generation takes ~37 s; anything past this is treated as a timeout.
+    segmind_timeout_seconds: float = 180.0
+    segmind_poll_seconds: float = 2.0
+    discord_guild_id: int | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (default: the process environment after `.env`)."""
+        if env is None:
+            # .env in the working directory; override=False: the platform's variables win.
+            load_dotenv(find_dotenv(usecwd=True), override=False)
+            env = os.environ
+        reader = _Reader(env)
+        return cls(
+            discord_token=reader.required(
+                "DISCORD_TOKEN", "the bot token from the Developer Portal"
+            ),
+            segmind_api_key=reader.required("SEGMIND_API_KEY", "your key from segmind.com"),
+            segmind_base_url=reader.get("SEGMIND_BASE_URL", cls.segmind_base_url, _http_url),
+            segmind_model=reader.get("SEGMIND_MODEL", cls.segmind_model, _slug),
+            segmind_mode=reader.get("SEGMIND_MODE", cls.segmind_mode, _one_of(MODES)),
+            segmind_image_input=reader.get(
+                "SEGMIND_IMAGE_INPUT", cls.segmind_image_input, _one_of(IMAGE_INPUTS)
+            ),
+            user_cooldown_seconds=reader.get(
+                "USER_COOLDOWN_SECONDS", cls.user_cooldown_seconds, _number(0, 86_400)
+            ),
+            segmind_max_concurrency=reader.get(
+                "SEGMIND_MAX_CONCURRENCY", cls.segmind_max_concurrency, _integer(1, 64)
+            ),
+            segmind_max_wait_seconds=reader.get(
+                "SEGMIND_MAX_WAIT_SECONDS", cls.segmind_max_wait_seconds, _number(0, 3_600)
+            ),
+            segmind_timeout_seconds=reader.get(
+                "SEGMIND_TIMEOUT_SECONDS", cls.segmind_timeout_seconds, _number(1, 840)
+            ),
+            segmind_poll_seconds=reader.get(
+                "SEGMIND_POLL_SECONDS", cls.segmind_poll_seconds, _number(0.01, 60)
+            ),
+            discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
+            log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),
+        )
+
+
+class _Reader:
+    """Reads variables and turns every parse failure into one SettingsError naming the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def required(self, name: str, what: str) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            raise SettingsError(f"{name} is not set: put {what} in the environment or in .env")
+        return value
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as error:
+            raise SettingsError(f"{name}={raw!r} is not valid: {error}") from None
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(f"expected a number of seconds from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// address")
+    return raw.rstrip("/")
+
+
+def _slug(raw: str) -> str:
+    if not all(ch.isalnum() or ch in "-_." for ch in raw):
+        raise ValueError("expected a model name such as consistent-character-AI-neolemon-v3")
+    return raw
+
+
+def _snowflake(raw: str) -> int:
+    if not raw.isdigit():
+        raise ValueError("expected a server id (digits only; Developer Mode > Copy Server ID)")
+    return int(raw)

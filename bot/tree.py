@@ -1,0 +1,28 @@
+"""The command tree's error hook: every failure in a command becomes one short private reply."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.replies import report_unexpected, send_private
+
+
+class PoseTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.NoPrivateMessage):
+            message = "This command works in a server channel, not in direct messages."
+        elif isinstance(error, app_commands.BotMissingPermissions):
+            missing = ", ".join(error.missing_permissions).replace("_", " ")
+            message = f"I am missing permissions in this channel: {missing}."
+        elif isinstance(error, app_commands.TransformerError):
+            message = f"That value is not valid: {error.value!r}."
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You cannot use this command here."
+        else:
+            name = interaction.command.qualified_name if interaction.command else "a command"
+            message = report_unexpected(original, f"/{name}")
+        await send_private(interaction, message)

@@ -1,0 +1,120 @@
+"""Configuration as an operator meets it: defaults, overrides and one clear line per mistake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+
+REQUIRED = {"DISCORD_TOKEN": "token-value-123", "SEGMIND_API_KEY": "sg-key-456"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_follow_the_documented_table() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.segmind_base_url == "https://api.segmind.com"
+    assert settings.segmind_model == "consistent-character-AI-neolemon-v3"
+    assert (settings.segmind_mode, settings.segmind_image_input) == ("sync", "base64")
+    assert settings.user_cooldown_seconds == 60
+    assert settings.segmind_max_concurrency == 4
+    assert settings.segmind_max_wait_seconds == 300
+    assert settings.discord_guild_id is None
+    assert settings.log_level == "INFO"
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            **REQUIRED,
+            "SEGMIND_BASE_URL": "http://127.0.0.1:9999/",
+            "SEGMIND_MODEL": "other-model",
+            "SEGMIND_MODE": "ASYNC",
+            "SEGMIND_IMAGE_INPUT": "url",
+            "USER_COOLDOWN_SECONDS": "15",
+            "SEGMIND_MAX_CONCURRENCY": "2",
+            "SEGMIND_MAX_WAIT_SECONDS": "30",
+            "SEGMIND_TIMEOUT_SECONDS": "90",
+            "SEGMIND_POLL_SECONDS": "0.5",
+            "DISCORD_GUILD_ID": "123456789012345678",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.segmind_base_url == "http://127.0.0.1:9999"
+    assert settings.segmind_model == "other-model"
+    assert (settings.segmind_mode, settings.segmind_image_input) == ("async", "url")
+    assert settings.user_cooldown_seconds == 15
+    assert settings.segmind_max_concurrency == 2
+    assert settings.segmind_max_wait_seconds == 30
+    assert settings.segmind_timeout_seconds == 90
+    assert settings.segmind_poll_seconds == 0.5
+    assert settings.discord_guild_id == 123456789012345678
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DISCORD_TOKEN", "", "DISCORD_TOKEN is not set"),
+        ("SEGMIND_API_KEY", "  ", "SEGMIND_API_KEY is not set"),
+        ("SEGMIND_MODE", "batch", "SEGMIND_MODE='batch' is not valid: expected one of sync, async"),
+        ("SEGMIND_IMAGE_INPUT", "file", "expected one of base64, url"),
+        ("USER_COOLDOWN_SECONDS", "soon", "USER_COOLDOWN_SECONDS='soon' is not valid"),
+        ("USER_COOLDOWN_SECONDS", "-1", "from 0 to 86400"),
+        ("SEGMIND_MAX_CONCURRENCY", "0", "whole number from 1 to 64"),
+        ("SEGMIND_MAX_CONCURRENCY", "2.5", "whole number from 1 to 64"),
+        ("SEGMIND_BASE_URL", "api.segmind.com", "http:// or https://"),
+        ("DISCORD_GUILD_ID", "my-server", "digits only"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        Settings.from_env({**REQUIRED, variable: value})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    text = repr(Settings.from_env(REQUIRED))
+    assert "token-value-123" not in text
+    assert "sg-key-456" not in text
+
+
+def run_bot_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SEGMIND_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=cwd,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_start_up_with_a_bad_value_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = run_bot_process({**REQUIRED, "SEGMIND_MAX_CONCURRENCY": "lots"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SEGMIND_MAX_CONCURRENCY" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "sg-key-456" not in result.stderr
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "DISCORD_TOKEN=from-file\nSEGMIND_API_KEY=from-file\nSEGMIND_MODE=async\n"
+    )
+    # The environment's bad value must win over the file's good one, and be named.
+    result = run_bot_process({"SEGMIND_MODE": "turbo"}, tmp_path)
+    assert result.returncode == 2
+    assert "SEGMIND_MODE='turbo'" in result.stderr
+    missing = run_bot_process({}, tmp_path / "..")
+    assert missing.returncode == 2
+    assert "DISCORD_TOKEN is not set" in missing.stderr
