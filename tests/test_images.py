@@ -28,7 +28,7 @@ def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
 
 
 def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims a size without carrying the pixels: what a decompression bomb looks like."""
+    """A PNG claiming a size without carrying the pixels: what a decompression bomb looks like."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
@@ -41,10 +41,7 @@ def png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     pixels = zlib.compress(b"\x00" * 64, 9)  # a few rows; the rest would inflate from nothing
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
 
 
@@ -97,7 +94,7 @@ def test_unusable_uploads_are_refused_with_a_reason(name: str) -> None:
 
 
 def test_refusal_names_the_image_it_is_about() -> None:
-    with pytest.raises(ImageRejected, match="^The pose image is an empty file"):
+    with pytest.raises(ImageRejected, match=r"^The pose image is an empty file"):
         prepare_reference(b"", label="The pose image")
 
 
@@ -120,7 +117,7 @@ def test_exif_orientation_is_applied_and_all_metadata_removed() -> None:
     result = opened(prepared.data)
     assert result.size == (200, 400)
     # The red left half ends up on top after the rotation the tag asks for.
-    red, green, blue = result.getpixel((100, 50))
+    red, _, blue = result.getpixel((100, 50))
     assert red > 200 and blue < 60
     assert not result.getexif()
     assert b"PhoneMaker" not in prepared.data
@@ -140,7 +137,7 @@ def test_animated_webp_is_posed_from_its_first_frame() -> None:
     frames = [Image.new("RGB", (64, 64), colour) for colour in ("blue", "red")]
     webp = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
     assert sniff(webp) == "webp"
-    red, green, blue = opened(prepare_reference(webp).data).getpixel((32, 32))
+    red, _, blue = opened(prepare_reference(webp).data).getpixel((32, 32))
     assert blue > 200 and red < 60
 
 
@@ -174,7 +171,7 @@ def test_wide_gamut_profile_is_converted_not_dropped_silently() -> None:
     tagged = encode(Image.new("RGB", (30, 30), (0, 128, 255)), "PNG", icc_profile=profile)
     result = opened(prepare_reference(tagged).data)
     assert "icc_profile" not in result.info
-    red, green, blue = result.getpixel((15, 15))
+    red, _, blue = result.getpixel((15, 15))
     assert blue > 230 and red < 20
 
 
