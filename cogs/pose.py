@@ -46,6 +46,7 @@ SIZE_CHOICES = [
 SIZE_LABELS = {choice.value: choice.name for choice in SIZE_CHOICES}
 # Interaction tokens live 15 minutes; past this, results go to the channel instead.
 TOKEN_USABLE_SECONDS = 14 * 60
+INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 
 
 def _timestamp(epoch: float) -> str:
@@ -76,6 +77,7 @@ class PoseJob:
         self.pose = pose
         self.received_at = bot.clock()
         self._shown = ""
+        self._token_dead = False  # Discord said the token is invalid before its 15 minutes
 
     async def run(self) -> None:
         user_id = self.interaction.user.id
@@ -87,7 +89,7 @@ class PoseJob:
             generation = await self.bot.scheduler.run(body, self)
             refund = False
             message = await self._deliver(generation)
-            await self._show(f"✅ Done: {message.jump_url}")
+            await self._show(f"✅ Done: {self._link(message)}")
         except (ImageRejected, InvalidRequest) as error:
             await self._show(explain(error))
         except WaitTooLong as error:
@@ -158,10 +160,17 @@ class PoseJob:
                 content=content, allowed_mentions=NO_MENTIONS
             )
         except discord.HTTPException as error:
+            self._token_dead = self._token_dead or error.code == INVALID_WEBHOOK_TOKEN
             log.warning("could not update the status of job %s: %s", self.interaction.id, error)
 
+    def _link(self, message: discord.Message) -> str:
+        # A followup comes back without its guild, so its own jump_url would say "@me".
+        guild = self.interaction.guild_id or "@me"
+        return f"https://discord.com/channels/{guild}/{message.channel.id}/{message.id}"
+
     def _token_usable(self) -> bool:
-        return self.bot.clock() - self.received_at < TOKEN_USABLE_SECONDS
+        age = self.bot.clock() - self.received_at
+        return not self._token_dead and age < TOKEN_USABLE_SECONDS
 
     async def _deliver(self, generation: Generation) -> discord.Message:
         """Post the result publicly: as a followup while the token lives, else in the channel."""
@@ -185,8 +194,9 @@ class PoseJob:
                     wait=True,
                 )
             except discord.HTTPException as error:
-                if error.code != 50027:  # Invalid Webhook Token: the token died early
+                if error.code != INVALID_WEBHOOK_TOKEN:
                     raise
+                self._token_dead = True
         channel = self.interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             raise RuntimeError("the interaction has no channel to post the result in")

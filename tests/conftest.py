@@ -128,6 +128,6 @@ async def start_bot(
     yield start
     for bot, session, task in running:
         if not bot.is_closed():
-            await bot.close()
+            await bot.shutdown(grace=5)
         await asyncio.wait_for(task, timeout=10)
         await session.close()

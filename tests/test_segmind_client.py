@@ -63,7 +63,7 @@ def client(session: aiohttp.ClientSession, segmind: FakeSegmind) -> Callable[...
 async def test_sync_generation_returns_the_image_in_any_answer_form(
     segmind: FakeSegmind, client: Callable[..., SegmindClient], sync_format: str
 ) -> None:
-    segmind._sync_format = sync_format  # the same server, answering in another form
+    segmind.sync_format = sync_format  # the same server, answering in another form
     generation = await client().generate(BODY)
     assert (generation.image.width, generation.image.height) == (832, 1216)
     assert generation.usage["x-cost"] == "0.58"
@@ -79,7 +79,7 @@ async def test_sync_generation_returns_the_image_in_any_answer_form(
 async def test_async_generation_polls_and_fetches_the_output_without_the_key(
     segmind: FakeSegmind, client: Callable[..., SegmindClient], shape: str
 ) -> None:
-    segmind._output_shape = shape
+    segmind.output_shape = shape
     generation = await client(mode="async").generate(BODY)
     assert (generation.image.width, generation.image.height) == (832, 1216)
     assert [s.mode for s in segmind.submits] == ["async"]
