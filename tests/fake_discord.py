@@ -380,9 +380,9 @@ class FakeDiscord:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
-        self._runner = web.AppRunner(self._build_app(), handle_signals=False)
+        self._runner = web.AppRunner(self._build_app(), handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=1.0).start()
+        await web.SockSite(self._runner, sock).start()
 
     async def close(self) -> None:
         for ws in list(self._sockets):
