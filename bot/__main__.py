@@ -39,8 +39,10 @@ def main() -> int:
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    # Plain lines on stdout: the platform collects them, and colour codes would be noise there.
     discord.utils.setup_logging(
         handler=logging.StreamHandler(sys.stdout),
+        formatter=logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"),
         level=getattr(logging, settings.log_level),
         root=True,
     )

@@ -336,6 +336,14 @@ class FakeInteraction:
         return "\n".join(lines)
 
 
+def point_discord_py_at(base_url: str) -> None:
+    """Send discord.py's REST, gateway and CDN traffic to a fake at `base_url` (http://host:port)."""
+    discord.http.Route.BASE = base_url + API_PREFIX
+    gateway = base_url.replace("http://", "ws://", 1) + "/gateway"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+    discord.asset.Asset.BASE = base_url + "/cdn"
+
+
 class FakeDiscord:
     """Discord's REST API, gateway and CDN for one bot, one guild and one text channel."""
 
@@ -409,9 +417,7 @@ class FakeDiscord:
                 discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
                 discord.asset.Asset.BASE,
             )
-        discord.http.Route.BASE = self.base_url + API_PREFIX
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
-        discord.asset.Asset.BASE = self.base_url + "/cdn"
+        point_discord_py_at(self.base_url)
 
     def uninstall(self) -> None:
         if self._saved_library_values is None:
