@@ -10,27 +10,39 @@ import sys
 import aiohttp
 import discord
 
+from bot.database import connect, describe_url
 from bot.posebot import PoseBot
 from bot.settings import Settings, SettingsError
+from bot.store import Store
 
 log = logging.getLogger("bot")
 
 
 async def run(settings: Settings) -> None:
-    async with aiohttp.ClientSession() as session, PoseBot(settings, session) as bot:
-        loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
+    log.info("opening the job store at %s", describe_url(settings.database_url))
+    store = Store(await connect(settings.database_url))
+    try:
+        await store.migrate()
+        async with aiohttp.ClientSession() as session, PoseBot(settings, session, store) as bot:
+            await _serve(bot, settings)
+    finally:
+        await store.close()
 
-        def request_shutdown(signame: str) -> None:
-            if not stopping:
-                log.info("received %s", signame)
-                stopping.append(loop.create_task(bot.shutdown()))
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, request_shutdown, sig.name)
-        await bot.start(settings.discord_token)
-        if stopping:
-            await stopping[0]
+async def _serve(bot: PoseBot, settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def request_shutdown(signame: str) -> None:
+        if not stopping:
+            log.info("received %s", signame)
+            stopping.append(loop.create_task(bot.shutdown()))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_shutdown, sig.name)
+    await bot.start(settings.discord_token)
+    if stopping:
+        await stopping[0]
 
 
 def main() -> int:

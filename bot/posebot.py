@@ -1,4 +1,4 @@
-"""The bot itself: wires settings, the HTTP session, the API client and the cogs together."""
+"""The bot itself: wires settings, the HTTP session, the store, the API client and the cogs."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.cooldowns import UserLimits
-from bot.jobs import JobTracker
+from bot.cooldowns import UserCooldowns
 from bot.replies import NO_MENTIONS
-from bot.scheduler import Scheduler
+from bot.runner import JobRunner
 from bot.segmind import SegmindClient
 from bot.settings import Settings
+from bot.store import Store
 from bot.tree import PoseTree
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class PoseBot(commands.Bot):
         self,
         settings: Settings,
         session: aiohttp.ClientSession,
+        store: Store,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -45,6 +46,7 @@ class PoseBot(commands.Bot):
         )
         self.settings = settings
         self.http_session = session
+        self.store = store
         self.clock = clock
         self.segmind = SegmindClient(
             session,
@@ -56,14 +58,17 @@ class PoseBot(commands.Bot):
             poll_interval=settings.segmind_poll_seconds,
             clock=clock,
         )
-        self.scheduler = Scheduler(
+        self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
+        self.runner = JobRunner(
+            store,
             self.segmind,
+            self.cooldowns,
+            image_input=settings.segmind_image_input,
             max_concurrency=settings.segmind_max_concurrency,
+            rpm=settings.segmind_rpm,
             max_wait=settings.segmind_max_wait_seconds,
             clock=clock,
         )
-        self.limits = UserLimits(settings.user_cooldown_seconds, clock=clock)
-        self.jobs = JobTracker()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -72,6 +77,8 @@ class PoseBot(commands.Bot):
             except commands.ExtensionError:
                 log.exception("failed to load extension %s", extension)
         await self._sync_commands()
+        # After the cogs: resumed jobs are shown and delivered through them.
+        await self.runner.start()
 
     async def _sync_commands(self) -> None:
         guild_id = self.settings.discord_guild_id
@@ -85,15 +92,14 @@ class PoseBot(commands.Bot):
         log.info("synced %d command(s) to server %s", len(synced), guild_id)
 
     async def on_ready(self) -> None:
-        log.info(
-            "logged in as %s (id %s) in %d server(s)",
-            self.user,
-            self.user and self.user.id,
-            len(self.guilds),
-        )
+        user_id = self.user.id if self.user else None
+        log.info("logged in as %s (id %s) in %d server(s)", self.user, user_id, len(self.guilds))
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop taking requests, let running generations finish for `grace` seconds, then close."""
+        """Stop taking jobs, let running ones finish for `grace` seconds, then close.
+
+        Queued jobs stay in the store and resume on the next start.
+        """
         log.info("shutting down")
-        await self.jobs.shutdown(grace)
+        await self.runner.shutdown(grace)
         await self.close()

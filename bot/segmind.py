@@ -94,6 +94,15 @@ class InvalidResult(SegmindError):
 
 
 @dataclass(frozen=True)
+class Ticket:
+    """An async-mode generation the API has accepted (and billed): poll it, never resubmit."""
+
+    request_id: str | None
+    status_url: str
+    response_url: str | None
+
+
+@dataclass(frozen=True)
 class Generation:
     image: GeneratedImage
     usage: Mapping[str, str]
@@ -141,29 +150,49 @@ class SegmindClient:
         self._clock = clock
         self._sleep = sleep
 
-    async def generate(self, body: dict[str, Any]) -> Generation:
-        """Run one generation. Only the submit can raise RateLimited: nothing was billed then."""
+    async def generate(
+        self,
+        body: dict[str, Any],
+        on_ticket: Callable[[Ticket], Awaitable[None]] | None = None,
+    ) -> Generation:
+        """Run one generation. Only the submit can raise RateLimited: nothing was billed then.
+
+        In async mode `on_ticket` hears of the accepted request before polling starts, so it
+        can be stored and collected after a restart instead of paid for again.
+        """
         if self._mode == "async":
-            return await self._generate_async(body)
+            return await self._generate_async(body, on_ticket)
         url = self._base / "v1" / self._model
         timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=10)
         response = await self._request("POST", url, json_body=body, timeout=timeout)
         return _generation_from(response)
 
-    async def _generate_async(self, body: dict[str, Any]) -> Generation:
+    async def _generate_async(
+        self, body: dict[str, Any], on_ticket: Callable[[Ticket], Awaitable[None]] | None
+    ) -> Generation:
         response = await self._request(
             "POST", self._base / "v2" / self._model, json_body=body, timeout=_SUBMIT_TIMEOUT
         )
         if _looks_like_image(response):
             return _generation_from(response)  # answered at once, as v1 does
-        ticket = response.json()
-        if not isinstance(ticket, dict) or not (ticket.get("status_url") or ticket.get("poll_url")):
+        data = response.json()
+        if not isinstance(data, dict) or not (data.get("status_url") or data.get("poll_url")):
             raise InvalidResult("the async submit answered without a status URL", 200)
-        log.info("segmind request queued request_id=%s", ticket.get("request_id"))
+        ticket = Ticket(
+            request_id=data.get("request_id"),
+            status_url=data.get("status_url") or data["poll_url"],
+            response_url=data.get("response_url"),
+        )
+        log.info("segmind request queued request_id=%s", ticket.request_id)
+        if on_ticket is not None:
+            await on_ticket(ticket)
+        return await self.collect(ticket, usage=_usage(response.headers))
+
+    async def collect(self, ticket: Ticket, usage: Mapping[str, str] | None = None) -> Generation:
+        """Poll an accepted async request until it is done and fetch its image (all free)."""
         deadline = time.monotonic() + self._timeout
-        status_url = URL(ticket.get("status_url") or ticket["poll_url"])
         while True:
-            state = await self._poll(status_url)
+            state = await self._poll(URL(ticket.status_url))
             status = str(state.get("status", "")).upper()
             if status == "COMPLETED":
                 break
@@ -174,9 +203,9 @@ class SegmindClient:
                 raise TimedOut("the generation did not finish in time")
             await self._sleep(self._poll_interval)
         result = state
-        if "output" not in state and ticket.get("response_url"):
-            result = await self._poll(URL(ticket["response_url"]))
-        return await self._collect_output(result, usage=_usage(response.headers))
+        if "output" not in state and ticket.response_url:
+            result = await self._poll(URL(ticket.response_url))
+        return await self._collect_output(result, usage=usage or {})
 
     async def _poll(self, url: URL) -> dict[str, Any]:
         """GET a status or result; polls are free, so passing faults are simply retried."""

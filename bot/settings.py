@@ -34,6 +34,11 @@ class Settings:
     # A generation takes ~37 s; anything past this is treated as a timeout.
     segmind_timeout_seconds: float = 180.0
     segmind_poll_seconds: float = 2.0
+    # Requests per minute the plan allows (5 on the free plan): pacing them avoids 429s.
+    segmind_rpm: int = 5
+    user_max_queued: int = 3
+    # None: SQLite in ./posebot.db. Heroku Postgres hands out postgres://… here.
+    database_url: str | None = field(default=None, repr=False)
     discord_guild_id: int | None = None
     log_level: str = "INFO"
 
@@ -71,6 +76,9 @@ class Settings:
             segmind_poll_seconds=reader.get(
                 "SEGMIND_POLL_SECONDS", cls.segmind_poll_seconds, _number(0.01, 60)
             ),
+            segmind_rpm=reader.get("SEGMIND_RPM", cls.segmind_rpm, _integer(1, 10_000)),
+            user_max_queued=reader.get("USER_MAX_QUEUED", cls.user_max_queued, _integer(1, 1000)),
+            database_url=reader.get("DATABASE_URL", None, _database_url, secret=True),
             discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),
         )
@@ -88,14 +96,15 @@ class _Reader:
             raise SettingsError(f"{name} is not set: put {what} in the environment or in .env")
         return value
 
-    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+    def get(self, name: str, default: T, parse: Callable[[str], T], *, secret: bool = False) -> T:
         raw = self._env.get(name, "").strip()
         if not raw:
             return default
         try:
             return parse(raw)
         except ValueError as error:
-            raise SettingsError(f"{name}={raw!r} is not valid: {error}") from None
+            shown = name if secret else f"{name}={raw!r}"  # a URL may carry a password
+            raise SettingsError(f"{shown} is not valid: {error}") from None
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:
@@ -135,6 +144,15 @@ def _http_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// address")
     return raw.rstrip("/")
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ValueError(
+            "expected sqlite:///file.db, sqlite:////absolute/file.db, postgres://… "
+            "or postgresql://…"
+        )
+    return raw
 
 
 def _slug(raw: str) -> str:

@@ -1,17 +1,21 @@
-"""The /pose command: from a user's character image and pose text to a posted result."""
+"""The /pose command and how its jobs look in Discord: a public card that becomes the result.
+
+The card is the interaction's own reply. It shows the job's place in the queue with a Cancel
+button, then "generating", then it is edited into the result. An edit is idempotent, so a
+result delivered again after a crash still appears once. Failures are told privately.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cooldowns import Refusal
 from bot.images import MAX_UPLOAD_BYTES, GeneratedImage, ImageRejected, fit_for_upload
 from bot.images import prepare_reference as prepare_image
 from bot.pose import (
@@ -23,15 +27,14 @@ from bot.pose import (
     MAX_STEPS,
     MIN_GUIDANCE,
     MIN_STEPS,
-    ImageInput,
     InvalidRequest,
     PoseOptions,
-    PoseRequest,
     check_options,
 )
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
-from bot.scheduler import WaitTooLong
-from bot.segmind import Generation, SegmindError
+from bot.runner import WaitTooLong
+from bot.segmind import SegmindError
+from bot.store import CHARACTER, POSE, Job, NewJob, StoredImage
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -43,9 +46,11 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Portrait (832×1216)", value="portrait"),
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
-SIZE_LABELS = {choice.value: choice.name for choice in SIZE_CHOICES}
-# Interaction tokens live 15 minutes; past this, results go to the channel instead.
-TOKEN_USABLE_SECONDS = 14 * 60
+# Interaction tokens live 15 minutes; keep a margin for the last call to get through.
+TOKEN_LIFETIME_SECONDS = 15 * 60
+TOKEN_MARGIN_SECONDS = 60
+# Downloads and decodes at once: bounds memory when many users upload large images together.
+MAX_PARALLEL_INTAKE = 4
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 
 
@@ -53,190 +58,188 @@ def _timestamp(epoch: float) -> str:
     return f"<t:{int(epoch + 0.999)}:R>"
 
 
-def _refusal_text(refusal: Refusal) -> str:
-    if refusal.reason == "running":
-        return "You already have a generation running. Please wait for it to finish."
-    return f"You can start your next generation {_timestamp(refusal.until or 0)}."
+def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
+    """The webhook behind a stored interaction token, built as discord.py builds
+    `Interaction.followup` (an application webhook, so it may send private messages),
+    so that a job can be shown and delivered after a restart too."""
+    data: Any = {"id": job.application_id, "type": 3, "token": job.token}
+    return discord.Webhook.from_state(data=data, state=bot._connection)
 
 
-class PoseJob:
-    """One /pose from acknowledgement to result, shown to its requester as it goes."""
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>\d+)"):
+    """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
 
-    def __init__(
-        self,
-        bot: PoseBot,
-        interaction: discord.Interaction,
-        options: PoseOptions,
-        character: discord.Attachment,
-        pose: discord.Attachment | None,
-    ) -> None:
-        self.bot = bot
-        self.interaction = interaction
-        self.options = options
-        self.character = character
-        self.pose = pose
-        self.received_at = bot.clock()
-        self._shown = ""
-        self._token_dead = False  # Discord said the token is invalid before its 15 minutes
-
-    async def run(self) -> None:
-        user_id = self.interaction.user.id
-        refund = True  # the cooldown is given back unless the API may have billed
-        try:
-            request = await self._prepare()
-            self.bot.limits.start_cooldown(user_id)
-            body = request.api_body(self.bot.settings.segmind_image_input)
-            generation = await self.bot.scheduler.run(body, self)
-            refund = False
-            message = await self._deliver(generation)
-            await self._show(f"✅ Done: {self._link(message)}")
-        except (ImageRejected, InvalidRequest) as error:
-            await self._show(explain(error))
-        except WaitTooLong as error:
-            refund = False
-            self.bot.limits.hold_until(user_id, error.until)
-            await self._show(
-                "The image service is limiting how often the bot may call it. "
-                f"Please try again {_timestamp(error.until)}; nothing was charged."
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pose:cancel:{job_id}",
             )
-        except SegmindError as error:
-            refund = not error.may_have_billed
-            self._log_upstream(error)
-            await self._show(explain(error))
-        except asyncio.CancelledError:
-            await self._show(
-                "The bot had to restart before your image was ready, so it could not be "
-                "delivered. Please run /pose again."
-            )
-            raise
-        except Exception as error:
-            await self._show(report_unexpected(error, f"/pose job {self.interaction.id}"))
-        finally:
-            self.bot.limits.finish(user_id, refund=refund)
-
-    async def _prepare(self) -> PoseRequest:
-        # This first edit also turns "thinking…" into a message of its own, so the public
-        # result can follow as a separate (non-private) message.
-        await self._show("🔍 Checking your image…")
-        character = await self._load(self.character, "The character image")
-        pose = await self._load(self.pose, "The pose image") if self.pose else None
-        return PoseRequest(self.options, character, pose)
-
-    async def _load(self, attachment: discord.Attachment, label: str) -> ImageInput:
-        if attachment.size > MAX_UPLOAD_BYTES:
-            raise ImageRejected(
-                f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
-            )
-        try:
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise ImageRejected(
-                f"{label} could not be downloaded from Discord; please attach it again."
-            ) from None
-        # Decoding a large image takes a while: keep the event loop free for other users.
-        image = await asyncio.to_thread(prepare_image, data, label=label)
-        return ImageInput(image, attachment.url)
-
-    # Progress, as the scheduler reports it.
-    async def waiting_for_slot(self) -> None:
-        await self._show("⏳ Waiting for a free slot: other generations are running.")
-
-    async def waiting_for_api(self, until: float) -> None:
-        await self._show(f"⏳ The image service is busy; retrying {_timestamp(until)}.")
-
-    async def generating(self) -> None:
-        await self._show(
-            f"🎨 Generating… started {_timestamp(self.bot.clock())}; "
-            "this usually takes about 40 seconds."
         )
+        self.job_id = job_id
 
-    async def _show(self, content: str) -> None:
-        """Edit the requester's private status message; a dead token only loses the status."""
-        if content == self._shown or not self._token_usable():
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> CancelButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PoseBot = interaction.client  # type: ignore[assignment]
+        job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
+        if job is None or job.requester_id != interaction.user.id:
+            await send_private(interaction, "Only the person who asked for this can cancel it.")
             return
-        self._shown = content
-        try:
-            await self.interaction.edit_original_response(
-                content=content, allowed_mentions=NO_MENTIONS
-            )
-        except discord.HTTPException as error:
-            self._token_dead = self._token_dead or error.code == INVALID_WEBHOOK_TOKEN
-            log.warning("could not update the status of job %s: %s", self.interaction.id, error)
-
-    def _link(self, message: discord.Message) -> str:
-        # A followup comes back without its guild, so its own jump_url would say "@me".
-        guild = self.interaction.guild_id or "@me"
-        return f"https://discord.com/channels/{guild}/{message.channel.id}/{message.id}"
-
-    def _token_usable(self) -> bool:
-        age = self.bot.clock() - self.received_at
-        return not self._token_dead and age < TOKEN_USABLE_SECONDS
-
-    async def _deliver(self, generation: Generation) -> discord.Message:
-        """Post the result publicly: as a followup while the token lives, else in the channel."""
-        limit = self.interaction.filesize_limit
-        image = await asyncio.to_thread(fit_for_upload, generation.image, limit)
-        filename = f"pose-{self.options.seed}.{'jpg' if image.format == 'jpeg' else image.format}"
-        embed = self._embed(filename)
-        log.info(
-            "job %s done for user %s: seed=%s %s",
-            self.interaction.id,
-            self.interaction.user.id,
-            self.options.seed,
-            " ".join(f"{key}={value}" for key, value in generation.usage.items()),
+        if not await bot.runner.cancel(self.job_id):
+            await send_private(interaction, "It has already started, so it cannot be cancelled.")
+            return
+        await interaction.response.edit_message(
+            content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS
         )
-        if self._token_usable():
+
+
+def _cancel_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
+
+
+class DiscordPresenter:
+    """Shows jobs in Discord, through the interaction while its token lives, then the channel."""
+
+    def __init__(self, bot: PoseBot) -> None:
+        self.bot = bot
+
+    async def show_queued(
+        self, job: Job, position: int, starts_at: float, *, resumed: bool
+    ) -> None:
+        note = "🔄 The bot restarted; your request kept its place.\n" if resumed else ""
+        now = self.bot.clock()
+        when = "any moment now" if starts_at <= now + 5 else f"about {_timestamp(starts_at)}"
+        await self._edit_card(
+            job,
+            content=f"{note}⏳ Queued: position {position}, starting {when}.",
+            view=_cancel_view(job.id),
+        )
+
+    async def show_running(self, job: Job, *, resumed: bool) -> None:
+        note = "🔄 The bot restarted; your image is still being made.\n" if resumed else ""
+        await self._edit_card(
+            job,
+            content=f"{note}🎨 Generating… started {_timestamp(self.bot.clock())}; "
+            "this usually takes about 40 seconds.",
+            view=None,
+        )
+
+    async def show_waiting(self, job: Job, until: float) -> None:
+        await self._edit_card(
+            job,
+            content=f"⏳ The image service is busy; retrying {_timestamp(until)}.",
+            view=_cancel_view(job.id),
+        )
+
+    async def show_interrupted(self, job: Job) -> None:
+        await self._edit_card(
+            job,
+            content="🔄 The bot is restarting; this request keeps its place and resumes shortly.",
+            view=None,
+        )
+
+    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+        fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
+        extension = "jpg" if fitted.format == "jpeg" else fitted.format
+        filename = f"pose-{job.options.seed}.{extension}"
+        embed = self._embed(job, filename)
+        if self._token_alive(job) and job.status_message_id is not None:
             try:
-                return await self.interaction.followup.send(
+                # Editing the card is idempotent: delivering twice still shows one result.
+                await interaction_webhook(self.bot, job).edit_message(
+                    job.status_message_id,
+                    content=None,
                     embed=embed,
-                    file=_file(image, filename),
+                    attachments=[_file(fitted, filename)],
+                    view=None,
                     allowed_mentions=NO_MENTIONS,
-                    wait=True,
                 )
+                return job.status_message_id
+            except discord.NotFound:
+                pass  # the card was deleted: post the result in the channel instead
             except discord.HTTPException as error:
                 if error.code != INVALID_WEBHOOK_TOKEN:
                     raise
-                self._token_dead = True
-        channel = self.interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
-            raise RuntimeError("the interaction has no channel to post the result in")
-        user = self.interaction.user
-        return await channel.send(
-            f"{user.mention}, your pose is ready.",
+        message = await self._channel(job).send(
+            f"<@{job.requester_id}>, your pose is ready.",
             embed=embed,
-            file=_file(image, filename),
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=[user]),
+            file=_file(fitted, filename),
+            allowed_mentions=_only_requester(job),
+            # Discord drops a second message with the same nonce: a resend after a crash
+            # between posting and recording the post does not show the result twice.
+            nonce=f"pose-{job.id}-{int(job.created_at) % 100_000}",
+        )
+        return message.id
+
+    async def report_failure(self, job: Job, error: Exception) -> None:
+        text = self._failure_text(job, error)
+        if self._token_alive(job):
+            webhook = interaction_webhook(self.bot, job)
+            if job.status_message_id is not None:
+                try:
+                    await webhook.delete_message(job.status_message_id)
+                except discord.HTTPException as problem:
+                    log.warning("could not remove the card of job %s: %s", job.id, problem)
+            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        await self._channel(job).send(
+            f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)
         )
 
-    def _embed(self, filename: str) -> discord.Embed:
-        options = self.options
-        user = self.interaction.user
+    def _failure_text(self, job: Job, error: Exception) -> str:
+        if isinstance(error, WaitTooLong):
+            return (
+                "The image service is limiting how often the bot may call it. "
+                f"Please try again {_timestamp(error.until)}; nothing was charged."
+            )
+        if isinstance(error, SegmindError | ImageRejected | InvalidRequest):
+            return explain(error)
+        if isinstance(error, discord.HTTPException):
+            return "Your image was made but could not be posted here: " + error.text[:200]
+        return report_unexpected(error, f"job {job.id}")
+
+    def _embed(self, job: Job, filename: str) -> discord.Embed:
+        options = job.options
         width, height = options.dimensions
         embed = discord.Embed(description=options.prompt, colour=discord.Colour.blurple())
-        embed.set_author(name=f"Posed for {user.display_name}")
         embed.add_field(name="Seed", value=f"`{options.seed}`")
         embed.add_field(name="Steps", value=str(options.steps))
         embed.add_field(name="Guidance", value=f"{options.guidance:g}")
         embed.add_field(name="Size", value=f"{options.size} {width}×{height}")
-        elapsed = self.bot.clock() - self.received_at
+        elapsed = self.bot.clock() - job.created_at
         embed.add_field(name="Time", value=f"{elapsed:.0f} s")
-        embed.add_field(name="Requested by", value=user.mention)
+        embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
         if options.negative_prompt:
             embed.add_field(name="Avoid", value=options.negative_prompt[:1024], inline=False)
         embed.set_image(url=f"attachment://{filename}")
         return embed
 
-    def _log_upstream(self, error: SegmindError) -> None:
-        # 401/403/404/406 need the owner: a bad key, permissions, model name or credits.
-        level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
-        log.log(
-            level,
-            "job %s failed: %s %s: %s",
-            self.interaction.id,
-            type(error).__name__,
-            error.status,
-            error.message,
+    async def _edit_card(self, job: Job, *, content: str, view: discord.ui.View | None) -> None:
+        if not self._token_alive(job) or job.status_message_id is None:
+            return  # the card can no longer be edited; the result will go to the channel
+        await interaction_webhook(self.bot, job).edit_message(
+            job.status_message_id, content=content, view=view, allowed_mentions=NO_MENTIONS
         )
+
+    def _token_alive(self, job: Job) -> bool:
+        return self.bot.clock() < job.token_expires_at - TOKEN_MARGIN_SECONDS
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+
+def _only_requester(job: Job) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(id=job.requester_id)]
+    )
 
 
 def _file(image: GeneratedImage, filename: str) -> discord.File:
@@ -247,6 +250,14 @@ def _file(image: GeneratedImage, filename: str) -> discord.File:
 class PoseCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
+        self._intake = asyncio.Semaphore(MAX_PARALLEL_INTAKE)
+
+    async def cog_load(self) -> None:
+        self.bot.runner.presenter = DiscordPresenter(self.bot)
+        self.bot.add_dynamic_items(CancelButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CancelButton)
 
     @app_commands.command(name="pose")
     @app_commands.guild_only()
@@ -274,35 +285,109 @@ class PoseCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
         """Pose your character: attach its image and describe the pose."""
-        if not self.bot.jobs.accepting:
-            await send_private(interaction, "The bot is restarting. Please try again in a minute.")
-            return
-        try:
-            options = check_options(
-                prompt=prompt,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                steps=steps,
-                guidance=guidance,
-                size=size.value if size else "square",
-            )
-        except InvalidRequest as error:
-            await send_private(interaction, str(error))
+        refusal = self._refusal(interaction.user.id)
+        if refusal is None:
+            try:
+                options = check_options(
+                    prompt=prompt,
+                    negative_prompt=negative_prompt,
+                    seed=seed,
+                    steps=steps,
+                    guidance=guidance,
+                    size=size.value if size else "square",
+                )
+            except InvalidRequest as error:
+                refusal = str(error)
+        if refusal is not None:
+            await send_private(interaction, refusal)
             return
         user_id = interaction.user.id
-        refusal = self.bot.limits.check(user_id)
-        if refusal is not None:
-            await send_private(interaction, _refusal_text(refusal))
-            return
-        # Checked and marked with no await in between: a double click cannot start two jobs.
-        self.bot.limits.begin(user_id)
+        # Taken with no await since the check: a double click cannot queue two jobs.
+        self.bot.cooldowns.start(user_id)
         try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        except BaseException:
-            self.bot.limits.finish(user_id, refund=True)
+            await interaction.response.defer(thinking=True)
+            card = await interaction.edit_original_response(content="🔍 Checking your image…")
+            images = [await self._load(character, CHARACTER, "The character image")]
+            if pose is not None:
+                images.append(await self._load(pose, POSE, "The pose image"))
+            if not self.bot.runner.accepting:
+                raise InvalidRequest("The bot is restarting. Please try again in a minute.")
+            await self.bot.runner.submit(self._new_job(interaction, card.id, options), images)
+        except (ImageRejected, InvalidRequest) as error:
+            self.bot.cooldowns.refund(user_id)
+            await self._refuse_after_defer(interaction, str(error))
+        except Exception:
+            self.bot.cooldowns.refund(user_id)
             raise
-        job = PoseJob(self.bot, interaction, options, character, pose)
-        self.bot.jobs.spawn(job.run(), name=f"pose-{interaction.id}")
+
+    def _refusal(self, user_id: int) -> str | None:
+        """Why this user may not queue a job now, checked before anything is downloaded."""
+        runner = self.bot.runner
+        if not runner.accepting:
+            return "The bot is restarting. Please try again in a minute."
+        until = self.bot.cooldowns.until(user_id)
+        if until is not None:
+            return f"You can start your next generation {_timestamp(until)}."
+        limit = self.bot.settings.user_max_queued
+        if runner.queued_count(user_id) >= limit:
+            first = runner.first_queued(user_id)
+            position = runner.position(first) if first is not None else None
+            return (
+                f"You already have {limit} requests waiting (the first is at position "
+                f"{position}). Please wait for one to start."
+            )
+        reopens_at = runner.gate.reopens_at
+        max_wait = self.bot.settings.segmind_max_wait_seconds
+        if reopens_at is not None and reopens_at - self.bot.clock() > max_wait:
+            return (
+                "The image service is limiting how often the bot may call it. "
+                f"Please try again {_timestamp(reopens_at)}."
+            )
+        return None
+
+    async def _load(self, attachment: discord.Attachment, role: str, label: str) -> StoredImage:
+        if attachment.size > MAX_UPLOAD_BYTES:
+            raise ImageRejected(
+                f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
+            )
+        async with self._intake:
+            try:
+                data = await attachment.read()
+            except discord.HTTPException:
+                raise ImageRejected(
+                    f"{label} could not be downloaded from Discord; please attach it again."
+                ) from None
+            # Decoding takes a while: off the event loop, so other users get their replies.
+            image = await asyncio.to_thread(prepare_image, data, label=label)
+        return StoredImage(
+            role, image.format, image.width, image.height, image.data, attachment.url
+        )
+
+    def _new_job(
+        self, interaction: discord.Interaction, card_id: int, options: PoseOptions
+    ) -> NewJob:
+        now = self.bot.clock()
+        return NewJob(
+            requester_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            application_id=interaction.application_id,
+            interaction_id=interaction.id,
+            token=interaction.token,
+            token_expires_at=now + TOKEN_LIFETIME_SECONDS,
+            status_message_id=card_id,
+            upload_limit=interaction.filesize_limit,
+            options=options,
+            created_at=now,
+        )
+
+    async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
+        """After a public deferral, a private answer means removing the public card first."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as error:
+            log.warning("could not remove the card of interaction %s: %s", interaction.id, error)
+        await send_private(interaction, text)
 
 
 async def setup(bot: PoseBot) -> None:

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
+from bot.database import connect
 from bot.posebot import PoseBot
 from bot.settings import Settings
+from bot.store import Store
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind
 
@@ -108,16 +114,23 @@ StartBot = Callable[..., Awaitable[PoseBot]]
 
 @pytest.fixture
 async def start_bot(
-    discord_api: FakeDiscord, make_settings: Callable[..., Settings]
+    discord_api: FakeDiscord, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> AsyncIterator[StartBot]:
-    """Start the real bot, exactly as `python -m bot` builds it, against the fakes."""
+    """Start the real bot, built as `python -m bot` builds it, against the fakes.
+
+    Each start opens the store anew (a SQLite file in tmp_path unless `database_url` says
+    otherwise), so starting twice with the same store is a restart.
+    """
     running: list[tuple[PoseBot, aiohttp.ClientSession, asyncio.Task[None]]] = []
 
     async def start(clock: Callable[[], float] | None = None, **overrides: Any) -> PoseBot:
+        overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'bot.db'}")
         settings = make_settings(**overrides)
+        store = Store(await connect(settings.database_url))
+        await store.migrate()
         session = aiohttp.ClientSession()
         extra = {"clock": clock} if clock else {}
-        bot = PoseBot(settings, session, **extra)
+        bot = PoseBot(settings, session, store, **extra)
         await bot.__aenter__()
         task = asyncio.create_task(bot.start(settings.discord_token))
         running.append((bot, session, task))
@@ -131,3 +144,43 @@ async def start_bot(
             await bot.shutdown(grace=5)
         await asyncio.wait_for(task, timeout=10)
         await session.close()
+        await bot.store.close()
+
+
+# PostgreSQL: real, on loopback. CI starts it; elsewhere its tests skip with this reason.
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+NO_POSTGRES = (
+    f"PostgreSQL is not reachable at {POSTGRES_URL}: start it "
+    "(`pg_ctlcluster 15 main start` on Debian) or set TEST_DATABASE_URL to run these tests"
+)
+
+
+async def _postgres_reachable() -> bool:
+    try:
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    if not await _postgres_reachable():
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    schema = f"test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        # asyncpg passes unknown URL parameters on as server settings.
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}search_path={schema}"
+    finally:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()

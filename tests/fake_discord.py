@@ -1,15 +1,25 @@
 """A fake Discord on loopback, for running the real discord.py client in tests.
 
-`FakeDiscord` is an aiohttp server on 127.0.0.1 that speaks the parts of Discord's protocol a
-slash-command bot uses: the REST API under ``/api/v10``, the gateway websocket under
+`FakeDiscord` is an aiohttp server on 127.0.0.1 that speaks the parts of Discord's protocol an
+interactions bot uses: the REST API under ``/api/v10``, the gateway websocket under
 ``/gateway`` and a CDN under ``/cdn`` (and ``/media``) for attachments. The bot under test runs
 unpatched; only three library class attributes are pointed at the fake (see `install`).
 
-The fake behaves like Discord where bots can get it wrong: one callback per interaction,
-within 3 s; followups only after a callback and only while the token lives; the first followup
-after a deferral replaces the "thinking" message and keeps its visibility; uploads over the
-interaction's limit, over-long content and empty messages are refused with Discord's codes.
-Everything the bot sends is recorded as `FakeInteraction` and `FakeMessage` objects.
+A test acts as Discord's users do: `invoke` a slash command (subcommands included), `press` a
+button on a message, `submit_modal` the bot opened, type into an option (`autocomplete`), or
+run a message context menu command (`invoke_message_command`) on a message the bot or a user
+(`add_user_message`) posted. It can also make Discord fail: `channel_deleted`,
+`channel_forbidden`.
+
+The fake behaves like Discord where bots can get it wrong: one callback per interaction, of a
+type allowed for it, within 3 s; followups only after a callback and only while the token
+lives; the first followup after a deferral replaces the "thinking" message and keeps its
+visibility; for a button press, ``@original`` is the message the button is on; uploads over the
+interaction's limit, over-long content and empty messages are refused with Discord's codes;
+channel posts with ``enforce_nonce`` are deduplicated. Every live gateway session receives every
+event, as on Discord, so a restarted bot gets a fresh READY and can answer interactions that its
+predecessor received (tokens, not sessions, own interactions). Everything the bot sends is
+recorded as `FakeInteraction` and `FakeMessage` objects.
 
 Typical use::
 
@@ -33,13 +43,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import logging
 import mimetypes
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,24 +84,67 @@ EMBED_TEXT_LIMITS: dict[tuple[str, ...], int] = {
 MAX_EMBED_FIELDS = 25
 FIELD_TEXT_LIMITS = {"name": 256, "value": 1024}
 
+MAX_AUTOCOMPLETE_CHOICES = 25
+MAX_MODAL_TITLE = 45
+MAX_MODAL_COMPONENTS = 5
+MAX_TEXT_INPUT_LENGTH = 4000
+MAX_NONCE_LENGTH = 25
+# Discord returns the earlier message for a repeated enforce_nonce post within a few minutes.
+NONCE_WINDOW_SECONDS = 5 * 60
+
 # Message flags.
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
-# Interaction, callback and context values from Discord's documentation.
+# Interaction types.
 APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+APPLICATION_COMMAND_AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+# Application command types and option types.
 CHAT_INPUT = 1
-CALLBACK_TYPES = frozenset({4, 5, 6, 7, 8, 9})
+MESSAGE_COMMAND = 3
+SUB_COMMAND = 1
+SUB_COMMAND_GROUP = 2
+SUBCOMMAND_TYPES = frozenset({SUB_COMMAND, SUB_COMMAND_GROUP})
+# Interaction callback types.
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
-SUBCOMMAND_TYPES = frozenset({1, 2})
+DEFERRED_UPDATE_MESSAGE = 6
+UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
+MODAL = 9
+CALLBACK_TYPES = frozenset({4, 5, 6, 7, 8, 9})
+# What Discord accepts for each interaction type: commands cannot update a message, modals
+# cannot open another modal, autocomplete can only answer choices.
+ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
+    APPLICATION_COMMAND: frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL}),
+    MESSAGE_COMPONENT: frozenset({4, 5, 6, 7, 9}),
+    APPLICATION_COMMAND_AUTOCOMPLETE: frozenset({AUTOCOMPLETE_RESULT}),
+    MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
+}
+# Callbacks that write a message into the interaction's channel.
+CHANNEL_WRITING_CALLBACKS = frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, UPDATE_MESSAGE})
 GUILD_INSTALL = "0"
 CONTEXT_GUILD = 0
 CONTEXT_BOT_DM = 1
 
-# Message types: what Discord gives a slash command's response, and a plain message.
-MESSAGE_CHAT_INPUT_COMMAND = 20
+# Component types.
+ACTION_ROW = 1
+BUTTON = 2
+STRING_SELECT = 3
+TEXT_INPUT = 4
+LABEL = 18
+CHECKBOX = 23
+# Components that hold others: rows and containers in "components", labels in "component",
+# sections in "accessory".
+NESTED_COMPONENT_KEYS = ("component", "accessory")
+
+# Message types: a plain message, and the responses to slash and context menu commands.
+# Responses to buttons and modals are plain messages that carry interaction_metadata.
 MESSAGE_DEFAULT = 0
+MESSAGE_CHAT_INPUT_COMMAND = 20
+MESSAGE_CONTEXT_MENU_COMMAND = 23
 
 # Gateway opcodes.
 OP_DISPATCH = 0
@@ -101,11 +156,16 @@ OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 HEARTBEAT_INTERVAL_MS = 41_250
+# Close codes with which a client ends its session for good; any other close can be resumed.
+SESSION_ENDING_CLOSE_CODES = frozenset({1000, 1001})
+# Events kept per session for replay on RESUME.
+REPLAY_FRAMES = 1000
 
+SEND_MESSAGES = 1 << 11
 # What members and the bot may do in the fake's channel: enough to talk, embed and upload.
 DEFAULT_PERMISSIONS = (
     (1 << 10)  # view channel
-    | (1 << 11)  # send messages
+    | SEND_MESSAGES
     | (1 << 14)  # embed links
     | (1 << 15)  # attach files
     | (1 << 16)  # read message history
@@ -225,14 +285,31 @@ class _Changes:
                 await asyncio.wait_for(self._event.wait(), min(remaining, RECHECK_SECONDS))
 
 
+@dataclass(eq=False)
+class _Session:
+    """A gateway session: it outlives its socket, so that the client can RESUME it."""
+
+    id: str
+    ws: web.WebSocketResponse | None
+    sequence: int = 0
+    # (sequence, frame) of what was dispatched, replayed to a client that resumes.
+    sent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_FRAMES))
+
+    @property
+    def attached(self) -> bool:
+        return self.ws is not None and not self.ws.closed
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class FakeMessage:
-    """A message the bot created, with everything it sent for it."""
+    """A message the bot created (or, kind "user", one a test posted as a user)."""
 
     id: int
     channel_id: int
-    kind: str  # "original" | "followup" | "channel"
+    kind: str  # "original" | "followup" | "channel" | "user"
     interaction_id: int | None = None
+    author: JSON | None = None  # None: the bot
+    nonce: str | int | None = None
     content: str | None = None
     embeds: list[JSON] = field(default_factory=list)
     flags: int = 0
@@ -273,16 +350,29 @@ class FakeInteraction:
         channel_id: int,
         attachment_size_limit: int,
         changes: _Changes,
+        interaction_type: int = APPLICATION_COMMAND,
+        summary: str = "",
+        message: FakeMessage | None = None,
+        opened_by: FakeInteraction | None = None,
     ) -> None:
         self.id = interaction_id
         self.token = token
         self.user = user
+        # The command's full name ("character save"), or the custom_id of a button or modal.
         self.command = command
+        self.type = interaction_type
+        self.summary = summary or f"/{command}"
         self.channel_id = channel_id
         self.attachment_size_limit = attachment_size_limit
+        # The message the pressed button is on (also for a modal opened from a button press).
+        self.message = message
+        # For a modal submit: the interaction whose callback opened the modal.
+        self.opened_by = opened_by
         self.payload: JSON = {}  # the INTERACTION_CREATE data as sent
         self.sent_at = 0.0
         self.callbacks: list[tuple[int, JSON, float]] = []
+        # The message "@original" names. For a component interaction answered with type 6 or
+        # 7 that is the message the button is on; otherwise the response the bot created.
         self.original: FakeMessage | None = None
         self.original_deleted = False
         # Every message created through the followup webhook, in order. The first one after a
@@ -290,7 +380,17 @@ class FakeInteraction:
         self.followups: list[FakeMessage] = []
         self.expired = False
         self.thinking_message_id: int | None = None  # the message a deferral creates
+        self.modal: JSON | None = None  # the modal a type 9 callback opened
+        self.modal_submits: list[FakeInteraction] = []  # submits of that modal, in order
         self._changes = changes
+
+    @property
+    def choices(self) -> list[JSON] | None:
+        """The autocomplete choices the bot answered (callback type 8), or None."""
+        for kind, data, _ in self.callbacks:
+            if kind == AUTOCOMPLETE_RESULT:
+                return list(data.get("choices") or [])
+        return None
 
     def acknowledged_after(self) -> float | None:
         if not self.callbacks:
@@ -328,10 +428,12 @@ class FakeInteraction:
         callbacks = [(kind, data) for kind, data, _ in self.callbacks]
         expired = " (expired)" if self.expired else ""
         lines = [
-            f"interaction {self.id} /{self.command} by {self.user.get('username')}{expired}",
+            f"interaction {self.id} {self.summary} by {self.user.get('username')}{expired}",
             f"  callbacks: {callbacks}",
             f"  original: {self.original!r}{' (deleted)' if self.original_deleted else ''}",
         ]
+        if self.modal is not None:
+            lines.append(f"  opened modal {self.modal.get('custom_id')!r}")
         lines += [f"  followup: {message!r}" for message in self.followups]
         return "\n".join(lines)
 
@@ -359,25 +461,35 @@ class FakeDiscord:
         self.synced_commands: list[JSON] = []
         self.interactions: dict[int, FakeInteraction] = {}
         self.channel_messages: list[FakeMessage] = []
+        self.user_messages: list[FakeMessage] = []  # posted by tests, see add_user_message
         self.cdn_requests: list[str] = []
         self.requests: list[str] = []  # "METHOD /path" of every request, in order
         self.errors: list[RecordedError] = []
-        self.identify_payload: JSON | None = None
+        self.identify_payload: JSON | None = None  # the latest IDENTIFY
+        self.sessions_started = 0  # IDENTIFYs answered with READY: one per bot (re)start
         # The guild's upload limit, for messages posted outside an interaction.
         self.channel_upload_limit = DEFAULT_UPLOAD_LIMIT
+        # Switches a test flips to make Discord fail. Deleted: the channel is gone, for its
+        # routes and for interaction webhooks alike (404 10003). Forbidden: the bot lost its
+        # permissions there, so channel routes answer 403 50013, but interaction responses,
+        # which need no bot permissions, still work.
+        self.channel_deleted = False
+        self.channel_forbidden = False
+        # Time source for the nonce window; a test can replace it to step past five minutes.
+        self.clock: Callable[[], float] = time.monotonic
+        self.deduplicated_nonces = 0  # channel posts answered with an earlier message
         self._ids = _Snowflakes()
         self._changes = _Changes()
         self._commands: dict[int | None, list[JSON]] = {}  # by guild id, None = global
         self._by_token: dict[str, FakeInteraction] = {}
         self._messages: list[FakeMessage] = []
+        self._nonces: dict[tuple[int, str], tuple[float, FakeMessage]] = {}
         self._files: dict[int, _StoredFile] = {}
         self._dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._sockets: set[web.WebSocketResponse] = set()
-        self._ws: web.WebSocketResponse | None = None  # the connection with a live session
-        self._session_id: str | None = None
-        self._sequence = 0
+        self._sessions: dict[str, _Session] = {}
         self._send_lock = asyncio.Lock()
         self._identified = asyncio.Event()
         self._saved_library_values: tuple[str, yarl.URL, str] | None = None
@@ -505,15 +617,33 @@ class FakeDiscord:
         """Every message the bot created, deleted ones included, in creation order."""
         return list(self._messages)
 
+    def message(self, message_id: int) -> FakeMessage:
+        """The bot's or a test user's message with this id, deleted or not."""
+        found = self._find_message(message_id)
+        if found is None:
+            raise KeyError(f"no message {message_id}\n{self.describe()}")
+        return found
+
+    def messages_with_files(self) -> list[FakeMessage]:
+        """The bot's messages that still exist and carry at least one file, oldest first."""
+        return [message for message in self._messages if message.files and not message.deleted]
+
     def describe(self) -> str:
         """A readable summary of what the fake has seen, for assertion messages."""
-        session = "live" if self._identified.is_set() else "none"
+        live = sum(session.attached for session in self._sessions.values())
+        switches = [
+            name for name in ("channel_deleted", "channel_forbidden") if getattr(self, name)
+        ]
         lines = [
-            f"fake Discord at {self.base_url} (gateway session: {session})",
+            f"fake Discord at {self.base_url} (live gateway sessions: {live}, "
+            f"started: {self.sessions_started})",
             f"synced commands: {[command['name'] for command in self.synced_commands]}",
         ]
+        if switches:
+            lines.append(f"failure switches on: {switches}")
         lines += [interaction.describe() for interaction in self.interactions.values()]
         lines += [f"channel message: {message!r}" for message in self.channel_messages]
+        lines += [f"user message: {message!r}" for message in self.user_messages]
         lines += [f"error answered: {error}" for error in self.errors]
         lines.append(f"last requests: {self.requests[-10:]}")
         return "\n".join(lines)
@@ -550,34 +680,303 @@ class FakeDiscord:
             attachment["height"] = height
         return attachment
 
+    def add_user_message(
+        self, content: str, attachments: Iterable[JSON] = (), *, user: JSON | None = None
+    ) -> JSON:
+        """Post a message as a user in the guild channel; returns it as Discord shows it.
+
+        `attachments` come from `add_attachment`; posted in a message they become ordinary
+        channel attachments (same id and bytes). Usable as `invoke_message_command`'s target.
+        """
+        message = FakeMessage(
+            id=self._ids.next(),
+            channel_id=self.CHANNEL_ID,
+            kind="user",
+            content=content,
+            author=user or self.make_user(self.DEFAULT_USER_ID, "tester"),
+        )
+        for given in attachments:
+            stored = self._files[int(given["id"])]
+            attachment = {key: value for key, value in given.items() if key != "ephemeral"}
+            folder = f"attachments/{self.CHANNEL_ID}"
+            urls = self._cdn_urls(folder, int(given["id"]), stored.filename)
+            attachment["url"], attachment["proxy_url"] = urls
+            message.files.append((stored.filename, stored.data, stored.content_type))
+            message.attachments.append(attachment)
+        self.user_messages.append(message)
+        return self._message_payload(message)
+
     async def invoke(
         self,
         command: str,
         options: Sequence[JSON] = (),
         *,
+        subcommand: str | None = None,
+        group: str | None = None,
         user: JSON | None = None,
         attachments: Iterable[JSON] = (),
         guild: bool = True,
         permissions: int = DEFAULT_PERMISSIONS,
-        app_permissions: int = DEFAULT_PERMISSIONS,
+        app_permissions: int | None = None,
         attachment_size_limit: int = DEFAULT_UPLOAD_LIMIT,
         locale: str = "en-US",
     ) -> FakeInteraction:
-        """Send an INTERACTION_CREATE for the synced chat-input command `command`."""
-        scope, registered = self._synced_command(command, guild)
-        _check_options(command, registered.get("options") or [], options)
+        """Send an INTERACTION_CREATE for the synced chat-input command `command`.
+
+        `options` are the command's own, or with `subcommand` (and `group`) the subcommand's:
+        they are nested in type 1 / type 2 options as Discord does.
+        """
+        scope, registered = self._synced_command(command, guild, CHAT_INPUT)
+        nested = _nest_options(list(options), subcommand, group)
+        _check_options(command, registered.get("options") or [], nested)
+        data = self._command_data(registered, scope, nested, attachments)
+        return await self._inject(
+            APPLICATION_COMMAND,
+            _qualified_name(command, group, subcommand),
+            data,
+            user=user,
+            guild=guild,
+            permissions=permissions,
+            app_permissions=app_permissions,
+            attachment_size_limit=attachment_size_limit,
+            locale=locale,
+        )
+
+    async def autocomplete(
+        self,
+        command: str,
+        options: Sequence[JSON],
+        *,
+        focused: str,
+        subcommand: str | None = None,
+        group: str | None = None,
+        user: JSON | None = None,
+        guild: bool = True,
+        permissions: int = DEFAULT_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Send the type 4 interaction Discord sends while a user types into option `focused`.
+
+        `options` are what the user has filled in so far (required ones may be missing), with
+        the partial text of `focused` as its value. The answer is in `FakeInteraction.choices`.
+        """
+        scope, registered = self._synced_command(command, guild, CHAT_INPUT)
+        leaf = _leaf_schema(command, registered, group, subcommand)
+        declared = next((option for option in leaf if option["name"] == focused), None)
+        if declared is None or not declared.get("autocomplete"):
+            raise ValueError(
+                f"/{_qualified_name(command, group, subcommand)} has no autocomplete option "
+                f"{focused!r}: Discord only asks for options declared with autocomplete"
+            )
+        if focused not in {option["name"] for option in options}:
+            raise ValueError(f"the focused option {focused!r} must be among the options sent")
+        marked = [
+            option | {"focused": True} if option["name"] == focused else option
+            for option in options
+        ]
+        nested = _nest_options(marked, subcommand, group)
+        _check_options(command, registered.get("options") or [], nested, partial=True)
+        data = self._command_data(registered, scope, nested, ())
+        name = _qualified_name(command, group, subcommand)
+        return await self._inject(
+            APPLICATION_COMMAND_AUTOCOMPLETE,
+            name,
+            data,
+            summary=f"autocomplete /{name} [{focused}]",
+            user=user,
+            guild=guild,
+            permissions=permissions,
+            locale=locale,
+        )
+
+    async def press(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        *,
+        user: JSON | None = None,
+        permissions: int = DEFAULT_PERMISSIONS,
+        app_permissions: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Click the button `custom_id` on `message`: a type 3 (MESSAGE_COMPONENT) interaction.
+
+        The user defaults to the one the message answered, else the default tester. Only an
+        existing, enabled button that the user can see can be pressed.
+        """
+        if message.deleted:
+            raise ValueError(f"{message!r} was deleted: its buttons cannot be pressed")
+        buttons = [c for c in _walk_components(message.components) if c.get("type") == BUTTON]
+        button = next((b for b in buttons if b.get("custom_id") == custom_id), None)
+        if button is None:
+            known = [b.get("custom_id") or b.get("url") for b in buttons]
+            raise ValueError(f"{message!r} has no button {custom_id!r}; its buttons: {known}")
+        if button.get("disabled"):
+            raise ValueError(f"the button {custom_id!r} on {message!r} is disabled")
+        owner = None
+        if message.interaction_id is not None:
+            owner = self.interactions[message.interaction_id].user
+        user = user or owner or self.make_user(self.DEFAULT_USER_ID, "tester")
+        if message.ephemeral and owner is not None and owner["id"] != user["id"]:
+            raise ValueError(f"{message!r} is ephemeral: only {owner['username']} sees it")
+        guild = self._check_visible(message.channel_id, user)
+        return await self._inject(
+            MESSAGE_COMPONENT,
+            custom_id,
+            {"custom_id": custom_id, "component_type": BUTTON},
+            summary=f"button {custom_id!r} on message {message.id}",
+            message=message,
+            user=user,
+            guild=guild,
+            permissions=permissions,
+            app_permissions=app_permissions,
+            locale=locale,
+        )
+
+    async def submit_modal(
+        self,
+        opened_by: FakeInteraction,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        user: JSON | None = None,
+    ) -> FakeInteraction:
+        """Fill in and submit the modal the bot opened (callback 9) on `opened_by`.
+
+        `values` maps text inputs' custom_ids to text (string selects: to a list of option
+        values). Inputs left out keep their pre-filled value, as the user would see them. The
+        submission mirrors the modal's layout: action rows (type 1) or labels (type 18).
+        """
+        modal = opened_by.modal
+        if modal is None:
+            raise ValueError(f"the bot opened no modal on\n{opened_by.describe()}")
+        if any(submit.callbacks for submit in opened_by.modal_submits):
+            # Answered submits close the modal; unanswered ones leave it open with an error.
+            raise ValueError(f"the modal {modal['custom_id']!r} was already submitted")
+        user = user or opened_by.user
+        if user["id"] != opened_by.user["id"]:
+            raise ValueError("only the user the modal was opened for can submit it")
+        data = {
+            "custom_id": modal["custom_id"],
+            "components": _modal_submission(modal, values),
+        }
+        # A modal opened by a button press comes back with that button's message.
+        message = opened_by.message if opened_by.type == MESSAGE_COMPONENT else None
+        guild = "guild_id" in opened_by.payload
+        member = opened_by.payload.get("member") or {}
+        submit = await self._inject(
+            MODAL_SUBMIT,
+            modal["custom_id"],
+            data,
+            summary=f"modal {modal['custom_id']!r} submitted",
+            message=message,
+            opened_by=opened_by,
+            user=user,
+            guild=guild,
+            permissions=int(member.get("permissions", DEFAULT_PERMISSIONS)),
+            app_permissions=int(opened_by.payload["app_permissions"]),
+            attachment_size_limit=opened_by.attachment_size_limit,
+            locale=opened_by.payload.get("locale", "en-US"),
+        )
+        opened_by.modal_submits.append(submit)
+        return submit
+
+    async def invoke_message_command(
+        self,
+        name: str,
+        target: FakeMessage | JSON,
+        *,
+        user: JSON | None = None,
+        permissions: int = DEFAULT_PERMISSIONS,
+        app_permissions: int | None = None,
+        attachment_size_limit: int = DEFAULT_UPLOAD_LIMIT,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Run the message context menu command `name` (Apps > name) on `target`."""
+        if isinstance(target, FakeMessage):
+            known: FakeMessage | None = target
+        else:
+            known = self._find_message(int(target["id"]))
+        if known is not None and known.deleted:
+            raise ValueError(f"{known!r} was deleted: it has no context menu")
+        if known is not None:
+            # The fake's own record wins: it is the message as Discord has it now.
+            payload = self._message_payload(known)
+        else:
+            assert isinstance(target, dict)
+            payload = dict(target)
         user = user or self.make_user(self.DEFAULT_USER_ID, "tester")
-        channel_id = self.CHANNEL_ID if guild else self._dm_channel_id(user)
+        guild = self._check_visible(int(payload["channel_id"]), user)
+        scope, registered = self._synced_command(name, guild, MESSAGE_COMMAND)
+        data: JSON = {
+            "id": registered["id"],
+            "name": registered["name"],
+            "type": MESSAGE_COMMAND,
+            "target_id": payload["id"],
+            "resolved": {"messages": {payload["id"]: payload}},
+        }
+        if scope is not None:
+            data["guild_id"] = str(scope)
+        return await self._inject(
+            APPLICATION_COMMAND,
+            name,
+            data,
+            summary=f"message command {name!r} on message {payload['id']}",
+            user=user,
+            guild=guild,
+            permissions=permissions,
+            app_permissions=app_permissions,
+            attachment_size_limit=attachment_size_limit,
+            locale=locale,
+        )
+
+    async def force_reconnect(self) -> None:
+        """Send op 7 RECONNECT: the clients drop their sockets and RESUME on new ones."""
+        attached = [session for session in self._sessions.values() if session.attached]
+        if not attached:
+            raise RuntimeError("no bot has a live session on the fake gateway")
+        for session in attached:
+            ws, session.ws = session.ws, None
+            assert ws is not None
+            await ws.send_str(json.dumps({"op": OP_RECONNECT, "d": None}))
+        self._update_identified()
+
+    async def _inject(
+        self,
+        interaction_type: int,
+        command: str,
+        data: JSON,
+        *,
+        user: JSON | None,
+        guild: bool,
+        permissions: int,
+        summary: str = "",
+        app_permissions: int | None = None,
+        attachment_size_limit: int = DEFAULT_UPLOAD_LIMIT,
+        locale: str = "en-US",
+        message: FakeMessage | None = None,
+        opened_by: FakeInteraction | None = None,
+    ) -> FakeInteraction:
+        """Create the interaction, send its INTERACTION_CREATE to every live session."""
+        if guild and self.channel_deleted:
+            raise ValueError("the channel is deleted: no one can interact in it")
+        user = user or self.make_user(self.DEFAULT_USER_ID, "tester")
         interaction = FakeInteraction(
             interaction_id=self._ids.next(),
             token=secrets.token_urlsafe(48),
             user=user,
             command=command,
-            channel_id=channel_id,
+            channel_id=self.CHANNEL_ID if guild else self._dm_channel_id(user),
             attachment_size_limit=attachment_size_limit,
             changes=self._changes,
+            interaction_type=interaction_type,
+            summary=summary,
+            message=message,
+            opened_by=opened_by,
         )
-        data = self._command_data(registered, scope, options, attachments)
+        if app_permissions is None:
+            app_permissions = DEFAULT_PERMISSIONS
+            if guild and self.channel_forbidden:
+                app_permissions &= ~SEND_MESSAGES
         interaction.payload = self._interaction_payload(
             interaction,
             data,
@@ -593,11 +992,19 @@ class FakeDiscord:
         await self._dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
 
-    async def force_reconnect(self) -> None:
-        """Send op 7 RECONNECT: the client drops the socket and RESUMEs on a new one."""
-        ws = self._require_session()
-        self._identified.clear()
-        await ws.send_str(json.dumps({"op": OP_RECONNECT, "d": None}))
+    def _check_visible(self, channel_id: int, user: JSON) -> bool:
+        """Whether `channel_id` is the guild channel; a DM must be `user`'s own."""
+        if channel_id == self.CHANNEL_ID:
+            return True
+        if self._dm_channels.get(int(user["id"])) != channel_id:
+            raise ValueError(f"{user['username']} cannot see channel {channel_id}")
+        return False
+
+    def _find_message(self, message_id: int) -> FakeMessage | None:
+        for message in itertools.chain(self._messages, self.user_messages):
+            if message.id == message_id:
+                return message
+        return None
 
     # -- payloads --------------------------------------------------------------------------------
 
@@ -725,7 +1132,7 @@ class FakeDiscord:
         payload: JSON = {
             "id": str(interaction.id),
             "application_id": str(self.APP_ID),
-            "type": APPLICATION_COMMAND,
+            "type": interaction.type,
             "data": data,
             "token": interaction.token,
             "version": 1,
@@ -736,6 +1143,9 @@ class FakeDiscord:
             "attachment_size_limit": interaction.attachment_size_limit,
             "channel_id": str(interaction.channel_id),
         }
+        if interaction.message is not None:
+            # The message as it is now, with its components and flags, as Discord sends it.
+            payload["message"] = self._message_payload(interaction.message)
         if guild:
             return payload | {
                 "guild_id": str(self.GUILD_ID),
@@ -758,7 +1168,7 @@ class FakeDiscord:
         payload: JSON = {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
-            "author": self._bot_user(),
+            "author": message.author or self._bot_user(),
             "content": message.content or "",
             "timestamp": message.timestamp,
             "edited_timestamp": message.edited_timestamp,
@@ -775,20 +1185,40 @@ class FakeDiscord:
         }
         if message.interaction_id is not None:
             interaction = self.interactions[message.interaction_id]
+            metadata = self._interaction_metadata(interaction)
+            original = interaction.original
+            if (
+                original is not None
+                and original is not message
+                and original.interaction_id == interaction.id
+            ):
+                metadata["original_response_message_id"] = str(original.id)
             payload |= {
-                "type": MESSAGE_CHAT_INPUT_COMMAND,
+                "type": _response_message_type(interaction),
                 "webhook_id": str(self.APP_ID),
                 "application_id": str(self.APP_ID),
-                "interaction_metadata": {
-                    "id": str(interaction.id),
-                    "type": APPLICATION_COMMAND,
-                    "user": interaction.user,
-                    "authorizing_integration_owners": interaction.payload[
-                        "authorizing_integration_owners"
-                    ],
-                },
+                "interaction_metadata": metadata,
             }
         return payload
+
+    def _interaction_metadata(self, interaction: FakeInteraction) -> JSON:
+        """What a response message tells about the interaction it answers."""
+        metadata: JSON = {
+            "id": str(interaction.id),
+            "type": interaction.type,
+            "user": interaction.user,
+            "authorizing_integration_owners": interaction.payload["authorizing_integration_owners"],
+        }
+        if interaction.type == MESSAGE_COMPONENT and interaction.message is not None:
+            metadata["interacted_message_id"] = str(interaction.message.id)
+        if interaction.opened_by is not None:
+            metadata["triggering_interaction_metadata"] = self._interaction_metadata(
+                interaction.opened_by
+            )
+        target = interaction.payload["data"].get("target_id")
+        if target is not None:
+            metadata["target_message_id"] = target
+        return metadata
 
     def _thinking_payload(self, interaction: FakeInteraction) -> JSON:
         """The "<bot> is thinking..." message a deferral shows until it is replaced."""
@@ -821,10 +1251,24 @@ class FakeDiscord:
                     self._changes.notify()
         finally:
             self._sockets.discard(ws)
-            if ws is self._ws:
-                self._ws = None
-                self._identified.clear()
+            self._detach(ws)
+            self._changes.notify()
         return ws
+
+    def _detach(self, ws: web.WebSocketResponse) -> None:
+        """The socket is gone: its session waits for a RESUME, unless the client ended it."""
+        for session in list(self._sessions.values()):
+            if session.ws is ws:
+                session.ws = None
+                if ws.close_code in SESSION_ENDING_CLOSE_CODES:
+                    del self._sessions[session.id]
+        self._update_identified()
+
+    def _update_identified(self) -> None:
+        if any(session.attached for session in self._sessions.values()):
+            self._identified.set()
+        else:
+            self._identified.clear()
 
     async def _on_gateway_message(self, ws: web.WebSocketResponse, message: JSON) -> None:
         op = message.get("op")
@@ -837,13 +1281,14 @@ class FakeDiscord:
         # Presence and voice updates change nothing the fake models.
 
     async def _start_session(self, ws: web.WebSocketResponse, identify: JSON) -> None:
+        # A new IDENTIFY is a new session beside any other: a restarted bot gets its own READY
+        # while its predecessor's session lives on until that one closes.
         self.identify_payload = identify
-        self._session_id = secrets.token_hex(16)
-        self._ws = ws
+        session = _Session(secrets.token_hex(16), ws)
         ready: JSON = {
             "v": 10,
             "user": self._bot_user(),
-            "session_id": self._session_id,
+            "session_id": session.id,
             # After READY the client reconnects here, not to DEFAULT_GATEWAY.
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.APP_ID), "flags": APPLICATION_FLAGS},
@@ -853,31 +1298,51 @@ class FakeDiscord:
         }
         if "shard" in identify:
             ready["shard"] = identify["shard"]
-        await self._dispatch("READY", ready)
-        await self._dispatch("GUILD_CREATE", self._guild())
-        self._identified.set()
+        async with self._send_lock:
+            await self._send(session, "READY", ready)
+            await self._send(session, "GUILD_CREATE", self._guild())
+            # Registered after its READY, so that no event overtakes it.
+            self._sessions[session.id] = session
+        self.sessions_started += 1
+        self._update_identified()
 
     async def _resume_session(self, ws: web.WebSocketResponse, resume: JSON) -> None:
-        if resume.get("session_id") != self._session_id:
+        session = self._sessions.get(resume.get("session_id", ""))
+        if session is None:
             # d=false: not resumable; the client identifies again on a new connection.
             await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
             return
-        self._ws = ws
-        await self._dispatch("RESUMED", {})
-        self._identified.set()
-
-    def _require_session(self) -> web.WebSocketResponse:
-        if self._ws is None:
-            raise RuntimeError("no bot has a live session on the fake gateway")
-        return self._ws
+        async with self._send_lock:
+            session.ws = ws
+            # Replay what the client missed while it was away, as Discord does.
+            last_seen = resume.get("seq") or 0
+            for sequence, frame in list(session.sent):
+                if sequence > last_seen:
+                    await ws.send_str(frame)
+            await self._send(session, "RESUMED", {})
+        self._update_identified()
 
     async def _dispatch(self, event: str, data: JSON) -> None:
-        ws = self._require_session()
-        # One lock, so that sequence numbers go out in the order they were given.
+        """Send an event to every live session (and queue it for those waiting to resume)."""
+        if not any(session.attached for session in self._sessions.values()):
+            raise RuntimeError("no bot has a live session on the fake gateway")
+        # One lock, so that each session's sequence numbers go out in the order they were given.
         async with self._send_lock:
-            self._sequence += 1
-            frame = {"op": OP_DISPATCH, "t": event, "s": self._sequence, "d": data}
-            await ws.send_str(json.dumps(frame))
+            for session in list(self._sessions.values()):
+                await self._send(session, event, data)
+
+    async def _send(self, session: _Session, event: str, data: JSON) -> None:
+        session.sequence += 1
+        frame = json.dumps({"op": OP_DISPATCH, "t": event, "s": session.sequence, "d": data})
+        session.sent.append((session.sequence, frame))
+        if session.ws is None or session.ws.closed:
+            return
+        try:
+            await session.ws.send_str(frame)
+        except ConnectionError:
+            # The socket closed under us; the frame waits in `sent` for a RESUME.
+            session.ws = None
+            self._update_identified()
 
     # -- REST: identity, gateway, commands ------------------------------------------------------
 
@@ -950,15 +1415,16 @@ class FakeDiscord:
     async def _get_commands(self, request: web.Request) -> web.Response:
         return _json(self._commands.get(self._command_scope(request), []))
 
-    def _synced_command(self, name: str, guild: bool) -> tuple[int | None, JSON]:
+    def _synced_command(self, name: str, guild: bool, kind: int) -> tuple[int | None, JSON]:
         # Guild commands exist only in their guild; global ones everywhere.
         scopes: list[int | None] = [self.GUILD_ID, None] if guild else [None]
         for scope in scopes:
             for command in self._commands.get(scope, []):
-                if command["name"] == name and command["type"] == CHAT_INPUT:
+                if command["name"] == name and command["type"] == kind:
                     return scope, command
         where = "to the guild or globally" if guild else "globally (needed in DMs)"
-        raise ValueError(f"/{name} was not synced {where}; {self.describe()}")
+        what = f"/{name}" if kind == CHAT_INPUT else f"the type {kind} command {name!r}"
+        raise ValueError(f"{what} was not synced {where}; {self.describe()}")
 
     # -- REST: interaction callbacks -----------------------------------------------------------
 
@@ -977,8 +1443,20 @@ class FakeDiscord:
             raise _ApiError(400, 40060, "Interaction has already been acknowledged.")
         if received - interaction.sent_at > CALLBACK_DEADLINE_SECONDS:
             raise _ApiError(404, 10062, "Unknown interaction")
-        if kind not in CALLBACK_TYPES:
-            raise _ApiError(400, 50035, "Invalid Form Body", {"type": _invalid_value(kind)})
+        allowed = ALLOWED_CALLBACKS[interaction.type]
+        if interaction.message is None:
+            # Types 6 and 7 update the message a button is on; without one they do not apply.
+            allowed = allowed - {DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}
+        if kind not in allowed:
+            raise _ApiError(
+                400, 50035, "Invalid Form Body", {"type": _invalid_value(kind, allowed)}
+            )
+        if (
+            kind in CHANNEL_WRITING_CALLBACKS
+            and self.channel_deleted
+            and interaction.channel_id == self.CHANNEL_ID
+        ):
+            raise _ApiError(404, 10003, "Unknown Channel")
         if kind == CHANNEL_MESSAGE:
             _check_uploads(uploads, interaction.attachment_size_limit)
             _check_message(data, uploads, creating=True)
@@ -987,6 +1465,22 @@ class FakeDiscord:
             )
         elif kind == DEFERRED_CHANNEL_MESSAGE:
             interaction.thinking_message_id = self._ids.next()
+        elif kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
+            message = interaction.message
+            assert message is not None
+            if message.deleted:
+                raise _ApiError(404, 10008, "Unknown Message")
+            if kind == UPDATE_MESSAGE:
+                _check_uploads(uploads, interaction.attachment_size_limit)
+                _check_message(data, uploads, creating=False)
+                self._edit_message(message, data, uploads)
+            # From now on "@original" is the message the button is on.
+            interaction.original = message
+        elif kind == AUTOCOMPLETE_RESULT:
+            _check_choices(data)
+        elif kind == MODAL:
+            _check_modal(data)
+            interaction.modal = data
         interaction.callbacks.append((kind, data, received))
         if not _truthy(request.query.get("with_response")):
             return web.Response(status=204)
@@ -994,9 +1488,10 @@ class FakeDiscord:
 
     def _callback_response(self, interaction: FakeInteraction, kind: int) -> JSON:
         """The ?with_response=1 body: the interaction's state and the message it now has."""
-        summary: JSON = {"id": str(interaction.id), "type": APPLICATION_COMMAND}
+        summary: JSON = {"id": str(interaction.id), "type": interaction.type}
         resource: JSON = {"type": kind}
-        if interaction.original is not None:
+        # Discord names a message only for the callbacks that create, update or defer one.
+        if kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE) and interaction.original is not None:
             resource["message"] = self._message_payload(interaction.original)
             message_id, ephemeral = interaction.original.id, interaction.original.ephemeral
         elif kind == DEFERRED_CHANNEL_MESSAGE:
@@ -1021,6 +1516,9 @@ class FakeDiscord:
             raise _ApiError(401, 50027, "Invalid Webhook Token")
         if not interaction.callbacks:
             raise _ApiError(404, 10015, "Unknown Webhook")
+        if self.channel_deleted and interaction.channel_id == self.CHANNEL_ID:
+            # The webhook writes into the channel: with the channel gone, so is the message.
+            raise _ApiError(404, 10003, "Unknown Channel")
         return interaction
 
     def _webhook_message(self, interaction: FakeInteraction, ref: str) -> FakeMessage | None:
@@ -1106,7 +1604,12 @@ class FakeDiscord:
 
     def _channel_id(self, request: web.Request) -> int:
         channel_id = int(request.match_info["channel"])
-        if channel_id != self.CHANNEL_ID and channel_id not in self._dm_channels.values():
+        if channel_id == self.CHANNEL_ID:
+            if self.channel_deleted:
+                raise _ApiError(404, 10003, "Unknown Channel")
+            if self.channel_forbidden:
+                raise _ApiError(403, 50013, "Missing Permissions")
+        elif channel_id not in self._dm_channels.values():
             raise _ApiError(404, 10003, "Unknown Channel")
         return channel_id
 
@@ -1123,11 +1626,30 @@ class FakeDiscord:
         payload, uploads = await _read_body(request)
         _check_uploads(uploads, self.channel_upload_limit)
         _check_message(payload, uploads, creating=True)
+        nonce = payload.get("nonce")
+        if nonce is not None and len(str(nonce)) > MAX_NONCE_LENGTH:
+            raise _ApiError(400, 50035, "Invalid Form Body", {"nonce": _too_long(MAX_NONCE_LENGTH)})
+        # Every channel post here comes from the one bot user, so (channel, nonce) identifies
+        # "the same author's nonce" in Discord's dedupe rule.
+        key = (channel_id, str(nonce))
+        now = self.clock()
+        if nonce is not None and payload.get("enforce_nonce"):
+            earlier = self._nonces.get(key)
+            if earlier is not None and now - earlier[0] <= NONCE_WINDOW_SECONDS:
+                self.deduplicated_nonces += 1
+                return _json(self._message_payload(earlier[1]) | {"nonce": nonce})
         # Only interaction responses can be ephemeral; Discord ignores the flag elsewhere.
         flags = (payload.get("flags") or 0) & ~EPHEMERAL
         message = self._new_message("channel", channel_id, payload, uploads, flags=flags)
+        message.nonce = nonce
+        if nonce is not None and payload.get("enforce_nonce"):
+            self._nonces[key] = (now, message)
         self.channel_messages.append(message)
-        return _json(self._message_payload(message))
+        # The nonce comes back in the answer to the post (and MESSAGE_CREATE), not later.
+        answer = self._message_payload(message)
+        if nonce is not None:
+            answer["nonce"] = nonce
+        return _json(answer)
 
     async def _edit_channel_message(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
@@ -1218,20 +1740,24 @@ class FakeDiscord:
         """Put bytes on the fake CDN and return the attachment object pointing at them."""
         attachment_id = self._ids.next()
         self._files[attachment_id] = _StoredFile(filename, data, content_type)
-        path = f"{folder}/{attachment_id}/{quote(filename, safe='')}"
-        # Real CDN links are signed; keeping the query makes URL handling in the bot realistic.
-        issued = int(time.time())
-        signature = f"?ex={issued + 86_400:x}&is={issued:x}&hm={secrets.token_hex(32)}&"
+        url, proxy_url = self._cdn_urls(folder, attachment_id, filename)
         attachment: JSON = {
             "id": str(attachment_id),
             "filename": filename,
             "size": len(data),
-            "url": f"{self.base_url}/cdn/{path}{signature}",
-            "proxy_url": f"{self.base_url}/media/{path}{signature}",
+            "url": url,
+            "proxy_url": proxy_url,
         }
         if content_type is not None:
             attachment["content_type"] = content_type
         return attachment
+
+    def _cdn_urls(self, folder: str, attachment_id: int, filename: str) -> tuple[str, str]:
+        path = f"{folder}/{attachment_id}/{quote(filename, safe='')}"
+        # Real CDN links are signed; keeping the query makes URL handling in the bot realistic.
+        issued = int(time.time())
+        signature = f"?ex={issued + 86_400:x}&is={issued:x}&hm={secrets.token_hex(32)}&"
+        return f"{self.base_url}/cdn/{path}{signature}", f"{self.base_url}/media/{path}{signature}"
 
     async def _cdn(self, request: web.Request) -> web.Response:
         self.cdn_requests.append(request.path)
@@ -1329,9 +1855,38 @@ def _too_long(limit: int) -> JSON:
     return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": message}]}
 
 
-def _invalid_value(value: object) -> JSON:
-    message = f"Value must be one of {sorted(CALLBACK_TYPES)}, not {value!r}."
+def _invalid_value(value: object, allowed: Iterable[int]) -> JSON:
+    message = f"Value must be one of {sorted(allowed)}, not {value!r}."
     return {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": message}]}
+
+
+def _check_choices(data: JSON) -> None:
+    choices = data.get("choices") or []
+    if len(choices) > MAX_AUTOCOMPLETE_CHOICES:
+        errors = {"choices": _too_long(MAX_AUTOCOMPLETE_CHOICES)}
+        raise _ApiError(400, 50035, "Invalid Form Body", errors)
+
+
+def _check_modal(data: JSON) -> None:
+    errors: JSON = {}
+    if not data.get("custom_id"):
+        errors["custom_id"] = _required()
+    title = data.get("title")
+    if not title:
+        errors["title"] = _required()
+    elif len(title) > MAX_MODAL_TITLE:
+        errors["title"] = _too_long(MAX_MODAL_TITLE)
+    components = data.get("components") or []
+    if not components:
+        errors["components"] = _required()
+    elif len(components) > MAX_MODAL_COMPONENTS:
+        errors["components"] = _too_long(MAX_MODAL_COMPONENTS)
+    if errors:
+        raise _ApiError(400, 50035, "Invalid Form Body", errors)
+
+
+def _required() -> JSON:
+    return {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}
 
 
 def _dig(data: Mapping[str, Any], path: Sequence[str]) -> str | None:
@@ -1347,9 +1902,18 @@ def _put(errors: JSON, path: Sequence[str], error: JSON) -> None:
     errors[path[-1]] = error
 
 
-def _check_options(command: str, schema: Sequence[JSON], given: Sequence[JSON]) -> None:
-    """Discord only sends options that match the synced schema; so must the tests."""
+def _check_options(
+    command: str, schema: Sequence[JSON], given: Sequence[JSON], *, partial: bool = False
+) -> None:
+    """Discord only sends options that match the synced schema; so must the tests.
+
+    `partial`: what an autocomplete sends, before the user has filled in required options.
+    """
     known = {option["name"]: option for option in schema}
+    subcommands = [o["name"] for o in schema if o["type"] in SUBCOMMAND_TYPES]
+    if subcommands and (len(given) != 1 or given[0]["type"] not in SUBCOMMAND_TYPES):
+        # A command with subcommands cannot itself be run: the user always picks one.
+        raise ValueError(f"/{command} needs exactly one of its subcommands {subcommands}")
     for option in given:
         expected = known.get(option["name"])
         if expected is None:
@@ -1361,8 +1925,142 @@ def _check_options(command: str, schema: Sequence[JSON], given: Sequence[JSON]) 
             )
         if option["type"] in SUBCOMMAND_TYPES:
             nested = f"{command} {option['name']}"
-            _check_options(nested, expected.get("options") or [], option.get("options") or [])
+            inner = option.get("options") or []
+            _check_options(nested, expected.get("options") or [], inner, partial=partial)
+    if partial:
+        return
     names = {option["name"] for option in given}
     missing = [o["name"] for o in schema if o.get("required") and o["name"] not in names]
     if missing:
         raise ValueError(f"/{command} needs the options {missing}")
+
+
+def _qualified_name(command: str, group: str | None, subcommand: str | None) -> str:
+    return " ".join(part for part in (command, group, subcommand) if part)
+
+
+def _nest_options(options: list[JSON], subcommand: str | None, group: str | None) -> list[JSON]:
+    """Wrap a subcommand's options in its type 1 option, and that in its group's type 2."""
+    if group is not None and subcommand is None:
+        raise ValueError(f"the subcommand group {group!r} needs a subcommand")
+    if subcommand is None:
+        return options
+    # Discord sends "options" on a subcommand even when it is empty.
+    nested = [{"name": subcommand, "type": SUB_COMMAND, "options": options}]
+    if group is not None:
+        nested = [{"name": group, "type": SUB_COMMAND_GROUP, "options": nested}]
+    return nested
+
+
+def _leaf_schema(
+    command: str, registered: JSON, group: str | None, subcommand: str | None
+) -> list[JSON]:
+    """The synced options of the (sub)command that `group` and `subcommand` name."""
+    options: list[JSON] = registered.get("options") or []
+    path = command
+    for name in (group, subcommand):
+        if name is None:
+            continue
+        found = next(
+            (o for o in options if o["name"] == name and o["type"] in SUBCOMMAND_TYPES), None
+        )
+        if found is None:
+            raise ValueError(f"/{path} has no subcommand or group {name!r}")
+        options = found.get("options") or []
+        path = f"{path} {name}"
+    return options
+
+
+def _response_message_type(interaction: FakeInteraction) -> int:
+    if interaction.type != APPLICATION_COMMAND:
+        return MESSAGE_DEFAULT
+    if interaction.payload["data"].get("type", CHAT_INPUT) == CHAT_INPUT:
+        return MESSAGE_CHAT_INPUT_COMMAND
+    return MESSAGE_CONTEXT_MENU_COMMAND
+
+
+def _walk_components(components: Iterable[JSON]) -> Iterator[JSON]:
+    """Every component in a message or modal tree, depth first, in display order."""
+    for component in components:
+        yield component
+        yield from _walk_components(component.get("components") or [])
+        for key in NESTED_COMPONENT_KEYS:
+            child = component.get(key)
+            if isinstance(child, dict):
+                yield from _walk_components([child])
+
+
+def _modal_submission(modal: JSON, values: Mapping[str, str | Sequence[str]]) -> list[JSON]:
+    """The components of a MODAL_SUBMIT for `modal` filled in with `values`.
+
+    Discord sends back every component of the modal in its declared layout (rows with
+    ``components``, labels with ``component``), each with its numeric ``id``: declared ones
+    kept, the others numbered in order.
+    """
+    declared = {c["id"] for c in _walk_components(modal["components"]) if "id" in c}
+    free_ids = (n for n in itertools.count(1) if n not in declared)
+    unused = dict(values)
+
+    def submitted(component: JSON) -> JSON:
+        kind = component["type"]
+        entry: JSON = {"type": kind, "id": component.get("id") or next(free_ids)}
+        if "components" in component:
+            entry["components"] = [submitted(child) for child in component["components"]]
+        if "component" in component:
+            entry["component"] = submitted(component["component"])
+        custom_id = component.get("custom_id")
+        if custom_id is None:
+            return entry  # layout and text: nothing to fill in
+        entry["custom_id"] = custom_id
+        given = unused.pop(custom_id, None)
+        if kind == TEXT_INPUT:
+            entry["value"] = _text_input_value(component, given)
+        elif kind == STRING_SELECT:
+            entry["values"] = _select_values(component, given)
+        elif given is not None:
+            raise ValueError(f"the fake fills only text inputs and string selects, not {kind}")
+        elif kind != CHECKBOX and component.get("required", True):
+            raise ValueError(f"the modal's required component {custom_id!r} cannot be filled")
+        else:
+            entry |= {"value": False} if kind == CHECKBOX else {"values": []}
+        return entry
+
+    components = [submitted(component) for component in modal["components"]]
+    if unused:
+        raise ValueError(f"the modal {modal['custom_id']!r} has no inputs {sorted(unused)}")
+    return components
+
+
+def _text_input_value(component: JSON, given: str | Sequence[str] | None) -> str:
+    """What the user submits: `given`, or the pre-filled value; the client enforces limits."""
+    custom_id = component["custom_id"]
+    if given is not None and not isinstance(given, str):
+        raise ValueError(f"the text input {custom_id!r} takes a str, not {given!r}")
+    value = (component.get("value") or "") if given is None else given
+    if not value:
+        if component.get("required", True):
+            raise ValueError(f"the text input {custom_id!r} is required")
+        return value
+    low = component.get("min_length") or 0
+    high = component.get("max_length") or MAX_TEXT_INPUT_LENGTH
+    if not low <= len(value) <= high:
+        raise ValueError(f"the text input {custom_id!r} takes {low}-{high} characters")
+    return value
+
+
+def _select_values(component: JSON, given: str | Sequence[str] | None) -> list[str]:
+    custom_id = component["custom_id"]
+    options = [option["value"] for option in component.get("options") or []]
+    if given is None:
+        chosen = [o["value"] for o in component.get("options") or [] if o.get("default")]
+    else:
+        chosen = [given] if isinstance(given, str) else list(given)
+    unknown = [value for value in chosen if value not in options]
+    if unknown:
+        raise ValueError(f"the select {custom_id!r} has no options {unknown}; it has {options}")
+    if not chosen and not component.get("required", True):
+        return chosen
+    low, high = component.get("min_values", 1), component.get("max_values", 1)
+    if not low <= len(chosen) <= high:
+        raise ValueError(f"the select {custom_id!r} takes {low}-{high} values, not {chosen}")
+    return chosen

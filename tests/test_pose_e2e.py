@@ -14,7 +14,22 @@ from bot.posebot import PoseBot
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind, Fault
-from tests.user_actions import decode, finished, png, pose, private_reply, result_of, status_of
+from tests.user_actions import (
+    card_text,
+    decode,
+    delivered,
+    png,
+    pose,
+    private_text,
+    refused,
+    result_of,
+)
+
+
+def timestamp_in(text: str) -> int:
+    match = re.search(r"<t:(\d+):R>", text)
+    assert match, text
+    return int(match.group(1))
 
 
 async def test_happy_path_sync(
@@ -22,12 +37,11 @@ async def test_happy_path_sync(
 ) -> None:
     await start_bot()
     interaction = await pose(discord_api, character=png((2048, 1536)), size="portrait")
+    result = await delivered(interaction)
 
-    status = await finished(interaction)
-    assert interaction.callbacks[0][0] == 5, "deferred first, with 'thinking'"
-    assert interaction.deferred_ephemeral
-    assert status.startswith("✅ Done")
-
+    kind, data, _ = interaction.callbacks[0]
+    assert kind == 5, "deferred first, with 'thinking'"
+    assert not data.get("flags", 0) & 64, "the card is public"
     [submit] = segmind.submits
     assert submit.headers["x-api-key"] == API_KEY
     body = submit.body
@@ -39,11 +53,10 @@ async def test_happy_path_sync(
     sent_character = decode(base64.b64decode(body["ip_image"]))
     assert sent_character.size == (1024, 768), "downscaled to 1024 on the long side"
 
-    result = result_of(interaction)
-    assert result is not None
-    filename, data, _ = result.files[0]
-    assert decode(data).size == (832, 1216)
-    assert result.allowed_mentions == {"parse": []}
+    assert not result.ephemeral
+    assert result.components == [], "no Cancel button on a result"
+    filename, data_bytes, _ = result.files[0]
+    assert decode(data_bytes).size == (832, 1216)
     [embed] = result.embeds
     assert embed["description"] == "the hero, sitting on a rock, waving"
     fields = {field["name"]: field["value"] for field in embed["fields"]}
@@ -54,7 +67,7 @@ async def test_happy_path_sync(
     assert fields["Requested by"] == f"<@{interaction.user['id']}>"
     assert re.fullmatch(r"\d+ s", fields["Time"])
     assert embed["image"]["url"] == f"attachment://{filename}"
-    assert str(result.id) in status, "the private status links to the result"
+    assert private_text(interaction) is None, "nothing went wrong, so nothing private was said"
 
 
 async def test_happy_path_async_with_pose_reference_and_every_option(
@@ -69,7 +82,7 @@ async def test_happy_path_async_with_pose_reference_and_every_option(
         guidance=7.5,
         seed=123456789012,
     )
-    assert (await finished(interaction)).startswith("✅ Done")
+    result = await delivered(interaction)
     [submit] = segmind.submits
     assert submit.mode == "async"
     body = submit.body
@@ -77,8 +90,6 @@ async def test_happy_path_async_with_pose_reference_and_every_option(
     assert body["negative_prompt"] == "blurry, extra fingers"
     assert decode(base64.b64decode(body["input_image"])).size == (500, 500)
     assert segmind.output_fetches_with_key == 0
-    result = result_of(interaction)
-    assert result is not None
     fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
     assert fields["Seed"] == "`123456789012`"
     assert fields["Avoid"] == "blurry, extra fingers"
@@ -89,8 +100,7 @@ async def test_url_mode_lets_the_api_fetch_the_attachment(
 ) -> None:
     await start_bot(segmind_image_input="url")
     character = png((123, 77))
-    interaction = await pose(discord_api, character=character)
-    assert (await finished(interaction)).startswith("✅ Done")
+    await delivered(await pose(discord_api, character=character))
     assert segmind.submits[0].body["ip_image"].startswith(discord_api.base_url)
     assert segmind.ip_images() == [character], "the API fetched the user's own attachment"
 
@@ -99,22 +109,17 @@ async def test_cooldown_refuses_privately_without_calling_the_api(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
     await start_bot(user_cooldown_seconds=60)
-    first = await pose(discord_api)
-    assert (await finished(first)).startswith("✅ Done")
+    await delivered(await pose(discord_api))
     second = await pose(discord_api)
-    await second.wait_for(lambda i: bool(status_of(i)))
-    text = status_of(second)
-    assert private_reply(second)
-    match = re.search(r"<t:(\d+):R>", text)
-    assert match, text
-    assert 50 <= int(match.group(1)) - time.time() <= 61
+    text = await refused(second)
+    assert second.callbacks[0][0] == 4, "answered at once, without a deferral"
+    assert 50 <= timestamp_in(text) - time.time() <= 61
     assert len(segmind.submits) == 1
     other_user = discord_api.make_user(424242, "someone-else")
-    third = await pose(discord_api, user=other_user)
-    assert (await finished(third)).startswith("✅ Done"), "cooldowns are per user"
+    await delivered(await pose(discord_api, user=other_user)), "cooldowns are per user"
 
 
-async def test_one_generation_at_a_time_per_user(
+async def test_a_users_second_request_waits_its_turn_and_shows_its_place(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
     segmind.latency = 1.0
@@ -122,10 +127,33 @@ async def test_one_generation_at_a_time_per_user(
     first = await pose(discord_api)
     await discord_api.wait_for(lambda: len(segmind.submits) == 1)
     second = await pose(discord_api)
-    await second.wait_for(lambda i: bool(status_of(i)))
-    assert "already have a generation running" in status_of(second)
-    assert (await finished(first)).startswith("✅ Done")
-    assert len(segmind.submits) == 1
+    await second.wait_for(lambda i: "Queued: position 1" in card_text(i))
+    assert any(
+        c.get("custom_id", "").startswith("pose:cancel:")
+        for row in second.original.components
+        for c in row.get("components", [])
+    ), "a queued card has a Cancel button"
+    await delivered(first)
+    await delivered(second)
+    one, two = segmind.submits
+    assert two.started_at >= one.finished_at, "one generation at a time per user"
+
+
+async def test_too_many_queued_requests_are_refused_with_the_first_ones_place(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    segmind.latency = 1.5
+    await start_bot(user_cooldown_seconds=0, user_max_queued=1)
+    first = await pose(discord_api)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    second = await pose(discord_api)
+    await second.wait_for(lambda i: "Queued" in card_text(i))
+    third = await pose(discord_api)
+    text = await refused(third)
+    assert "already have 1 requests waiting (the first is at position 1)" in text
+    await delivered(first)
+    await delivered(second)
+    assert len(segmind.submits) == 2
 
 
 async def test_upstream_429_is_waited_out_and_delivered(
@@ -134,8 +162,8 @@ async def test_upstream_429_is_waited_out_and_delivered(
     segmind.faults.append(Fault.rate_limited(retry_after=1))
     await start_bot()
     interaction = await pose(discord_api)
-    await interaction.wait_for(lambda i: "busy; retrying <t:" in status_of(i))
-    assert (await finished(interaction)).startswith("✅ Done")
+    await interaction.wait_for(lambda i: "busy; retrying <t:" in card_text(i))
+    await delivered(interaction)
     assert [s.status for s in segmind.submits] == [429, 200]
     assert segmind.submits[1].started_at - segmind.submits[0].finished_at >= 0.9
 
@@ -152,10 +180,13 @@ async def test_shared_gate_holds_every_user_until_the_reset(
         await pose(discord_api, user=discord_api.make_user(5000 + n, f"user{n}")) for n in range(3)
     ]
     for interaction in [first, *others]:
-        assert (await finished(interaction)).startswith("✅ Done")
+        await delivered(interaction)
     limited_at = segmind.submits[0].finished_at
     assert all(s.started_at - limited_at >= reset_after - 0.1 for s in segmind.submits[1:])
     assert len(segmind.submits) == 5
+    assert [s.body["prompt"] for s in segmind.submits[1:]] == [
+        "the hero, sitting on a rock, waving"
+    ] * 4
 
 
 async def test_wait_beyond_the_limit_ends_the_job_and_sets_the_cooldown_to_the_reset(
@@ -164,13 +195,14 @@ async def test_wait_beyond_the_limit_ends_the_job_and_sets_the_cooldown_to_the_r
     segmind.faults.append(Fault.rate_limited(retry_after=600))
     await start_bot(segmind_max_wait_seconds=300, user_cooldown_seconds=60)
     interaction = await pose(discord_api)
-    text = await finished(interaction)
-    until = int(re.search(r"<t:(\d+):R>", text).group(1))
+    text = await refused(interaction)
+    until = timestamp_in(text)
     assert 590 <= until - time.time() <= 601
     assert "nothing was charged" in text
-    again = await pose(discord_api)
-    await again.wait_for(lambda i: bool(status_of(i)))
-    assert f"<t:{until}:R>" in status_of(again), "the cooldown tells the same story"
+    again = await refused(await pose(discord_api))
+    assert f"<t:{until}:R>" in again, "the cooldown tells the same story"
+    newcomer = await refused(await pose(discord_api, user=discord_api.make_user(31, "new")))
+    assert f"<t:{until}:R>" in newcomer, "and nobody is queued behind a long 429"
     assert len(segmind.submits) == 1
 
 
@@ -195,16 +227,13 @@ async def test_api_errors_become_clear_private_messages(
     segmind.faults.append(fault)
     await start_bot()
     interaction = await pose(discord_api)
-    text = await finished(interaction)
-    assert expected in text
-    assert private_reply(interaction)
-    assert result_of(interaction) is None
+    assert expected in await refused(interaction)
+    assert interaction.original is None, "the public card is removed"
     assert not discord_api.channel_messages
     logged = [r for r in caplog.records if str(fault.status) in r.getMessage()]
     assert any(r.levelno == level for r in logged)
     assert API_KEY not in caplog.text
-    retry = await pose(discord_api)
-    assert (await finished(retry)).startswith("✅ Done"), "nothing billed, so no cooldown"
+    await delivered(await pose(discord_api)), "nothing was billed, so no cooldown"
 
 
 @pytest.mark.parametrize(
@@ -225,13 +254,12 @@ async def test_bad_attachment_is_refused_and_costs_nothing(
 ) -> None:
     await start_bot()
     interaction = await pose(discord_api, character=data, filename=filename)
-    text = await finished(interaction)
-    assert reason in text
+    text = await refused(interaction)
     assert text.startswith("The character image")
-    assert private_reply(interaction)
+    assert reason in text
+    assert interaction.original is None
     assert segmind.submits == []
-    retry = await pose(discord_api)
-    assert (await finished(retry)).startswith("✅ Done"), "a refused request takes no cooldown"
+    await delivered(await pose(discord_api)), "a refused request takes no cooldown"
 
 
 async def test_oversized_attachment_is_refused_before_download(
@@ -239,8 +267,7 @@ async def test_oversized_attachment_is_refused_before_download(
 ) -> None:
     await start_bot()
     huge = b"\x89PNG\r\n\x1a\n" + bytes(11 * 1024 * 1024)
-    interaction = await pose(discord_api, character=huge)
-    assert "limit is 10 MiB" in await finished(interaction)
+    assert "limit is 10 MiB" in await refused(await pose(discord_api, character=huge))
     assert discord_api.cdn_requests == []
     assert segmind.submits == []
 
@@ -250,10 +277,8 @@ async def test_blank_prompt_is_refused_at_once(
 ) -> None:
     await start_bot()
     interaction = await pose(discord_api, prompt="\x00\x07\n\t ")
-    await interaction.wait_for(lambda i: bool(status_of(i)))
-    assert "prompt is empty" in status_of(interaction)
+    assert "prompt is empty" in await refused(interaction)
     assert interaction.callbacks[0][0] == 4, "answered directly, without a deferral"
-    assert private_reply(interaction)
     assert segmind.submits == []
 
 
@@ -262,12 +287,11 @@ async def test_mentions_in_a_prompt_ping_nobody(
 ) -> None:
     await start_bot()
     prompt = "@everyone look at <@&123456> and @here with <@999>"
-    interaction = await pose(discord_api, prompt=prompt)
-    assert (await finished(interaction)).startswith("✅ Done")
-    for message in discord_api.all_messages():
-        assert message.allowed_mentions == {"parse": []}, message
-    result = result_of(interaction)
-    assert result is not None
+    result = await delivered(await pose(discord_api, prompt=prompt))
+    sent = [m.allowed_mentions for m in discord_api.all_messages()]
+    sent += [edit.get("allowed_mentions") for m in discord_api.all_messages() for edit in m.edits]
+    assert sent
+    assert all(mentions == {"parse": []} for mentions in sent), sent
     assert result.embeds[0]["description"] == prompt
     assert segmind.submits[0].body["prompt"] == prompt
 
@@ -276,15 +300,14 @@ async def test_ten_users_at_once_are_all_served_within_the_concurrency_cap(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
     segmind.latency = 0.3
-    await start_bot(segmind_max_concurrency=3)
+    await start_bot(segmind_max_concurrency=3, segmind_rpm=600)
     users = [discord_api.make_user(7000 + n, f"fan{n}") for n in range(10)]
     interactions = await asyncio.gather(*(pose(discord_api, user=user) for user in users))
-    statuses = await asyncio.gather(*(finished(i, timeout=30) for i in interactions))
-    assert all(status.startswith("✅ Done") for status in statuses)
+    results = await asyncio.gather(*(delivered(i, timeout=30) for i in interactions))
     assert all(i.callbacks[0][0] == 5 for i in interactions)
     assert segmind.max_in_flight == 3
     assert len(segmind.submits) == 10
-    assert {result_of(i).embeds[0]["fields"][-1]["value"] for i in interactions} == {
+    assert {r.embeds[0]["fields"][5]["value"] for r in results} == {
         f"<@{user['id']}>" for user in users
     }
 
@@ -294,10 +317,7 @@ async def test_result_over_the_upload_limit_is_made_to_fit(
 ) -> None:
     segmind.sync_format = "png"  # the fake's 1024×1024 PNG is about 7 kB
     await start_bot()
-    interaction = await pose(discord_api, attachment_size_limit=4_000)
-    assert (await finished(interaction)).startswith("✅ Done")
-    result = result_of(interaction)
-    assert result is not None
+    result = await delivered(await pose(discord_api, attachment_size_limit=4_000))
     filename, data, _ = result.files[0]
     assert len(data) <= 4_000
     assert decode(data).format == "JPEG"
@@ -310,10 +330,9 @@ async def test_unexpected_error_gives_a_reference_found_in_the_log(
     segmind: FakeSegmind,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # An upload limit no image can fit under: a failure the bot has no specific answer for.
+    # An upload limit no image fits under: a failure the bot has no specific answer for.
     await start_bot()
-    interaction = await pose(discord_api, attachment_size_limit=10)
-    text = await finished(interaction)
+    text = await refused(await pose(discord_api, attachment_size_limit=10))
     reference = re.search(r"reference: `([0-9a-f]{8})`", text)
     assert reference, text
     assert "Traceback" not in text
@@ -325,17 +344,19 @@ async def test_unexpected_error_gives_a_reference_found_in_the_log(
 async def test_result_outliving_the_token_is_posted_to_the_channel(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
+    offset = [0.0]
     segmind.latency = 0.5
-    await start_bot()
+    await start_bot(clock=lambda: time.time() + offset[0])
     interaction = await pose(discord_api)
     await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    offset[0] = 15 * 60  # the generation ends after the interaction's 15 minutes
     interaction.expired = True
     await discord_api.wait_for(lambda: bool(discord_api.channel_messages), timeout=10)
     [message] = discord_api.channel_messages
-    requester = interaction.user["id"]
+    requester = int(interaction.user["id"])
     assert message.content == f"<@{requester}>, your pose is ready."
     assert message.allowed_mentions["parse"] == []
-    assert [int(user) for user in message.allowed_mentions["users"]] == [int(requester)]
+    assert [int(user) for user in message.allowed_mentions["users"]] == [requester]
     assert message.files
     assert result_of(interaction) is None
 
@@ -349,15 +370,14 @@ async def test_shutdown_lets_running_jobs_finish_and_refuses_new_ones(
     await discord_api.wait_for(lambda: len(segmind.submits) == 1)
     stopping = asyncio.create_task(bot.shutdown(grace=10))
     late = await pose(discord_api, user=discord_api.make_user(8080, "late"))
-    await late.wait_for(lambda i: bool(status_of(i)))
-    assert "restarting" in status_of(late)
+    assert "restarting" in await refused(late)
     await asyncio.wait_for(stopping, timeout=15)
-    assert status_of(running).startswith("✅ Done")
+    await delivered(running, timeout=1)
     assert bot.is_closed()
     assert len(segmind.submits) == 1
 
 
-async def test_shutdown_tells_users_whose_job_could_not_finish(
+async def test_a_job_cut_off_by_shutdown_says_so_and_resumes_on_the_next_start(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
     segmind.faults.append(Fault(kind="hang"))
@@ -365,6 +385,9 @@ async def test_shutdown_tells_users_whose_job_could_not_finish(
     interaction = await pose(discord_api)
     await discord_api.wait_for(lambda: len(segmind.submits) == 1)
     await asyncio.wait_for(bot.shutdown(grace=0.3), timeout=15)
-    assert "had to restart" in status_of(interaction)
-    assert private_reply(interaction)
+    assert "restarting" in card_text(interaction)
+    assert "keeps its place" in card_text(interaction)
     assert bot.is_closed()
+    await start_bot()  # the same store: a restart
+    await delivered(interaction)
+    assert len(segmind.submits) == 2, "a sync call cut off mid-way is made again"

@@ -25,6 +25,8 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.segmind_max_wait_seconds == 300
     assert settings.discord_guild_id is None
     assert settings.log_level == "INFO"
+    assert (settings.segmind_rpm, settings.user_max_queued) == (5, 3)
+    assert settings.database_url is None
 
 
 def test_every_variable_is_read() -> None:
@@ -42,6 +44,9 @@ def test_every_variable_is_read() -> None:
             "SEGMIND_POLL_SECONDS": "0.5",
             "DISCORD_GUILD_ID": "123456789012345678",
             "LOG_LEVEL": "debug",
+            "SEGMIND_RPM": "50",
+            "USER_MAX_QUEUED": "5",
+            "DATABASE_URL": "postgresql://bot@db:5432/jobs",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -54,6 +59,8 @@ def test_every_variable_is_read() -> None:
     assert settings.segmind_poll_seconds == 0.5
     assert settings.discord_guild_id == 123456789012345678
     assert settings.log_level == "DEBUG"
+    assert (settings.segmind_rpm, settings.user_max_queued) == (50, 5)
+    assert settings.database_url == "postgresql://bot@db:5432/jobs"
 
 
 @pytest.mark.parametrize(
@@ -70,6 +77,9 @@ def test_every_variable_is_read() -> None:
         ("SEGMIND_BASE_URL", "api.segmind.com", "http:// or https://"),
         ("DISCORD_GUILD_ID", "my-server", "digits only"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+        ("SEGMIND_RPM", "0", "whole number from 1 to 10000"),
+        ("USER_MAX_QUEUED", "many", "USER_MAX_QUEUED='many'"),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL is not valid: expected sqlite"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
@@ -77,10 +87,14 @@ def test_a_bad_value_names_its_variable(variable: str, value: str, message: str)
         Settings.from_env({**REQUIRED, variable: value})
 
 
-def test_secrets_stay_out_of_repr() -> None:
-    text = repr(Settings.from_env(REQUIRED))
+def test_secrets_stay_out_of_repr_and_errors() -> None:
+    text = repr(Settings.from_env({**REQUIRED, "DATABASE_URL": "postgres://u:hunter2@db/x"}))
     assert "token-value-123" not in text
     assert "sg-key-456" not in text
+    assert "hunter2" not in text
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**REQUIRED, "DATABASE_URL": "mysql://root:hunter2@db/x"})
+    assert "hunter2" not in str(caught.value)
 
 
 def run_bot_process(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -51,39 +51,56 @@ async def pose(
     )
 
 
+def card(interaction: FakeInteraction) -> FakeMessage | None:
+    """The job's public message: the interaction's reply, unless it was removed."""
+    return interaction.original
+
+
+def card_text(interaction: FakeInteraction) -> str:
+    message = interaction.original
+    return (message.content or "") if message is not None else ""
+
+
 def result_of(interaction: FakeInteraction) -> FakeMessage | None:
-    """The public message carrying the image, if it was posted as a followup."""
-    for message in interaction.followups:
-        if message.files and not message.ephemeral:
-            return message
+    """The public result: the card, once it carries the image."""
+    message = interaction.original
+    return message if message is not None and message.files else None
+
+
+def private_text(interaction: FakeInteraction) -> str | None:
+    """The last thing said to the requester alone, if anything was."""
+    for message in reversed(interaction.followups):
+        if message.ephemeral and not message.deleted:
+            return message.content or ""
+    for kind, data, _ in interaction.callbacks:
+        if kind == 4 and data.get("flags", 0) & 64:
+            return data.get("content", "")
     return None
 
 
-def status_of(interaction: FakeInteraction) -> str:
-    """What the requester privately sees: the deferred message, or an immediate reply."""
-    if interaction.original is not None:
-        return interaction.original.content or ""
-    for kind, data, _ in interaction.callbacks:
-        if kind == 4:
-            return data.get("content", "")
-    return ""
+async def outcome(interaction: FakeInteraction, timeout: float = 20) -> None:
+    """Wait until the request ended: a result, a private answer, or a cancelled card."""
+
+    def ended(i: FakeInteraction) -> bool:
+        return bool(result_of(i) or private_text(i) or card_text(i).startswith("🚫"))
+
+    await interaction.wait_for(ended, timeout=timeout)
 
 
-def private_reply(interaction: FakeInteraction) -> bool:
-    if interaction.original is not None:
-        return interaction.original.ephemeral
-    return any(kind == 4 and data.get("flags", 0) & 64 for kind, data, _ in interaction.callbacks)
+async def delivered(interaction: FakeInteraction, timeout: float = 20) -> FakeMessage:
+    await outcome(interaction, timeout)
+    result = result_of(interaction)
+    assert result is not None, f"no result; privately: {private_text(interaction)!r}"
+    return result
 
 
-async def finished(interaction: FakeInteraction, timeout: float = 20) -> str:
-    """Wait until the job's private status is final; return it."""
-
-    def done(i: FakeInteraction) -> bool:
-        text = status_of(i)
-        return bool(text) and not text.startswith(("🔍", "⏳", "🎨"))
-
-    await interaction.wait_for(done, timeout=timeout)
-    return status_of(interaction)
+async def refused(interaction: FakeInteraction, timeout: float = 20) -> str:
+    """Wait for the private answer of a request that was not carried out; return it."""
+    await outcome(interaction, timeout)
+    text = private_text(interaction)
+    assert text is not None, f"no private answer; card: {card_text(interaction)!r}"
+    assert result_of(interaction) is None
+    return text
 
 
 def decode(data: bytes) -> Image.Image:

@@ -1,0 +1,421 @@
+"""Runs the stored jobs: fair order, the plan's rate, the 429 gate, N calls in flight.
+
+Every job is in the store before anything is paid for, and every step is written down as it
+happens, so `start()` after a restart (clean or not) carries on where the last run stopped:
+queued jobs keep their place, an async generation already paid for is collected instead of
+submitted again, and a stored result is delivered without generating it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from functools import partial
+from typing import Any, Protocol
+
+from bot import store as states
+from bot.cooldowns import UserCooldowns
+from bot.fairness import FairQueue
+from bot.gate import RateGate
+from bot.images import GeneratedImage, PreparedImage
+from bot.pacing import RatePacer
+from bot.pose import ImageInput, PoseRequest
+from bot.segmind import Generation, RateLimited, SegmindClient, SegmindError, Ticket
+from bot.store import Job, NewJob, Store, StoredImage
+
+log = logging.getLogger(__name__)
+
+# Until real durations are known, a generation is taken to last this long (the API's typical).
+DEFAULT_DURATION_SECONDS = 40.0
+STATUS_INTERVAL_SECONDS = 2.0
+# Queue cards near the front are refreshed more often than the ones far behind.
+FRONT_POSITIONS = 10
+FRONT_REFRESH_SECONDS = 5.0
+BACK_REFRESH_SECONDS = 30.0
+MAX_PARALLEL_STATUS_EDITS = 5
+
+
+class WaitTooLong(Exception):
+    """The API's rate limit would hold this job past the allowed wait; `until` is the reset."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(f"rate limited until {until:.0f}")
+        self.until = until
+
+
+class Presenter(Protocol):
+    """How jobs are shown to their requesters (the Discord side implements it)."""
+
+    async def show_queued(
+        self, job: Job, position: int, starts_at: float, *, resumed: bool
+    ) -> None: ...
+
+    async def show_running(self, job: Job, *, resumed: bool) -> None: ...
+
+    async def show_waiting(self, job: Job, until: float) -> None:
+        """The API rate-limited us: the job is back in its place until `until`."""
+        ...
+
+    async def show_interrupted(self, job: Job) -> None: ...
+
+    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+        """Post the result; return the message's id. Raises when it cannot be posted."""
+        ...
+
+    async def report_failure(self, job: Job, error: Exception) -> None: ...
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        client: SegmindClient,
+        cooldowns: UserCooldowns,
+        *,
+        image_input: str,
+        max_concurrency: int,
+        rpm: int,
+        max_wait: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.presenter: Presenter | None = None
+        self.queue = FairQueue()
+        self.gate = RateGate(clock)
+        self.pacer = RatePacer(rpm, clock)
+        self.accepting = True
+        self._client = client
+        self._cooldowns = cooldowns
+        self._image_input = image_input
+        self._max_concurrency = max_concurrency
+        self._max_wait = max_wait
+        self._clock = clock
+        self._jobs: dict[int, Job] = {}  # queued and running jobs, without their images
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._resumed: set[int] = set()
+        self._durations: deque[float] = deque(maxlen=20)
+        self._wakeup = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._edits = asyncio.Semaphore(MAX_PARALLEL_STATUS_EDITS)
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Pick up what the last run left, then start taking jobs."""
+        if self.presenter is None:
+            raise RuntimeError("no presenter: the pose cog must be loaded before the runner")
+        self._durations.extend(reversed(await self.store.recent_durations()))
+        resumed = await self._resume()
+        if resumed:
+            log.info("resumed %d unfinished job(s) from the store", resumed)
+        self._loops = [
+            asyncio.create_task(self._dispatch_forever(), name="job-dispatcher"),
+            asyncio.create_task(self._report_positions_forever(), name="job-positions"),
+        ]
+        self._kick()
+
+    async def shutdown(self, grace: float, notice: float = 5.0) -> None:
+        """Take no new jobs, let running ones finish for `grace` seconds, leave the rest stored.
+
+        Jobs cut off get `notice` more seconds to tell their users they will resume.
+        """
+        self.accepting = False
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        running = set(self._running.values())
+        if running:
+            log.info("waiting up to %.0fs for %d running job(s)", grace, len(running))
+            _, cut_off = await asyncio.wait(running, timeout=grace)
+            if cut_off:
+                log.warning("%d job(s) cut off; they resume on the next start", len(cut_off))
+                for task in cut_off:
+                    task.cancel()
+                await asyncio.wait(cut_off, timeout=notice)
+        if self._side_tasks:
+            await asyncio.wait(set(self._side_tasks), timeout=notice)
+        log.info("%d job(s) left queued in the store", len(self.queue))
+
+    # What the commands ask
+
+    async def submit(self, job: NewJob, images: Iterable[StoredImage]) -> int:
+        """Store a new job and queue it; its card shows its place at once."""
+        job_id = await self.store.add_job(job, images)
+        stored = await self.store.job(job_id)
+        if stored is None:
+            raise RuntimeError(f"job {job_id} vanished right after it was stored")
+        self._enqueue(stored)
+        position = self.position(job_id) or 1
+        await self._present(
+            self._presenter.show_queued(
+                stored, position, self.estimate_start(position), resumed=False
+            )
+        )
+        self._kick()
+        return job_id
+
+    async def cancel(self, job_id: int) -> bool:
+        """Cancel a queued job; False once it has started (it is paid for by then)."""
+        if not await self.store.cancel(job_id, self._clock()):
+            return False
+        self.queue.remove(job_id)
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._cooldowns.refund(job.requester_id)
+        return True
+
+    def job(self, job_id: int) -> Job | None:
+        """A queued or running job, as last stored."""
+        return self._jobs.get(job_id)
+
+    def position(self, job_id: int) -> int | None:
+        try:
+            return self.queue.order().index(job_id) + 1
+        except ValueError:
+            return None
+
+    def queued_count(self, user_id: int) -> int:
+        return self.queue.count(user_id)
+
+    def first_queued(self, user_id: int) -> int | None:
+        return self.queue.first_of(user_id)
+
+    def estimate_start(self, position: int) -> float:
+        """When the job at `position` (1 = next) should start, by recent durations."""
+        now = self._clock()
+        typical = statistics.median(self._durations) if self._durations else None
+        typical = typical or DEFAULT_DURATION_SECONDS
+        rounds = (position - 1 + len(self._running)) // self._max_concurrency
+        by_slots = now + rounds * typical
+        return max(by_slots, self.pacer.send_time(position), self.gate.reopens_at or now)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    # Dispatching
+
+    def _kick(self) -> None:
+        self._wakeup.set()
+
+    def _kick_later(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._wakeup.set)
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        while len(self._running) < self._max_concurrency and len(self.queue):
+            ready_at = max(self.gate.reopens_at or 0.0, self.pacer.next_free())
+            delay = ready_at - self._clock()
+            if delay > 0:
+                self._kick_later(delay)
+                return
+            job_id = self.queue.take()
+            if job_id is None:
+                return  # every queued job's user already has one running
+            self.pacer.record()
+            self._spawn(job_id, self._run(job_id))
+
+    def _spawn(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=f"job-{job_id}")
+        self._running[job_id] = task
+
+    def _enqueue(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self.queue.add(job.id, job.requester_id)
+
+    async def _resume(self) -> int:
+        unfinished = await self.store.jobs(states.UNFINISHED)
+        for job in unfinished:
+            self._resumed.add(job.id)
+            if job.state == states.QUEUED:
+                self._enqueue(job)
+            elif job.state == states.RUNNING and job.ticket is None:
+                # A sync call cut off mid-way: it may have been billed, but holds no result.
+                await self.store.requeue(job.id)
+                self._enqueue(job)
+            else:
+                # Paid for already (async ticket) or generated: finish it, never pay again.
+                self._jobs[job.id] = job
+                self.queue.mark_running(job.requester_id)
+                self._spawn(job.id, self._run(job.id, resumed=True))
+        return len(unfinished)
+
+    # Running one job
+
+    async def _run(self, job_id: int, *, resumed: bool = False) -> None:
+        job = self._jobs[job_id]
+        billed = False
+        requeued = False
+        try:
+            if job.state == states.GENERATED:
+                pass  # generated before a restart: only the delivery is left
+            elif job.ticket is not None:
+                await self._present(self._presenter.show_running(job, resumed=True))
+                generation = await self._client.collect(job.ticket)
+                billed = True
+                await self._save(job, generation, started_at=job.started_at)
+            else:
+                started_at = self._clock()
+                if not await self.store.start(job.id, started_at):
+                    return  # cancelled between leaving the queue and starting
+                await self._present(self._presenter.show_running(job, resumed=resumed))
+                generation = await self._submit(job)
+                if generation is None:
+                    requeued = True
+                    return
+                billed = True
+                await self._save(job, generation, started_at=started_at)
+            await self._deliver(job)
+        except WaitTooLong as error:
+            self._cooldowns.hold_until(job.requester_id, error.until)
+            await self._fail(job, error, refund=False)
+        except SegmindError as error:
+            await self._fail(job, error, refund=not error.may_have_billed)
+        except asyncio.CancelledError:
+            await self._present(self._presenter.show_interrupted(job))
+            raise
+        except Exception as error:
+            await self._fail(job, error, refund=not billed)
+        finally:
+            self._running.pop(job_id, None)
+            if not requeued:
+                self._jobs.pop(job_id, None)
+                self._resumed.discard(job_id)
+            self.queue.done(job.requester_id)
+            self._kick()
+
+    async def _submit(self, job: Job) -> Generation | None:
+        """The paid call. None when a 429 sent the job back to its place in the queue."""
+        body = await self._body(job)
+        try:
+            generation = await self._client.generate(
+                body, on_ticket=partial(self._remember_ticket, job.id)
+            )
+        except RateLimited as limited:
+            until = self.gate.close(limited.retry_at)
+            log.warning("segmind answered 429; holding every request until %.0f", until)
+            if until - self._clock() > self._max_wait:
+                raise WaitTooLong(until) from None
+            await self.store.requeue(job.id)
+            self.queue.put_back(job.id, job.requester_id)
+            await self._present(self._presenter.show_waiting(job, until))
+            return None
+        self.gate.succeeded()
+        return generation
+
+    async def _remember_ticket(self, job_id: int, ticket: Ticket) -> None:
+        await self.store.set_ticket(job_id, ticket)
+
+    async def _body(self, job: Job) -> dict[str, Any]:
+        images = await self.store.images(job.id)
+        character = _image_input(images[states.CHARACTER])
+        pose = _image_input(images[states.POSE]) if states.POSE in images else None
+        return PoseRequest(job.options, character, pose).api_body(self._image_input)
+
+    async def _save(self, job: Job, generation: Generation, *, started_at: float | None) -> None:
+        image = generation.image
+        result = StoredImage(states.RESULT, image.format, image.width, image.height, image.data)
+        now = self._clock()
+        await self.store.save_result(job.id, result, dict(generation.usage), now)
+        if started_at is not None:
+            self._durations.append(now - started_at)
+        log.info(
+            "job %s generated for user %s: seed=%s %s",
+            job.id,
+            job.requester_id,
+            job.options.seed,
+            " ".join(f"{key}={value}" for key, value in generation.usage.items()),
+        )
+
+    async def _deliver(self, job: Job) -> None:
+        result = (await self.store.images(job.id))[states.RESULT]
+        image = GeneratedImage(result.data, result.format, result.width, result.height)
+        message_id = await self._presenter.deliver(job, image)
+        await self.store.mark_delivered(job.id, message_id, self._clock())
+        log.info("job %s delivered as message %s", job.id, message_id)
+
+    async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
+        reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        await self.store.fail(job.id, reason, self._clock())
+        if refund:
+            self._cooldowns.refund(job.requester_id)
+        if isinstance(error, SegmindError):
+            # 401/403/404/406 need the owner: a bad key, permissions, model name or credits.
+            level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
+            log.log(level, "job %s failed: %s %s", job.id, error.status, reason)
+        else:
+            log.info("job %s failed: %s", job.id, reason)
+        await self._present(self._presenter.report_failure(job, error))
+
+    # Queue cards
+
+    async def _report_positions_forever(self) -> None:
+        shown: dict[int, tuple[int, int]] = {}
+        refreshed: dict[int, float] = {}
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL_SECONDS)
+            now = self._clock()
+            order = self.queue.order()
+            for position, job_id in enumerate(order, start=1):
+                starts_at = self.estimate_start(position)
+                # ETA changes of under ten seconds are not worth an edit.
+                seen = (position, round((starts_at - now) / 10))
+                gap = FRONT_REFRESH_SECONDS if position <= FRONT_POSITIONS else BACK_REFRESH_SECONDS
+                if shown.get(job_id) == seen or now - refreshed.get(job_id, 0.0) < gap:
+                    continue
+                shown[job_id], refreshed[job_id] = seen, now
+                self._edit_in_background(job_id, position, starts_at)
+            queued = set(order)
+            for job_id in [job_id for job_id in shown if job_id not in queued]:
+                del shown[job_id]
+                refreshed.pop(job_id, None)
+
+    def _edit_in_background(self, job_id: int, position: int, starts_at: float) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+
+        async def edit() -> None:
+            async with self._edits:
+                await self._present(
+                    self._presenter.show_queued(
+                        job, position, starts_at, resumed=job_id in self._resumed
+                    )
+                )
+
+        task = asyncio.create_task(edit(), name=f"card-{job_id}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # Presenting
+
+    @property
+    def _presenter(self) -> Presenter:
+        if self.presenter is None:
+            raise RuntimeError("no presenter set")
+        return self.presenter
+
+    async def _present(self, update: Coroutine[Any, Any, None]) -> None:
+        """Show something to a user; a failure to show it never stops the job."""
+        try:
+            await update
+        except Exception:
+            log.exception("could not update a job's message")
+
+
+def _image_input(image: StoredImage) -> ImageInput:
+    prepared = PreparedImage(image.data, image.format, image.width, image.height)
+    return ImageInput(prepared, image.source_url or "")

@@ -1,0 +1,312 @@
+"""Jobs and their images, kept in the database so that a restart loses nothing.
+
+A job moves queued → running → generated → delivered, or ends failed or cancelled. Every
+transition names the states it may come from, so a job can never be, say, delivered twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from bot.database import Database, Executor, Row, migrate
+from bot.pose import PoseOptions
+from bot.segmind import Ticket
+
+QUEUED = "queued"
+RUNNING = "running"
+GENERATED = "generated"  # the API's image is stored; only delivery is left
+DELIVERED = "delivered"
+FAILED = "failed"
+CANCELLED = "cancelled"
+UNFINISHED = (QUEUED, RUNNING, GENERATED)
+
+CHARACTER, POSE, RESULT = "character", "pose", "result"
+
+MIGRATIONS = (
+    # 1: jobs and their images
+    """
+    CREATE TABLE jobs (
+        id {ID},
+        requester_id BIGINT NOT NULL,
+        guild_id BIGINT,
+        channel_id BIGINT NOT NULL,
+        application_id BIGINT NOT NULL,
+        interaction_id BIGINT NOT NULL,
+        token TEXT NOT NULL,
+        token_expires_at DOUBLE PRECISION NOT NULL,
+        status_message_id BIGINT,
+        upload_limit BIGINT NOT NULL,
+        prompt TEXT NOT NULL,
+        negative_prompt TEXT NOT NULL,
+        seed BIGINT NOT NULL,
+        steps INTEGER NOT NULL,
+        guidance DOUBLE PRECISION NOT NULL,
+        size TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        started_at DOUBLE PRECISION,
+        generated_at DOUBLE PRECISION,
+        finished_at DOUBLE PRECISION,
+        request_id TEXT,
+        status_url TEXT,
+        response_url TEXT,
+        result_message_id BIGINT,
+        usage TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, id);
+    CREATE INDEX jobs_by_requester ON jobs (requester_id, state);
+    CREATE TABLE job_images (
+        job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        format TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        source_url TEXT,
+        data {BLOB} NOT NULL,
+        PRIMARY KEY (job_id, role)
+    )
+    """,
+)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    role: str
+    format: str
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What an accepted /pose leaves behind: enough to run and deliver it after a restart."""
+
+    requester_id: int
+    guild_id: int | None
+    channel_id: int
+    application_id: int
+    interaction_id: int
+    token: str = field(repr=False)  # lets the bot edit its reply for 15 minutes
+    token_expires_at: float
+    status_message_id: int | None
+    upload_limit: int  # the interaction's attachment_size_limit, for the result's file
+    options: PoseOptions
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Job(NewJob):
+    id: int
+    state: str
+    reason: str | None
+    attempts: int
+    started_at: float | None
+    generated_at: float | None
+    finished_at: float | None
+    ticket: Ticket | None
+    result_message_id: int | None
+    usage: dict[str, str]
+
+
+_OPTION_COLUMNS = tuple(f.name for f in fields(PoseOptions))
+_NEW_JOB_COLUMNS = (
+    "requester_id",
+    "guild_id",
+    "channel_id",
+    "application_id",
+    "interaction_id",
+    "token",
+    "token_expires_at",
+    "status_message_id",
+    "upload_limit",
+    "created_at",
+)
+
+
+def _job(row: Row) -> Job:
+    ticket = None
+    if row["status_url"]:
+        ticket = Ticket(row["request_id"], row["status_url"], row["response_url"])
+    return Job(
+        **{name: row[name] for name in _NEW_JOB_COLUMNS},
+        options=PoseOptions(**{name: row[name] for name in _OPTION_COLUMNS}),
+        id=row["id"],
+        state=row["state"],
+        reason=row["reason"],
+        attempts=row["attempts"],
+        started_at=row["started_at"],
+        generated_at=row["generated_at"],
+        finished_at=row["finished_at"],
+        ticket=ticket,
+        result_message_id=row["result_message_id"],
+        usage=json.loads(row["usage"]) if row["usage"] else {},
+    )
+
+
+def _in(states: Iterable[str]) -> str:
+    """A SQL list of state names; they are this module's constants, never user input."""
+    return ", ".join(f"'{state}'" for state in states)
+
+
+class Store:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def migrate(self) -> None:
+        await migrate(self.database, MIGRATIONS)
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def add_job(self, job: NewJob, images: Iterable[StoredImage]) -> int:
+        """Insert a queued job with its input images, in one transaction."""
+        columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
+        values = (
+            *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
+            *(getattr(job.options, name) for name in _OPTION_COLUMNS),
+            QUEUED,
+        )
+        placeholders = ", ".join("?" for _ in columns)
+        async with self.database.transaction() as tx:
+            [row] = await tx.fetch(
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 - column names are constants
+                *values,
+            )
+            for image in images:
+                await _insert_image(tx, row["id"], image)
+        return int(row["id"])
+
+    async def job(self, job_id: int) -> Job | None:
+        rows = await self.database.fetch("SELECT * FROM jobs WHERE id = ?", job_id)
+        return _job(rows[0]) if rows else None
+
+    async def jobs(self, states: Iterable[str]) -> list[Job]:
+        """Jobs in these states, oldest first."""
+        rows = await self.database.fetch(
+            f"SELECT * FROM jobs WHERE state IN ({_in(states)}) ORDER BY id"  # noqa: S608
+        )
+        return [_job(row) for row in rows]
+
+    async def images(self, job_id: int) -> dict[str, StoredImage]:
+        rows = await self.database.fetch(
+            "SELECT role, format, width, height, data, source_url FROM job_images WHERE job_id = ?",
+            job_id,
+        )
+        return {
+            row["role"]: StoredImage(
+                row["role"],
+                row["format"],
+                row["width"],
+                row["height"],
+                bytes(row["data"]),
+                row["source_url"],
+            )
+            for row in rows
+        }
+
+    async def start(self, job_id: int, now: float) -> bool:
+        """queued → running; False when the job was cancelled (or taken) meanwhile."""
+        return await self._move(
+            job_id, (QUEUED,), RUNNING, "started_at = ?, attempts = attempts + 1", now
+        )
+
+    async def requeue(self, job_id: int) -> bool:
+        """running → queued, keeping its place: for a 429, or a sync call cut off by a restart."""
+        return await self._move(job_id, (RUNNING,), QUEUED, "started_at = NULL")
+
+    async def set_ticket(self, job_id: int, ticket: Ticket) -> None:
+        await self.database.execute(
+            "UPDATE jobs SET request_id = ?, status_url = ?, response_url = ? WHERE id = ?",
+            ticket.request_id,
+            ticket.status_url,
+            ticket.response_url,
+            job_id,
+        )
+
+    async def save_result(
+        self, job_id: int, image: StoredImage, usage: dict[str, str], now: float
+    ) -> bool:
+        """running → generated, with the image: from here on nothing is paid for again."""
+        async with self.database.transaction() as tx:
+            moved = await tx.fetch(
+                "UPDATE jobs SET state = ?, generated_at = ?, usage = ?"
+                " WHERE id = ? AND state = ? RETURNING id",
+                GENERATED,
+                now,
+                json.dumps(usage),
+                job_id,
+                RUNNING,
+            )
+            if moved:
+                await _insert_image(tx, job_id, image)
+        return bool(moved)
+
+    async def mark_delivered(self, job_id: int, message_id: int, now: float) -> bool:
+        return await self._move(
+            job_id,
+            (GENERATED,),
+            DELIVERED,
+            "result_message_id = ?, finished_at = ?",
+            message_id,
+            now,
+        )
+
+    async def fail(self, job_id: int, reason: str, now: float) -> bool:
+        return await self._move(
+            job_id, UNFINISHED, FAILED, "reason = ?, finished_at = ?", reason[:500], now
+        )
+
+    async def cancel(self, job_id: int, now: float) -> bool:
+        """queued → cancelled; a running job has been paid for and cannot be."""
+        return await self._move(job_id, (QUEUED,), CANCELLED, "finished_at = ?", now)
+
+    async def recent_durations(self, limit: int = 20) -> list[float]:
+        """How long the latest generations took, newest first: for queue ETAs."""
+        rows = await self.database.fetch(
+            "SELECT generated_at - started_at AS took FROM jobs"
+            " WHERE generated_at IS NOT NULL AND started_at IS NOT NULL"
+            " ORDER BY generated_at DESC LIMIT ?",
+            limit,
+        )
+        return [float(row["took"]) for row in rows]
+
+    async def delete_user_data(self, user_id: int) -> int:
+        """Forget a user: their jobs and every image attached to them. Returns jobs deleted."""
+        rows = await self.database.fetch(
+            "DELETE FROM jobs WHERE requester_id = ? RETURNING id", user_id
+        )
+        return len(rows)
+
+    async def _move(
+        self, job_id: int, sources: tuple[str, ...], target: str, sets: str = "", *args: Any
+    ) -> bool:
+        assignments = f"state = ?, {sets}" if sets else "state = ?"
+        rows = await self.database.fetch(
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({_in(sources)})"  # noqa: S608
+            " RETURNING id",
+            target,
+            *args,
+            job_id,
+        )
+        return bool(rows)
+
+
+async def _insert_image(tx: Executor, job_id: int, image: StoredImage) -> None:
+    await tx.execute(
+        "INSERT INTO job_images (job_id, role, format, width, height, source_url, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        job_id,
+        image.role,
+        image.format,
+        image.width,
+        image.height,
+        image.source_url,
+        image.data,
+    )
