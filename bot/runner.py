@@ -34,7 +34,7 @@ DEFAULT_DURATION_SECONDS = 40.0
 STATUS_INTERVAL_SECONDS = 2.0
 # Queue cards near the front are refreshed more often than the ones far behind.
 FRONT_POSITIONS = 10
-FRONT_REFRESH_SECONDS = 5.0
+FRONT_REFRESH_SECONDS = 3.0
 BACK_REFRESH_SECONDS = 30.0
 MAX_PARALLEL_STATUS_EDITS = 5
 
@@ -102,6 +102,9 @@ class JobRunner:
         self._timer: asyncio.TimerHandle | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._edits = asyncio.Semaphore(MAX_PARALLEL_STATUS_EDITS)
+        # What each queued card last showed, and when: cards are edited only on a change.
+        self._shown: dict[int, tuple[int, int]] = {}
+        self._refreshed: dict[int, float] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
 
     # Life cycle
@@ -152,11 +155,9 @@ class JobRunner:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")
         self._enqueue(stored)
         position = self.position(job_id) or 1
-        await self._present(
-            self._presenter.show_queued(
-                stored, position, self.estimate_start(position), resumed=False
-            )
-        )
+        starts_at = self.estimate_start(position)
+        self._note_shown(job_id, position, starts_at)
+        await self._present(self._presenter.show_queued(stored, position, starts_at, resumed=False))
         self._kick()
         return job_id
 
@@ -363,25 +364,31 @@ class JobRunner:
     # Queue cards
 
     async def _report_positions_forever(self) -> None:
-        shown: dict[int, tuple[int, int]] = {}
-        refreshed: dict[int, float] = {}
         while True:
             await asyncio.sleep(STATUS_INTERVAL_SECONDS)
-            now = self._clock()
-            order = self.queue.order()
-            for position, job_id in enumerate(order, start=1):
-                starts_at = self.estimate_start(position)
-                # ETA changes of under ten seconds are not worth an edit.
-                seen = (position, round((starts_at - now) / 10))
-                gap = FRONT_REFRESH_SECONDS if position <= FRONT_POSITIONS else BACK_REFRESH_SECONDS
-                if shown.get(job_id) == seen or now - refreshed.get(job_id, 0.0) < gap:
-                    continue
-                shown[job_id], refreshed[job_id] = seen, now
-                self._edit_in_background(job_id, position, starts_at)
-            queued = set(order)
-            for job_id in [job_id for job_id in shown if job_id not in queued]:
-                del shown[job_id]
-                refreshed.pop(job_id, None)
+            self._report_positions()
+
+    def _report_positions(self) -> None:
+        now = self._clock()
+        order = self.queue.order()
+        for position, job_id in enumerate(order, start=1):
+            starts_at = self.estimate_start(position)
+            front = position <= FRONT_POSITIONS
+            gap = FRONT_REFRESH_SECONDS if front else BACK_REFRESH_SECONDS
+            if self._shown.get(job_id) == _card_key(position, starts_at):
+                continue
+            if now - self._refreshed.get(job_id, 0.0) < gap:
+                continue
+            self._note_shown(job_id, position, starts_at)
+            self._edit_in_background(job_id, position, starts_at)
+        queued = set(order)
+        for job_id in [job_id for job_id in self._shown if job_id not in queued]:
+            del self._shown[job_id]
+            self._refreshed.pop(job_id, None)
+
+    def _note_shown(self, job_id: int, position: int, starts_at: float) -> None:
+        self._shown[job_id] = _card_key(position, starts_at)
+        self._refreshed[job_id] = self._clock()
 
     def _edit_in_background(self, job_id: int, position: int, starts_at: float) -> None:
         job = self._jobs.get(job_id)
@@ -414,6 +421,11 @@ class JobRunner:
             await update
         except Exception:
             log.exception("could not update a job's message")
+
+
+def _card_key(position: int, starts_at: float) -> tuple[int, int]:
+    """What a queue card shows: its place, and its start time to ten seconds or so."""
+    return position, round(starts_at / 10)
 
 
 def _image_input(image: StoredImage) -> ImageInput:

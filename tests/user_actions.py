@@ -78,6 +78,15 @@ def private_text(interaction: FakeInteraction) -> str | None:
     return None
 
 
+async def accepted(interaction: FakeInteraction, timeout: float = 20) -> None:
+    """Wait until the request is in the queue (or past it): its card shows a place or more."""
+
+    def taken(i: FakeInteraction) -> bool:
+        return card_text(i).startswith(("⏳", "🎨")) or result_of(i) is not None
+
+    await interaction.wait_for(taken, timeout=timeout)
+
+
 async def outcome(interaction: FakeInteraction, timeout: float = 20) -> None:
     """Wait until the request ended: a result, a private answer, or a cancelled card."""
 
