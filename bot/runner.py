@@ -95,7 +95,8 @@ class JobRunner:
         self._max_wait = max_wait
         self._clock = clock
         self._jobs: dict[int, Job] = {}  # queued and running jobs, without their images
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # from dispatch to delivery
+        self._in_flight = 0  # jobs holding an API slot: submitting, generating or polling
         self._resumed: set[int] = set()
         self._durations: deque[float] = deque(maxlen=20)
         self._wakeup = asyncio.Event()
@@ -192,13 +193,9 @@ class JobRunner:
         now = self._clock()
         typical = statistics.median(self._durations) if self._durations else None
         typical = typical or DEFAULT_DURATION_SECONDS
-        rounds = (position - 1 + len(self._running)) // self._max_concurrency
+        rounds = (position - 1 + self._in_flight) // self._max_concurrency
         by_slots = now + rounds * typical
         return max(by_slots, self.pacer.send_time(position), self.gate.reopens_at or now)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._running)
 
     # Dispatching
 
@@ -217,7 +214,7 @@ class JobRunner:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        while len(self._running) < self._max_concurrency and len(self.queue):
+        while self._in_flight < self._max_concurrency and len(self.queue):
             ready_at = max(self.gate.reopens_at or 0.0, self.pacer.next_free())
             delay = ready_at - self._clock()
             if delay > 0:
@@ -230,6 +227,8 @@ class JobRunner:
             self._spawn(job_id, self._run(job_id))
 
     def _spawn(self, job_id: int, work: Coroutine[Any, Any, None]) -> None:
+        """Run a job that holds an API slot (freed by `_free_slot` when its call is over)."""
+        self._in_flight += 1
         task = asyncio.create_task(work, name=f"job-{job_id}")
         self._running[job_id] = task
 
@@ -259,26 +258,17 @@ class JobRunner:
     async def _run(self, job_id: int, *, resumed: bool = False) -> None:
         job = self._jobs[job_id]
         billed = False
-        requeued = False
         try:
-            if job.state == states.GENERATED:
-                pass  # generated before a restart: only the delivery is left
-            elif job.ticket is not None:
-                await self._present(self._presenter.show_running(job, resumed=True))
-                generation = await self._client.collect(job.ticket)
-                billed = True
-                await self._save(job, generation, started_at=job.started_at)
-            else:
-                started_at = self._clock()
-                if not await self.store.start(job.id, started_at):
-                    return  # cancelled between leaving the queue and starting
-                await self._present(self._presenter.show_running(job, resumed=resumed))
-                generation = await self._submit(job)
-                if generation is None:
-                    requeued = True
-                    return
-                billed = True
-                await self._save(job, generation, started_at=started_at)
+            try:
+                if job.state != states.GENERATED:  # else only the delivery is left
+                    generation = await self._generate(job, resumed=resumed)
+                    if generation is None:
+                        return  # back in its place (429), or cancelled before it started
+                    billed = True
+                    await self._save(job, generation)
+            finally:
+                # The API call is over: its slot goes to the next job while this one is posted.
+                self._free_slot(job)
             await self._deliver(job)
         except WaitTooLong as error:
             self._cooldowns.hold_until(job.requester_id, error.until)
@@ -292,11 +282,31 @@ class JobRunner:
             await self._fail(job, error, refund=not billed)
         finally:
             self._running.pop(job_id, None)
-            if not requeued:
+            if job_id not in self.queue:
                 self._jobs.pop(job_id, None)
                 self._resumed.discard(job_id)
-            self.queue.done(job.requester_id)
-            self._kick()
+
+    def _free_slot(self, job: Job) -> None:
+        self._in_flight -= 1
+        self.queue.done(job.requester_id)
+        self._kick()
+
+    async def _generate(self, job: Job, *, resumed: bool) -> Generation | None:
+        """The API part of a job; None when it did not run after all."""
+        if job.ticket is not None:
+            # Submitted (and paid for) before a restart: collect it, never submit again.
+            await self._present(self._presenter.show_running(job, resumed=True))
+            started_at = job.started_at
+            generation = await self._client.collect(job.ticket)
+        else:
+            started_at = self._clock()
+            if not await self.store.start(job.id, started_at):
+                return None  # cancelled between leaving the queue and starting
+            await self._present(self._presenter.show_running(job, resumed=resumed))
+            generation = await self._submit(job)
+        if generation is not None and started_at is not None:
+            self._durations.append(self._clock() - started_at)
+        return generation
 
     async def _submit(self, job: Job) -> Generation | None:
         """The paid call. None when a 429 sent the job back to its place in the queue."""
@@ -326,13 +336,10 @@ class JobRunner:
         pose = _image_input(images[states.POSE]) if states.POSE in images else None
         return PoseRequest(job.options, character, pose).api_body(self._image_input)
 
-    async def _save(self, job: Job, generation: Generation, *, started_at: float | None) -> None:
+    async def _save(self, job: Job, generation: Generation) -> None:
         image = generation.image
         result = StoredImage(states.RESULT, image.format, image.width, image.height, image.data)
-        now = self._clock()
-        await self.store.save_result(job.id, result, dict(generation.usage), now)
-        if started_at is not None:
-            self._durations.append(now - started_at)
+        await self.store.save_result(job.id, result, dict(generation.usage), self._clock())
         log.info(
             "job %s generated for user %s: seed=%s %s",
             job.id,

@@ -294,6 +294,8 @@ class SegmindClient:
         reason = self._scrub(_reason_from_response(response))
         if status == 400:
             return BadRequest(reason or "the request was refused", status)
+        if status == 413:
+            return BadRequest(reason or "the images are too large for the image service", status)
         if status in (401, 403, 404):
             return AccessDenied(reason or "access refused", status)
         if status == 406:

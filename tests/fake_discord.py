@@ -119,9 +119,13 @@ CALLBACK_TYPES = frozenset({4, 5, 6, 7, 8, 9})
 # cannot open another modal, autocomplete can only answer choices.
 ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
     APPLICATION_COMMAND: frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL}),
-    MESSAGE_COMPONENT: frozenset({4, 5, 6, 7, 9}),
+    MESSAGE_COMPONENT: frozenset(
+        {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, MODAL}
+    ),
     APPLICATION_COMMAND_AUTOCOMPLETE: frozenset({AUTOCOMPLETE_RESULT}),
-    MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
+    MODAL_SUBMIT: frozenset(
+        {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE}
+    ),
 }
 # Callbacks that write a message into the interaction's channel.
 CHANNEL_WRITING_CALLBACKS = frozenset({CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, UPDATE_MESSAGE})
@@ -129,12 +133,10 @@ GUILD_INSTALL = "0"
 CONTEXT_GUILD = 0
 CONTEXT_BOT_DM = 1
 
-# Component types.
-ACTION_ROW = 1
+# Component types the fake fills in or presses.
 BUTTON = 2
 STRING_SELECT = 3
 TEXT_INPUT = 4
-LABEL = 18
 CHECKBOX = 23
 # Components that hold others: rows and containers in "components", labels in "component",
 # sections in "accessory".
@@ -621,7 +623,7 @@ class FakeDiscord:
         """The bot's or a test user's message with this id, deleted or not."""
         found = self._find_message(message_id)
         if found is None:
-            raise KeyError(f"no message {message_id}\n{self.describe()}")
+            raise KeyError(f"the fake has no message {message_id}")
         return found
 
     def messages_with_files(self) -> list[FakeMessage]:
@@ -1397,6 +1399,9 @@ class FakeDiscord:
             key = (command["name"], command.get("type", CHAT_INPUT))
             entry: JSON = {
                 "type": CHAT_INPUT,
+                # Context menu commands are sent without one; Discord echoes an empty one, and
+                # discord.py's AppCommand requires the key.
+                "description": "",
                 "default_member_permissions": None,
                 "nsfw": False,
                 "integration_types": [0],
@@ -1997,9 +2002,12 @@ def _modal_submission(modal: JSON, values: Mapping[str, str | Sequence[str]]) ->
     ``components``, labels with ``component``), each with its numeric ``id``: declared ones
     kept, the others numbered in order.
     """
-    declared = {c["id"] for c in _walk_components(modal["components"]) if "id" in c}
+    tree = list(_walk_components(modal["components"]))
+    unknown = sorted(set(values) - {c["custom_id"] for c in tree if "custom_id" in c})
+    if unknown:
+        raise ValueError(f"the modal {modal['custom_id']!r} has no inputs {unknown}")
+    declared = {c["id"] for c in tree if "id" in c}
     free_ids = (n for n in itertools.count(1) if n not in declared)
-    unused = dict(values)
 
     def submitted(component: JSON) -> JSON:
         kind = component["type"]
@@ -2012,7 +2020,7 @@ def _modal_submission(modal: JSON, values: Mapping[str, str | Sequence[str]]) ->
         if custom_id is None:
             return entry  # layout and text: nothing to fill in
         entry["custom_id"] = custom_id
-        given = unused.pop(custom_id, None)
+        given = values.get(custom_id)
         if kind == TEXT_INPUT:
             entry["value"] = _text_input_value(component, given)
         elif kind == STRING_SELECT:
@@ -2025,10 +2033,7 @@ def _modal_submission(modal: JSON, values: Mapping[str, str | Sequence[str]]) ->
             entry |= {"value": False} if kind == CHECKBOX else {"values": []}
         return entry
 
-    components = [submitted(component) for component in modal["components"]]
-    if unused:
-        raise ValueError(f"the modal {modal['custom_id']!r} has no inputs {sorted(unused)}")
-    return components
+    return [submitted(component) for component in modal["components"]]
 
 
 def _text_input_value(component: JSON, given: str | Sequence[str] | None) -> str:

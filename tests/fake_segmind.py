@@ -409,7 +409,9 @@ class FakeSegmind:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        api = web.Application(middlewares=[_answer_rejections])
+        # Reference images arrive base64-encoded inside the JSON: allow bodies of many MB,
+        # as the real API does, not aiohttp's default of 1 MiB.
+        api = web.Application(middlewares=[_answer_rejections], client_max_size=64 * 2**20)
         api.router.add_post("/v1/{model}", self._on_sync_submit)
         api.router.add_post("/v2/{model}", self._on_async_submit)
         api.router.add_get("/v2/requests/{request_id}/status", self._on_status)

@@ -8,74 +8,21 @@ be delivered exactly once, and in async mode none may be paid for twice.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.database import connect
 from bot.store import Store
+from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
 from tests.fake_discord import FakeDiscord, FakeInteraction
 from tests.fake_segmind import API_KEY, FakeSegmind
 from tests.user_actions import delivered, pose, result_of
 
-ROOT = Path(__file__).resolve().parent.parent
 USERS = 8
 REQUESTS = 20
-
-
-class BotProcess:
-    """`python -m bot` in a child process, with discord.py pointed at the fake Discord."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log_path: Path) -> None:
-        self.process = process
-        self.log_path = log_path
-
-    @classmethod
-    async def start(
-        cls, discord_api: FakeDiscord, cwd: Path, env: dict[str, str], name: str
-    ) -> BotProcess:
-        inherited = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("DISCORD_", "SEGMIND_", "USER_", "DATABASE_"))
-        }
-        log_path = cwd / f"{name}.log"
-        with log_path.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.bot_process",
-                cwd=cwd,
-                env={
-                    **inherited,
-                    "PYTHONPATH": str(ROOT),
-                    "FAKE_DISCORD_URL": discord_api.base_url,
-                    "DISCORD_TOKEN": BOT_TOKEN,
-                    "SEGMIND_API_KEY": API_KEY,
-                    "DISCORD_GUILD_ID": str(FakeDiscord.GUILD_ID),
-                    **env,
-                },
-                stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        return cls(process, log_path)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    async def stop(self, sig: signal.Signals, timeout: float = 40) -> int:
-        self.process.send_signal(sig)
-        return await asyncio.wait_for(self.process.wait(), timeout=timeout)
-
-    async def kill_if_running(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
 
 
 async def count_jobs(database_url: str, condition: str = "1 = 1") -> int:
