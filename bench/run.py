@@ -140,18 +140,25 @@ async def queue_run(
         await asyncio.gather(*(delivered(i, timeout=900) for i in interactions))
         first_start = min(submit.started_at for submit in segmind.submits)
         makespan = time.monotonic() - first_start
-        by_slots = math.ceil(jobs / concurrency) * latency
-        # A sliding 60 s window lets `rpm` requests through per window, in bursts.
-        windows = math.ceil(jobs / rpm) - 1
-        last_burst = jobs - windows * rpm
-        by_rate = windows * 60 + math.ceil(last_burst / concurrency) * latency
-        ideal = max(by_slots, by_rate)
+        # The fake's own time per request (its sleep plus making the image), as it saw it.
+        service = statistics.mean(s.finished_at - s.started_at for s in segmind.submits)
         return {
             "makespan": makespan,
-            "ideal": ideal,
-            "efficiency": ideal / makespan,
+            "ideal": ideal_makespan(jobs, concurrency, rpm, latency),
+            "ideal_measured": ideal_makespan(jobs, concurrency, rpm, service),
+            "service": service,
             "rate_limited": segmind.rate_limited_count,
         }
+
+
+def ideal_makespan(jobs: int, concurrency: int, rpm: int, service: float) -> float:
+    """The shortest possible time from the first request to the last answer."""
+    by_slots = math.ceil(jobs / concurrency) * service
+    # A sliding 60 s window lets `rpm` requests through per window, in bursts.
+    windows = math.ceil(jobs / rpm) - 1
+    last_burst = jobs - windows * rpm
+    by_rate = windows * 60 + math.ceil(last_burst / concurrency) * service
+    return max(by_slots, by_rate)
 
 
 async def peak_memory(workdir: Path, jobs: int) -> dict[str, float]:
@@ -249,14 +256,17 @@ async def run(quick: bool) -> list[Row]:
         ]
         for name, params in scenarios[:1] if quick else scenarios:
             result = await queue_run(workdir(name), jobs=300, people=60, **params)
+            nominal = result["ideal"] / result["makespan"]
+            measured = result["ideal_measured"] / result["makespan"]
             rows.append(
                 Row(
                     f"queue efficiency, {name}",
-                    f"{result['efficiency']:.3f}",
+                    f"{nominal:.3f} ({measured:.3f})",
                     "≥ 0.97",
                     f"300 jobs/60 users, C={params['concurrency']}, R={params['rpm']}/min, "
                     f"L={params['latency']} s: {result['makespan']:.1f} s vs ideal "
-                    f"{result['ideal']:.1f} s",
+                    f"{result['ideal']:.1f} s (in brackets: ideal at the fake's measured "
+                    f"{result['service'] * 1000:.0f} ms per request)",
                 )
             )
             rows.append(

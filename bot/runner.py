@@ -106,7 +106,7 @@ class JobRunner:
         # What each queued card last showed, and when: cards are edited only on a change.
         self._shown: dict[int, tuple[int, int]] = {}
         self._refreshed: dict[int, float] = {}
-        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[int, asyncio.Task[None]] = {}  # each job's latest card update
 
     # Life cycle
 
@@ -142,8 +142,8 @@ class JobRunner:
                 for task in cut_off:
                     task.cancel()
                 await asyncio.wait(cut_off, timeout=notice)
-        if self._side_tasks:
-            await asyncio.wait(set(self._side_tasks), timeout=notice)
+        if self._pending:
+            await asyncio.wait(set(self._pending.values()), timeout=notice)
         log.info("%d job(s) left queued in the store", len(self.queue))
 
     # What the commands ask
@@ -158,7 +158,9 @@ class JobRunner:
         position = self.position(job_id) or 1
         starts_at = self.estimate_start(position)
         self._note_shown(job_id, position, starts_at)
-        await self._present(self._presenter.show_queued(stored, position, starts_at, resumed=False))
+        self._in_background(
+            self._presenter.show_queued(stored, position, starts_at, resumed=False), job_id
+        )
         self._kick()
         return job_id
 
@@ -259,16 +261,19 @@ class JobRunner:
         job = self._jobs[job_id]
         billed = False
         try:
+            generation = None
             try:
                 if job.state != states.GENERATED:  # else only the delivery is left
                     generation = await self._generate(job, resumed=resumed)
                     if generation is None:
                         return  # back in its place (429), or cancelled before it started
                     billed = True
-                    await self._save(job, generation)
             finally:
-                # The API call is over: its slot goes to the next job while this one is posted.
+                # The API call is over: its slot goes to the next job while this one is
+                # stored and posted.
                 self._free_slot(job)
+            if generation is not None:
+                await self._save(job, generation)
             await self._deliver(job)
         except WaitTooLong as error:
             self._cooldowns.hold_until(job.requester_id, error.until)
@@ -276,7 +281,7 @@ class JobRunner:
         except SegmindError as error:
             await self._fail(job, error, refund=not error.may_have_billed)
         except asyncio.CancelledError:
-            await self._present(self._presenter.show_interrupted(job))
+            self._in_background(self._presenter.show_interrupted(job), job.id)
             raise
         except Exception as error:
             await self._fail(job, error, refund=not billed)
@@ -302,7 +307,8 @@ class JobRunner:
             started_at = self._clock()
             if not await self.store.start(job.id, started_at):
                 return None  # cancelled between leaving the queue and starting
-            await self._present(self._presenter.show_running(job, resumed=resumed))
+            # Shown alongside the call rather than before it: the API's slot is the scarce thing.
+            self._in_background(self._presenter.show_running(job, resumed=resumed), job.id)
             generation = await self._submit(job)
         if generation is not None and started_at is not None:
             self._durations.append(self._clock() - started_at)
@@ -322,7 +328,7 @@ class JobRunner:
                 raise WaitTooLong(until) from None
             await self.store.requeue(job.id)
             self.queue.put_back(job.id, job.requester_id)
-            await self._present(self._presenter.show_waiting(job, until))
+            self._in_background(self._presenter.show_waiting(job, until), job.id)
             return None
         self.gate.succeeded()
         return generation
@@ -349,6 +355,7 @@ class JobRunner:
         )
 
     async def _deliver(self, job: Job) -> None:
+        await self._settle(job.id)
         result = (await self.store.images(job.id))[states.RESULT]
         image = GeneratedImage(result.data, result.format, result.width, result.height)
         message_id = await self._presenter.deliver(job, image)
@@ -366,6 +373,7 @@ class JobRunner:
             log.log(level, "job %s failed: %s %s", job.id, error.status, reason)
         else:
             log.info("job %s failed: %s", job.id, reason)
+        await self._settle(job.id)
         await self._present(self._presenter.report_failure(job, error))
 
     # Queue cards
@@ -399,20 +407,36 @@ class JobRunner:
 
     def _edit_in_background(self, job_id: int, position: int, starts_at: float) -> None:
         job = self._jobs.get(job_id)
-        if job is None:
-            return
+        if job is not None:
+            resumed = job_id in self._resumed
+            self._in_background(
+                self._presenter.show_queued(job, position, starts_at, resumed=resumed), job_id
+            )
+
+    def _in_background(self, update: Coroutine[Any, Any, None], job_id: int) -> None:
+        """Show something without waiting for it. A job's updates go out in order, after the
+        ones before them, and at most a few edits are under way at once."""
+        previous = self._pending.get(job_id)
 
         async def edit() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
             async with self._edits:
-                await self._present(
-                    self._presenter.show_queued(
-                        job, position, starts_at, resumed=job_id in self._resumed
-                    )
-                )
+                await self._present(update)
 
         task = asyncio.create_task(edit(), name=f"card-{job_id}")
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        self._pending[job_id] = task
+        task.add_done_callback(lambda done: self._forget_pending(job_id, done))
+
+    def _forget_pending(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._pending.get(job_id) is task:
+            del self._pending[job_id]
+
+    async def _settle(self, job_id: int) -> None:
+        """Wait for a job's updates still under way, so that nothing shows after its result."""
+        pending = self._pending.get(job_id)
+        if pending is not None:
+            await asyncio.wait([pending])
 
     # Presenting
 

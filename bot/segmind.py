@@ -165,7 +165,8 @@ class SegmindClient:
         url = self._base / "v1" / self._model
         timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=10)
         response = await self._request("POST", url, json_body=body, timeout=timeout)
-        return _generation_from(response)
+        # Decoding a large image to check it takes a while: keep the event loop free meanwhile.
+        return await asyncio.to_thread(_generation_from, response)
 
     async def _generate_async(
         self, body: dict[str, Any], on_ticket: Callable[[Ticket], Awaitable[None]] | None
@@ -174,7 +175,7 @@ class SegmindClient:
             "POST", self._base / "v2" / self._model, json_body=body, timeout=_SUBMIT_TIMEOUT
         )
         if _looks_like_image(response):
-            return _generation_from(response)  # answered at once, as v1 does
+            return await asyncio.to_thread(_generation_from, response)  # answered as v1 does
         data = response.json()
         if not isinstance(data, dict) or not (data.get("status_url") or data.get("poll_url")):
             raise InvalidResult("the async submit answered without a status URL", 200)
@@ -232,12 +233,12 @@ class SegmindClient:
         if reference is None:
             raise InvalidResult("the finished generation names no output image", 200)
         if not reference.startswith(("http://", "https://")):
-            return Generation(_decode_base64_image(reference), usage)
+            return Generation(await asyncio.to_thread(_decode_base64_image, reference), usage)
         url = URL(reference)
         # The key goes only to the API's own host, never to wherever the output is stored.
         send_key = url.origin() == self._base.origin()
         response = await self._request("GET", url, timeout=_POLL_TIMEOUT, send_key=send_key)
-        return Generation(_image_or_invalid(response.body), usage)
+        return Generation(await asyncio.to_thread(_image_or_invalid, response.body), usage)
 
     async def _request(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -10,9 +11,9 @@ import pytest
 from bot import store as states
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import FakeSegmind
-from tests.user_actions import accepted, card_text, delivered, pose
+from tests.fake_discord import FakeDiscord, FakeInteraction
+from tests.fake_segmind import FakeSegmind, Fault
+from tests.user_actions import accepted, card_text, delivered, pose, refused
 
 
 async def test_one_users_backlog_never_holds_up_other_users_first_jobs(
@@ -98,3 +99,45 @@ async def test_configured_at_the_plans_rate_the_bot_gets_no_429(
         assert starts[3] - starts[0] >= 60, "the fourth request waited for the window"
     finally:
         await limited.close()
+
+
+def cancel_id(interaction: FakeInteraction) -> str:
+    card = interaction.original
+    assert card is not None
+    for row in card.components:
+        for component in row.get("components", []):
+            if component.get("custom_id", "").startswith("pose:cancel:"):
+                return component["custom_id"]
+    raise AssertionError(f"no Cancel button on {card_text(interaction)!r}")
+
+
+async def test_cancel_is_for_the_requester_only_costs_nothing_and_survives_a_restart(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    segmind.faults.append(Fault(kind="hang"))
+    bot: PoseBot = await start_bot(segmind_max_concurrency=1, user_cooldown_seconds=60)
+    owner, other = discord_api.make_user(500, "owner"), discord_api.make_user(501, "other")
+    blocker = await pose(discord_api, user=other)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    queued = await pose(discord_api, user=owner)
+    await queued.wait_for(lambda i: "Queued: position 1" in card_text(i))
+
+    await asyncio.wait_for(bot.shutdown(grace=0.2), timeout=15)
+    bot = await start_bot(segmind_max_concurrency=1, user_cooldown_seconds=60)
+    assert queued.original is not None
+
+    stranger_press = await discord_api.press(queued.original, cancel_id(queued), user=other)
+    assert "Only the person who asked" in await refused(stranger_press)
+    assert "Queued" in card_text(queued)
+
+    owner_press = await discord_api.press(queued.original, cancel_id(queued), user=owner)
+    await queued.wait_for(lambda i: card_text(i).startswith("🚫 Cancelled"))
+    assert queued.original.components == []
+    assert owner_press.callbacks[0][0] == 7, "the card itself was updated"
+
+    await delivered(blocker, timeout=30)
+    assert len(segmind.submits) == 2, "the blocker ran again after the restart; nothing else"
+    assert len(bot.runner.queue) == 0
+    again = await pose(discord_api, user=owner)
+    await accepted(again)  # a cancelled request gives its cooldown back
+    await delivered(again, timeout=30)
