@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import sys
 
 import aiohttp
+import asyncpg
 import discord
 
 from bot.database import connect, describe_url
@@ -18,11 +20,24 @@ from bot.store import Store
 log = logging.getLogger("bot")
 
 
-async def run(settings: Settings) -> None:
-    log.info("opening the job store at %s", describe_url(settings.database_url))
-    store = Store(await connect(settings.database_url))
+class StoreUnavailable(Exception):
+    """The database could not be opened; the message says where and why, without secrets."""
+
+
+async def open_store(url: str | None) -> Store:
+    where = describe_url(url)
+    log.info("opening the job store at %s", where)
     try:
+        store = Store(await connect(url))
         await store.migrate()
+    except (OSError, TimeoutError, asyncpg.PostgresError, sqlite3.Error) as error:
+        raise StoreUnavailable(f"cannot open the job store at {where}: {error}") from None
+    return store
+
+
+async def run(settings: Settings) -> None:
+    store = await open_store(settings.database_url)
+    try:
         async with aiohttp.ClientSession() as session, PoseBot(settings, session, store) as bot:
             await _serve(bot, settings)
     finally:
@@ -60,6 +75,9 @@ def main() -> int:
     )
     try:
         asyncio.run(run(settings))
+    except StoreUnavailable as error:
+        log.error("%s", error)
+        return 1
     except discord.LoginFailure:
         log.error(
             "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"

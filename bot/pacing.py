@@ -28,13 +28,15 @@ class RatePacer:
         while self._sent and self._sent[0] <= now - _SPAN:
             self._sent.popleft()
         recent = len(self._sent)
-        # The request must wait for the one `limit` places before it to leave the window.
-        before = recent + position - self._limit
-        if before <= 0:
-            return now
-        if before <= recent:
-            return self._sent[before - 1] + _SPAN
-        return self.send_time(before - recent) + _SPAN
+        # Counting the recent requests and the ones ahead, this is request number `index`.
+        # It must wait for the one `limit` places before it to leave the window, and that
+        # one, if it is still to come, for the one `limit` places before it, and so on.
+        index = recent + position
+        ceiling = max(recent, self._limit)
+        windows = -(-(index - ceiling) // self._limit) if index > ceiling else 0
+        earlier = index - windows * self._limit
+        start = self._sent[earlier - 1] if earlier <= recent else now
+        return max(now, start + windows * _SPAN)
 
     def record(self) -> None:
         self._sent.append(self._clock())

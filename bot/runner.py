@@ -99,6 +99,7 @@ class JobRunner:
         self._in_flight = 0  # jobs holding an API slot: submitting, generating or polling
         self._resumed: set[int] = set()
         self._durations: deque[float] = deque(maxlen=20)
+        self._typical_duration = DEFAULT_DURATION_SECONDS  # the median of `_durations`
         self._wakeup = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -114,7 +115,8 @@ class JobRunner:
         """Pick up what the last run left, then start taking jobs."""
         if self.presenter is None:
             raise RuntimeError("no presenter: the pose cog must be loaded before the runner")
-        self._durations.extend(reversed(await self.store.recent_durations()))
+        for duration in reversed(await self.store.recent_durations()):
+            self._note_duration(duration)
         resumed = await self._resume()
         if resumed:
             log.info("resumed %d unfinished job(s) from the store", resumed)
@@ -193,10 +195,8 @@ class JobRunner:
     def estimate_start(self, position: int) -> float:
         """When the job at `position` (1 = next) should start, by recent durations."""
         now = self._clock()
-        typical = statistics.median(self._durations) if self._durations else None
-        typical = typical or DEFAULT_DURATION_SECONDS
         rounds = (position - 1 + self._in_flight) // self._max_concurrency
-        by_slots = now + rounds * typical
+        by_slots = now + rounds * self._typical_duration
         return max(by_slots, self.pacer.send_time(position), self.gate.reopens_at or now)
 
     # Dispatching
@@ -311,8 +311,12 @@ class JobRunner:
             self._in_background(self._presenter.show_running(job, resumed=resumed), job.id)
             generation = await self._submit(job)
         if generation is not None and started_at is not None:
-            self._durations.append(self._clock() - started_at)
+            self._note_duration(self._clock() - started_at)
         return generation
+
+    def _note_duration(self, seconds: float) -> None:
+        self._durations.append(seconds)
+        self._typical_duration = statistics.median(self._durations)
 
     async def _submit(self, job: Job) -> Generation | None:
         """The paid call. None when a 429 sent the job back to its place in the queue."""

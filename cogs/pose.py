@@ -116,10 +116,10 @@ class DiscordPresenter:
     ) -> None:
         note = "🔄 The bot restarted; your request kept its place.\n" if resumed else ""
         now = self.bot.clock()
-        when = "any moment now" if starts_at <= now + 5 else f"about {_timestamp(starts_at)}"
+        when = "any moment now" if starts_at <= now + 5 else _timestamp(starts_at)
         await self._edit_card(
             job,
-            content=f"{note}⏳ Queued: position {position}, starting {when}.",
+            content=f"{note}⏳ Queued: position {position}, should start {when}.",
             view=_cancel_view(job.id),
         )
 

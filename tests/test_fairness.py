@@ -78,3 +78,15 @@ def test_pacer_predicts_when_a_queue_position_may_start() -> None:
     pacer.record()
     assert pacer.send_time(1) == 160.5
     assert pacer.send_time(3) == 221.0
+
+
+def test_pacer_prediction_matches_a_simulation_far_down_the_queue() -> None:
+    now = [0.0]
+    pacer = RatePacer(3, clock=lambda: now[0])
+    predicted = [pacer.send_time(position) for position in range(1, 2001)]
+    sent = []
+    for _ in range(2000):
+        now[0] = max(now[0], pacer.next_free())
+        pacer.record()
+        sent.append(now[0])
+    assert predicted == sent

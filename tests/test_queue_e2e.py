@@ -47,7 +47,7 @@ async def test_a_queued_card_follows_its_place(
     await second.wait_for(lambda i: "Queued: position 1" in card_text(i))
     third = await pose(discord_api, user=users[2])
     await third.wait_for(lambda i: "Queued: position 2" in card_text(i))
-    assert "starting about <t:" in card_text(third), "an estimated start is shown"
+    assert "should start <t:" in card_text(third), "an estimated start is shown"
     await third.wait_for(lambda i: "Queued: position 1" in card_text(i), timeout=15)
     for interaction in (first, second, third):
         await delivered(interaction, timeout=30)

@@ -132,3 +132,14 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     missing = run_bot_process({}, tmp_path / "..")
     assert missing.returncode == 2
     assert "DISCORD_TOKEN is not set" in missing.stderr
+
+
+def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    url = "postgresql://bot:hunter2@127.0.0.1:1/jobs"  # nothing listens on port 1
+    result = run_bot_process({**REQUIRED, "DATABASE_URL": url}, tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stdout
+    assert "cannot open the job store at postgresql://bot:***@127.0.0.1:1/jobs" in errors[0]
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
