@@ -13,6 +13,7 @@ import asyncpg
 import discord
 
 from bot.database import connect, describe_url
+from bot.memory import return_large_buffers_to_the_system
 from bot.posebot import PoseBot
 from bot.settings import Settings, SettingsError
 from bot.store import Store
@@ -61,6 +62,7 @@ async def _serve(bot: PoseBot, settings: Settings) -> None:
 
 
 def main() -> int:
+    return_large_buffers_to_the_system()
     try:
         settings = Settings.from_env()
     except SettingsError as error:

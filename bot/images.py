@@ -107,6 +107,10 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
         raise ImageRejected(f"{label} has no pixels.")
     try:
         image.seek(0)  # an animation is posed from its first frame
+        if kind == "jpeg":
+            # Let the decoder scale down by 2, 4 or 8 while it still leaves the long side at
+            # MAX_SIDE or more: a 12 MP phone photo then takes a quarter of the memory.
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageRejected(
@@ -118,7 +122,7 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
 def _normalise(image: Image.Image) -> Image.Image:
     """Upright, sRGB, 8-bit RGB; transparency flattened onto white. Metadata does not survive."""
     icc = image.info.get("icc_profile")
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")

@@ -50,7 +50,7 @@ SIZE_CHOICES = [
 TOKEN_LIFETIME_SECONDS = 15 * 60
 TOKEN_MARGIN_SECONDS = 60
 # Downloads and decodes at once: bounds memory when many users upload large images together.
-MAX_PARALLEL_INTAKE = 4
+MAX_PARALLEL_INTAKE = 2
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 
 

@@ -84,7 +84,8 @@ async def accepted(interaction: FakeInteraction, timeout: float = 20) -> None:
     def taken(i: FakeInteraction) -> bool:
         return card_text(i).startswith(("⏳", "🎨")) or result_of(i) is not None
 
-    await interaction.wait_for(taken, timeout=timeout)
+    await interaction.wait_for(lambda i: taken(i) or private_text(i) is not None, timeout)
+    assert taken(interaction), f"refused: {private_text(interaction)!r}"
 
 
 async def outcome(interaction: FakeInteraction, timeout: float = 20) -> None:
