@@ -49,7 +49,8 @@ SIZE_CHOICES = [
 # Interaction tokens live 15 minutes; keep a margin for the last call to get through.
 TOKEN_LIFETIME_SECONDS = 15 * 60
 TOKEN_MARGIN_SECONDS = 60
-# Downloads and decodes at once: bounds memory when many users upload large images together.
+# Requests downloading and checking their images at once: bounds memory when many users
+# upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 
@@ -306,10 +307,13 @@ class PoseCog(commands.Cog):
         self.bot.cooldowns.start(user_id)
         try:
             await interaction.response.defer(thinking=True)
-            card = await interaction.edit_original_response(content="🔍 Checking your image…")
-            images = [await self._load(character, CHARACTER, "The character image")]
-            if pose is not None:
-                images.append(await self._load(pose, POSE, "The pose image"))
+            # Past the deferral, requests take turns: during a burst every user gets the
+            # deferral first, and only a few large images are in memory at once.
+            async with self._intake:
+                card = await interaction.edit_original_response(content="🔍 Checking your image…")
+                images = [await self._load(character, CHARACTER, "The character image")]
+                if pose is not None:
+                    images.append(await self._load(pose, POSE, "The pose image"))
             if not self.bot.runner.accepting:
                 raise InvalidRequest("The bot is restarting. Please try again in a minute.")
             await self.bot.runner.submit(self._new_job(interaction, card.id, options), images)
@@ -350,15 +354,14 @@ class PoseCog(commands.Cog):
             raise ImageRejected(
                 f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
             )
-        async with self._intake:
-            try:
-                data = await attachment.read()
-            except discord.HTTPException:
-                raise ImageRejected(
-                    f"{label} could not be downloaded from Discord; please attach it again."
-                ) from None
-            # Decoding takes a while: off the event loop, so other users get their replies.
-            image = await asyncio.to_thread(prepare_image, data, label=label)
+        try:
+            data = await attachment.read()
+        except discord.HTTPException:
+            raise ImageRejected(
+                f"{label} could not be downloaded from Discord; please attach it again."
+            ) from None
+        # Decoding takes a while: off the event loop, so other users get their replies.
+        image = await asyncio.to_thread(prepare_image, data, label=label)
         return StoredImage(
             role, image.format, image.width, image.height, image.data, attachment.url
         )

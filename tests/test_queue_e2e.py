@@ -141,3 +141,31 @@ async def test_cancel_is_for_the_requester_only_costs_nothing_and_survives_a_res
     again = await pose(discord_api, user=owner)
     await accepted(again)  # a cancelled request gives its cooldown back
     await delivered(again, timeout=30)
+
+
+async def test_a_channel_result_posted_again_after_a_crash_still_shows_once(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    offset = [0.0]
+    segmind.latency = 0.5
+    bot: PoseBot = await start_bot(clock=lambda: time.time() + offset[0])
+    interaction = await pose(discord_api)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    offset[0] = 15 * 60  # the token has died: the result goes to the channel
+    interaction.expired = True
+    await discord_api.wait_for(lambda: len(discord_api.channel_messages) == 1)
+    while not (delivered_jobs := await bot.store.jobs([states.DELIVERED])):
+        await asyncio.sleep(0.02)
+    [job] = delivered_jobs
+    # A crash between posting and recording the post: the store still says "generated".
+    await bot.store.database.execute("UPDATE jobs SET state = 'generated' WHERE id = ?", job.id)
+    await asyncio.wait_for(bot.shutdown(grace=1), timeout=15)
+
+    restarted: PoseBot = await start_bot(clock=lambda: time.time() + offset[0])
+    await discord_api.wait_for(lambda: discord_api.deduplicated_nonces == 1)
+    assert len(discord_api.channel_messages) == 1, "Discord dropped the second copy"
+    while not (delivered_again := await restarted.store.jobs([states.DELIVERED])):
+        await asyncio.sleep(0.02)
+    [again] = delivered_again
+    assert again.result_message_id == discord_api.channel_messages[0].id
+    assert len(segmind.submits) == 1, "a generated result is never paid for again"
