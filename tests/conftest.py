@@ -8,6 +8,7 @@ import ipaddress
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from bot.database import connect
 from bot.posebot import PoseBot
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Job, Store
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind
 
@@ -184,3 +185,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await admin.close()
+
+
+async def stored_jobs(store: Store, state: str, count: int = 1, timeout: float = 10) -> list[Job]:
+    """Wait until the store holds `count` jobs in `state`; return them."""
+    deadline = time.monotonic() + timeout
+    while len(jobs := await store.jobs([state])) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(jobs)} job(s) {state} after {timeout} s, not {count}")
+        await asyncio.sleep(0.02)
+    return jobs

@@ -10,7 +10,7 @@ import pytest
 
 from bot import store as states
 from bot.posebot import PoseBot
-from tests.conftest import StartBot
+from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord, FakeInteraction
 from tests.fake_segmind import FakeSegmind, Fault
 from tests.user_actions import accepted, card_text, delivered, pose, refused
@@ -154,9 +154,7 @@ async def test_a_channel_result_posted_again_after_a_crash_still_shows_once(
     offset[0] = 15 * 60  # the token has died: the result goes to the channel
     interaction.expired = True
     await discord_api.wait_for(lambda: len(discord_api.channel_messages) == 1)
-    while not (delivered_jobs := await bot.store.jobs([states.DELIVERED])):
-        await asyncio.sleep(0.02)
-    [job] = delivered_jobs
+    [job] = await stored_jobs(bot.store, states.DELIVERED)
     # A crash between posting and recording the post: the store still says "generated".
     await bot.store.database.execute("UPDATE jobs SET state = 'generated' WHERE id = ?", job.id)
     await asyncio.wait_for(bot.shutdown(grace=1), timeout=15)
@@ -164,8 +162,6 @@ async def test_a_channel_result_posted_again_after_a_crash_still_shows_once(
     restarted: PoseBot = await start_bot(clock=lambda: time.time() + offset[0])
     await discord_api.wait_for(lambda: discord_api.deduplicated_nonces == 1)
     assert len(discord_api.channel_messages) == 1, "Discord dropped the second copy"
-    while not (delivered_again := await restarted.store.jobs([states.DELIVERED])):
-        await asyncio.sleep(0.02)
-    [again] = delivered_again
+    [again] = await stored_jobs(restarted.store, states.DELIVERED)
     assert again.result_message_id == discord_api.channel_messages[0].id
     assert len(segmind.submits) == 1, "a generated result is never paid for again"
