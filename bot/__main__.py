@@ -80,6 +80,9 @@ def main() -> int:
     except StoreUnavailable as error:
         log.error("%s", error)
         return 1
+    except aiohttp.ClientConnectionError as error:
+        log.error("cannot reach Discord: %s; check the network and try again", error)
+        return 1
     except discord.LoginFailure:
         log.error(
             "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"

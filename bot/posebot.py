@@ -34,6 +34,8 @@ class PoseBot(commands.Bot):
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # The bot never joins voice: no warnings about voice libraries it does not need.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Slash commands need no privileged intent; guilds gives the bot its channels.
         intents = discord.Intents.none()
         intents.guilds = True
