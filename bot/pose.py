@@ -27,13 +27,15 @@ class InvalidRequest(Exception):
 
 @dataclass(frozen=True)
 class ImageInput:
-    """A reference image as the API may receive it: cleaned bytes, or the URL it came from."""
+    """A reference image as the API may receive it: cleaned bytes, or the URL it came from
+    (empty when it came from the character library or an earlier result)."""
 
     image: PreparedImage
     url: str
 
     def for_api(self, image_input: str) -> str:
-        return self.url if image_input == "url" else self.image.as_base64()
+        # A saved character or an earlier result has no URL of its own: it goes as base64.
+        return self.url if image_input == "url" and self.url else self.image.as_base64()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.characters import CharacterStore
 from bot.cooldowns import UserCooldowns
 from bot.replies import NO_MENTIONS
 from bot.runner import JobRunner
@@ -20,7 +21,7 @@ from bot.tree import PoseTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.pose",)
+EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters")
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
 
@@ -61,6 +62,7 @@ class PoseBot(commands.Bot):
             clock=clock,
         )
         self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
+        self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.runner = JobRunner(
             store,
             self.segmind,

@@ -37,6 +37,7 @@ class Settings:
     # Requests per minute the plan allows (5 on the free plan): pacing them avoids 429s.
     segmind_rpm: int = 5
     user_max_queued: int = 3
+    user_max_characters: int = 25
     # None: SQLite in ./posebot.db. Heroku Postgres hands out postgres://… here.
     database_url: str | None = field(default=None, repr=False)
     discord_guild_id: int | None = None
@@ -78,6 +79,9 @@ class Settings:
             ),
             segmind_rpm=reader.get("SEGMIND_RPM", cls.segmind_rpm, _integer(1, 10_000)),
             user_max_queued=reader.get("USER_MAX_QUEUED", cls.user_max_queued, _integer(1, 1000)),
+            user_max_characters=reader.get(
+                "USER_MAX_CHARACTERS", cls.user_max_characters, _integer(1, 1000)
+            ),
             database_url=reader.get("DATABASE_URL", None, _database_url, secret=True),
             discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.database import Database, Executor, Row, migrate
+from bot.migrations import MIGRATIONS
 from bot.pose import PoseOptions
 from bot.segmind import Ticket
 
@@ -24,54 +25,6 @@ CANCELLED = "cancelled"
 UNFINISHED = (QUEUED, RUNNING, GENERATED)
 
 CHARACTER, POSE, RESULT = "character", "pose", "result"
-
-MIGRATIONS = (
-    # 1: jobs and their images
-    """
-    CREATE TABLE jobs (
-        id {ID},
-        requester_id BIGINT NOT NULL,
-        guild_id BIGINT,
-        channel_id BIGINT NOT NULL,
-        application_id BIGINT NOT NULL,
-        interaction_id BIGINT NOT NULL,
-        token TEXT NOT NULL,
-        token_expires_at DOUBLE PRECISION NOT NULL,
-        status_message_id BIGINT,
-        upload_limit BIGINT NOT NULL,
-        prompt TEXT NOT NULL,
-        negative_prompt TEXT NOT NULL,
-        seed BIGINT NOT NULL,
-        steps INTEGER NOT NULL,
-        guidance DOUBLE PRECISION NOT NULL,
-        size TEXT NOT NULL,
-        state TEXT NOT NULL,
-        reason TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        created_at DOUBLE PRECISION NOT NULL,
-        started_at DOUBLE PRECISION,
-        generated_at DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION,
-        request_id TEXT,
-        status_url TEXT,
-        response_url TEXT,
-        result_message_id BIGINT,
-        usage TEXT
-    );
-    CREATE INDEX jobs_by_state ON jobs (state, id);
-    CREATE INDEX jobs_by_requester ON jobs (requester_id, state);
-    CREATE TABLE job_images (
-        job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-        role TEXT NOT NULL,
-        format TEXT NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        source_url TEXT,
-        data {BLOB} NOT NULL,
-        PRIMARY KEY (job_id, role)
-    )
-    """,
-)
 
 
 @dataclass(frozen=True)
@@ -99,6 +52,8 @@ class NewJob:
     upload_limit: int  # the interaction's attachment_size_limit, for the result's file
     options: PoseOptions
     created_at: float
+    # The earlier job whose result this one was made from (its Reroll or New pose button).
+    parent_job_id: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -127,6 +82,7 @@ _NEW_JOB_COLUMNS = (
     "status_message_id",
     "upload_limit",
     "created_at",
+    "parent_job_id",
 )
 
 

@@ -1,22 +1,23 @@
-"""The /pose command and how its jobs look in Discord: a public card that becomes the result.
+"""The ways to ask for a pose: `/pose`, and "Pose this character" on any message's image.
 
-The card is the interaction's own reply. It shows the job's place in the queue with a Cancel
-button, then "generating", then it is edited into the result. An edit is idempotent, so a
-result delivered again after a crash still appears once. Failures are told privately.
+Every request goes through `PoseCog.start_job`: the checks that cost nothing, an immediate
+deferral, the images, then the store and the queue. The job's card is shown by cogs/cards.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.images import MAX_UPLOAD_BYTES, GeneratedImage, ImageRejected, fit_for_upload
+from bot.characters import Character
+from bot.images import MAX_UPLOAD_BYTES, ImageRejected
 from bot.images import prepare_reference as prepare_image
 from bot.pose import (
     DEFAULT_GUIDANCE,
@@ -31,10 +32,10 @@ from bot.pose import (
     PoseOptions,
     check_options,
 )
-from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
-from bot.runner import WaitTooLong
-from bot.segmind import SegmindError
-from bot.store import CHARACTER, POSE, Job, NewJob, StoredImage
+from bot.replies import send_private
+from bot.store import CHARACTER, POSE, NewJob, StoredImage
+from cogs.cards import timestamp
+from cogs.characters import character_names
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -46,225 +47,37 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Portrait (832×1216)", value="portrait"),
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
-# Interaction tokens live 15 minutes; keep a margin for the last call to get through.
 TOKEN_LIFETIME_SECONDS = 15 * 60
-TOKEN_MARGIN_SECONDS = 60
 # Requests downloading and checking their images at once: bounds memory when many users
 # upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
-INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
-
-def _timestamp(epoch: float) -> str:
-    return f"<t:{int(epoch + 0.999)}:R>"
-
-
-def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
-    """The webhook behind a stored interaction token, built as discord.py builds
-    `Interaction.followup` (an application webhook, so it may send private messages),
-    so that a job can be shown and delivered after a restart too."""
-    data: Any = {"id": job.application_id, "type": 3, "token": job.token}
-    return discord.Webhook.from_state(data=data, state=bot._connection)
-
-
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>\d+)"):
-    """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"pose:cancel:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> CancelButton:
-        return cls(int(match["id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
-        if job is None or job.requester_id != interaction.user.id:
-            await send_private(interaction, "Only the person who asked for this can cancel it.")
-            return
-        if not await bot.runner.cancel(self.job_id):
-            await send_private(interaction, "It has already started, so it cannot be cancelled.")
-            return
-        await interaction.response.edit_message(
-            content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS
-        )
-
-
-def _cancel_view(job_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
-    return view
-
-
-class DiscordPresenter:
-    """Shows jobs in Discord, through the interaction while its token lives, then the channel."""
-
-    def __init__(self, bot: PoseBot) -> None:
-        self.bot = bot
-
-    async def show_queued(
-        self, job: Job, position: int, starts_at: float, *, resumed: bool
-    ) -> None:
-        note = "🔄 The bot restarted; your request kept its place.\n" if resumed else ""
-        now = self.bot.clock()
-        when = "any moment now" if starts_at <= now + 5 else _timestamp(starts_at)
-        await self._edit_card(
-            job,
-            content=f"{note}⏳ Queued: position {position}, should start {when}.",
-            view=_cancel_view(job.id),
-        )
-
-    async def show_running(self, job: Job, *, resumed: bool) -> None:
-        note = "🔄 The bot restarted; your image is still being made.\n" if resumed else ""
-        await self._edit_card(
-            job,
-            content=f"{note}🎨 Generating… started {_timestamp(self.bot.clock())}; "
-            "this usually takes about 40 seconds.",
-            view=None,
-        )
-
-    async def show_waiting(self, job: Job, until: float) -> None:
-        await self._edit_card(
-            job,
-            content=f"⏳ The image service is busy; retrying {_timestamp(until)}.",
-            view=_cancel_view(job.id),
-        )
-
-    async def show_interrupted(self, job: Job) -> None:
-        await self._edit_card(
-            job,
-            content="🔄 The bot is restarting; this request keeps its place and resumes shortly.",
-            view=None,
-        )
-
-    async def deliver(self, job: Job, image: GeneratedImage) -> int:
-        fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
-        extension = "jpg" if fitted.format == "jpeg" else fitted.format
-        filename = f"pose-{job.options.seed}.{extension}"
-        embed = self._embed(job, filename)
-        if self._token_alive(job) and job.status_message_id is not None:
-            try:
-                # Editing the card is idempotent: delivering twice still shows one result.
-                await interaction_webhook(self.bot, job).edit_message(
-                    job.status_message_id,
-                    content=None,
-                    embed=embed,
-                    attachments=[_file(fitted, filename)],
-                    view=None,
-                    allowed_mentions=NO_MENTIONS,
-                )
-                return job.status_message_id
-            except discord.NotFound:
-                pass  # the card was deleted: post the result in the channel instead
-            except discord.HTTPException as error:
-                if error.code != INVALID_WEBHOOK_TOKEN:
-                    raise
-        message = await self._channel(job).send(
-            f"<@{job.requester_id}>, your pose is ready.",
-            embed=embed,
-            file=_file(fitted, filename),
-            allowed_mentions=_only_requester(job),
-            # Discord drops a second message with the same nonce: a resend after a crash
-            # between posting and recording the post does not show the result twice.
-            nonce=f"pose-{job.id}-{int(job.created_at) % 100_000}",
-        )
-        return message.id
-
-    async def report_failure(self, job: Job, error: Exception) -> None:
-        text = self._failure_text(job, error)
-        if self._token_alive(job):
-            webhook = interaction_webhook(self.bot, job)
-            if job.status_message_id is not None:
-                try:
-                    await webhook.delete_message(job.status_message_id)
-                except discord.HTTPException as problem:
-                    log.warning("could not remove the card of job %s: %s", job.id, problem)
-            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            return
-        await self._channel(job).send(
-            f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)
-        )
-
-    def _failure_text(self, job: Job, error: Exception) -> str:
-        if isinstance(error, WaitTooLong):
-            return (
-                "The image service is limiting how often the bot may call it. "
-                f"Please try again {_timestamp(error.until)}; nothing was charged."
-            )
-        if isinstance(error, SegmindError | ImageRejected | InvalidRequest):
-            return explain(error)
-        if isinstance(error, discord.HTTPException):
-            return "Your image was made but could not be posted here: " + error.text[:200]
-        return report_unexpected(error, f"job {job.id}")
-
-    def _embed(self, job: Job, filename: str) -> discord.Embed:
-        options = job.options
-        width, height = options.dimensions
-        embed = discord.Embed(description=options.prompt, colour=discord.Colour.blurple())
-        embed.add_field(name="Seed", value=f"`{options.seed}`")
-        embed.add_field(name="Steps", value=str(options.steps))
-        embed.add_field(name="Guidance", value=f"{options.guidance:g}")
-        embed.add_field(name="Size", value=f"{options.size} {width}×{height}")
-        elapsed = self.bot.clock() - job.created_at
-        embed.add_field(name="Time", value=f"{elapsed:.0f} s")
-        embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
-        if options.negative_prompt:
-            embed.add_field(name="Avoid", value=options.negative_prompt[:1024], inline=False)
-        embed.set_image(url=f"attachment://{filename}")
-        return embed
-
-    async def _edit_card(self, job: Job, *, content: str, view: discord.ui.View | None) -> None:
-        if not self._token_alive(job) or job.status_message_id is None:
-            return  # the card can no longer be edited; the result will go to the channel
-        await interaction_webhook(self.bot, job).edit_message(
-            job.status_message_id, content=content, view=view, allowed_mentions=NO_MENTIONS
-        )
-
-    def _token_alive(self, job: Job) -> bool:
-        return self.bot.clock() < job.token_expires_at - TOKEN_MARGIN_SECONDS
-
-    def _channel(self, job: Job) -> discord.PartialMessageable:
-        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-
-
-def _only_requester(job: Job) -> discord.AllowedMentions:
-    return discord.AllowedMentions(
-        everyone=False, roles=False, users=[discord.Object(id=job.requester_id)]
-    )
-
-
-def _file(image: GeneratedImage, filename: str) -> discord.File:
-    # A File is consumed by one upload, so every attempt gets a fresh one.
-    return discord.File(io.BytesIO(image.data), filename=filename)
+ImageSource = Callable[[], Awaitable[list[StoredImage]]]
 
 
 class PoseCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
         self._intake = asyncio.Semaphore(MAX_PARALLEL_INTAKE)
+        # Context menus cannot be methods of a cog; this one is added to the tree by hand.
+        self._pose_this = app_commands.ContextMenu(
+            name="Pose this character", callback=self.pose_this_character
+        )
+        self._pose_this.guild_only = True
 
     async def cog_load(self) -> None:
-        self.bot.runner.presenter = DiscordPresenter(self.bot)
-        self.bot.add_dynamic_items(CancelButton)
+        self.bot.tree.add_command(self._pose_this)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(CancelButton)
+        self.bot.tree.remove_command(self._pose_this.name, type=self._pose_this.type)
 
     @app_commands.command(name="pose")
     @app_commands.guild_only()
     @app_commands.describe(
-        character="An image of your character",
         prompt="The character and the pose, in words",
+        character="An image of your character (or use saved)",
+        saved="A character from your library (or attach one as character)",
         pose="A reference image of the pose (optional)",
         negative_prompt="What to avoid in the image",
         steps="Sampling steps, 1–70 (default 10)",
@@ -273,11 +86,13 @@ class PoseCog(commands.Cog):
         seed="Seed for a reproducible result (random when left out)",
     )
     @app_commands.choices(size=SIZE_CHOICES)
+    @app_commands.autocomplete(saved=character_names)
     async def pose(
         self,
         interaction: discord.Interaction,
-        character: discord.Attachment,
         prompt: app_commands.Range[str, 1, MAX_PROMPT_LENGTH],
+        character: discord.Attachment | None = None,
+        saved: str | None = None,
         pose: discord.Attachment | None = None,
         negative_prompt: app_commands.Range[str, 1, MAX_PROMPT_LENGTH] | None = None,
         steps: app_commands.Range[int, MIN_STEPS, MAX_STEPS] = DEFAULT_STEPS,
@@ -285,20 +100,69 @@ class PoseCog(commands.Cog):
         size: app_commands.Choice[str] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
-        """Pose your character: attach its image and describe the pose."""
-        refusal = self._refusal(interaction.user.id)
-        if refusal is None:
-            try:
-                options = check_options(
-                    prompt=prompt,
-                    negative_prompt=negative_prompt,
-                    seed=seed,
-                    steps=steps,
-                    guidance=guidance,
-                    size=size.value if size else "square",
+        """Pose your character: attach its image (or pick a saved one) and describe the pose."""
+        if (character is None) == (saved is None):
+            await send_private(
+                interaction,
+                "Give exactly one character: attach an image as `character`, "
+                "or pick one of your saved characters with `saved`.",
+            )
+            return
+        try:
+            options = check_options(
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                steps=steps,
+                guidance=guidance,
+                size=size.value if size else "square",
+            )
+        except InvalidRequest as error:
+            await send_private(interaction, str(error))
+            return
+        if saved is not None:
+            found = await self.bot.characters.find(interaction.user.id, interaction.guild_id, saved)
+            if found is None:
+                await send_private(
+                    interaction,
+                    f"You have no character called “{saved[:40]}”. "
+                    "See yours with `/character list`.",
                 )
-            except InvalidRequest as error:
-                refusal = str(error)
+                return
+            options = _described(options, found)
+            await self.start_job(interaction, options, _saved_image(found, pose, self))
+            return
+        assert character is not None
+        await self.start_job(interaction, options, self._attachments(character, pose))
+
+    async def pose_this_character(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """Pose the character in this message's image: asks for the pose in words."""
+        attachment = next((a for a in message.attachments if _looks_like_image(a)), None)
+        if attachment is None:
+            await send_private(
+                interaction,
+                "That message has no image. Use **Pose this character** on a message "
+                "with a picture of the character.",
+            )
+            return
+        refusal = self.refusal(interaction.user.id)
+        if refusal is not None:
+            await send_private(interaction, refusal)
+            return
+        await interaction.response.send_modal(PoseThisModal(self, attachment))
+
+    async def start_job(
+        self,
+        interaction: discord.Interaction,
+        options: PoseOptions,
+        images: ImageSource,
+        *,
+        parent_job_id: int | None = None,
+    ) -> None:
+        """Queue a request for whoever caused `interaction`, if they may make one now."""
+        refusal = self.refusal(interaction.user.id)
         if refusal is not None:
             await send_private(interaction, refusal)
             return
@@ -311,12 +175,11 @@ class PoseCog(commands.Cog):
             # deferral first, and only a few large images are in memory at once.
             async with self._intake:
                 card = await interaction.edit_original_response(content="🔍 Checking your image…")
-                images = [await self._load(character, CHARACTER, "The character image")]
-                if pose is not None:
-                    images.append(await self._load(pose, POSE, "The pose image"))
+                stored = await images()
             if not self.bot.runner.accepting:
                 raise InvalidRequest("The bot is restarting. Please try again in a minute.")
-            await self.bot.runner.submit(self._new_job(interaction, card.id, options), images)
+            job = self._new_job(interaction, card.id, options, parent_job_id)
+            await self.bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
             self.bot.cooldowns.refund(user_id)
             await self._refuse_after_defer(interaction, str(error))
@@ -324,14 +187,14 @@ class PoseCog(commands.Cog):
             self.bot.cooldowns.refund(user_id)
             raise
 
-    def _refusal(self, user_id: int) -> str | None:
+    def refusal(self, user_id: int) -> str | None:
         """Why this user may not queue a job now, checked before anything is downloaded."""
         runner = self.bot.runner
         if not runner.accepting:
             return "The bot is restarting. Please try again in a minute."
         until = self.bot.cooldowns.until(user_id)
         if until is not None:
-            return f"You can start your next generation {_timestamp(until)}."
+            return f"You can start your next generation {timestamp(until)}."
         limit = self.bot.settings.user_max_queued
         if runner.queued_count(user_id) >= limit:
             first = runner.first_queued(user_id)
@@ -345,11 +208,24 @@ class PoseCog(commands.Cog):
         if reopens_at is not None and reopens_at - self.bot.clock() > max_wait:
             return (
                 "The image service is limiting how often the bot may call it. "
-                f"Please try again {_timestamp(reopens_at)}."
+                f"Please try again {timestamp(reopens_at)}."
             )
         return None
 
-    async def _load(self, attachment: discord.Attachment, role: str, label: str) -> StoredImage:
+    def _attachments(
+        self, character: discord.Attachment, pose: discord.Attachment | None
+    ) -> ImageSource:
+        async def load() -> list[StoredImage]:
+            images = [await self.load_attachment(character, CHARACTER, "The character image")]
+            if pose is not None:
+                images.append(await self.load_attachment(pose, POSE, "The pose image"))
+            return images
+
+        return load
+
+    async def load_attachment(
+        self, attachment: discord.Attachment, role: str, label: str
+    ) -> StoredImage:
         if attachment.size > MAX_UPLOAD_BYTES:
             raise ImageRejected(
                 f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
@@ -367,7 +243,11 @@ class PoseCog(commands.Cog):
         )
 
     def _new_job(
-        self, interaction: discord.Interaction, card_id: int, options: PoseOptions
+        self,
+        interaction: discord.Interaction,
+        card_id: int,
+        options: PoseOptions,
+        parent_job_id: int | None,
     ) -> NewJob:
         now = self.bot.clock()
         return NewJob(
@@ -382,6 +262,7 @@ class PoseCog(commands.Cog):
             upload_limit=interaction.filesize_limit,
             options=options,
             created_at=now,
+            parent_job_id=parent_job_id,
         )
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
@@ -391,6 +272,61 @@ class PoseCog(commands.Cog):
         except discord.HTTPException as error:
             log.warning("could not remove the card of interaction %s: %s", interaction.id, error)
         await send_private(interaction, text)
+
+
+class PoseThisModal(discord.ui.Modal, title="Pose this character"):
+    """Asks for the pose when a character is taken from a message's image."""
+
+    def __init__(self, cog: PoseCog, attachment: discord.Attachment) -> None:
+        super().__init__()
+        self.cog = cog
+        self.attachment = attachment
+        self.prompt: discord.ui.TextInput[PoseThisModal] = discord.ui.TextInput(
+            label="Describe the character and the pose",
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_PROMPT_LENGTH,
+            custom_id="prompt",
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            options = check_options(prompt=self.prompt.value)
+        except InvalidRequest as error:
+            await send_private(interaction, str(error))
+            return
+        await self.cog.start_job(interaction, options, self.cog._attachments(self.attachment, None))
+
+
+def _described(options: PoseOptions, character: Character) -> PoseOptions:
+    """A saved character's look goes before the prompt, so the outfit stays the same."""
+    if not character.description:
+        return options
+    return dataclasses.replace(options, prompt=f"{character.description}, {options.prompt}")
+
+
+def _saved_image(
+    character: Character, pose: discord.Attachment | None, cog: PoseCog
+) -> ImageSource:
+    async def load() -> list[StoredImage]:
+        # Already checked and cleaned when it was saved; it has no URL of its own.
+        images = [
+            StoredImage(
+                CHARACTER, character.format, character.width, character.height, character.data
+            )
+        ]
+        if pose is not None:
+            images.append(await cog.load_attachment(pose, POSE, "The pose image"))
+        return images
+
+    return load
+
+
+def _looks_like_image(attachment: discord.Attachment) -> bool:
+    content_type = attachment.content_type or ""
+    return content_type.startswith("image/") or attachment.filename.lower().endswith(
+        IMAGE_EXTENSIONS
+    )
 
 
 async def setup(bot: PoseBot) -> None:

@@ -54,7 +54,8 @@ async def test_happy_path_sync(
     assert sent_character.size == (1024, 768), "downscaled to 1024 on the long side"
 
     assert not result.ephemeral
-    assert result.components == [], "no Cancel button on a result"
+    labels = [c.get("label") for row in result.components for c in row.get("components", [])]
+    assert labels == ["Reroll", "New pose", "Save character", "Delete"], "no Cancel any more"
     filename, data_bytes, _ = result.files[0]
     assert decode(data_bytes).size == (832, 1216)
     [embed] = result.embeds

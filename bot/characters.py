@@ -1,0 +1,206 @@
+"""The character library: saved reference images (and a description of the look) to pose again.
+
+Names are per owner, 1–32 characters, unique without regard to case. A shared character can be
+used by everyone in its server. The image is the cleaned, normalised copy, never a Discord CDN
+link (those expire).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from bot.database import Database, Row
+
+MAX_NAME_LENGTH = 32
+MAX_DESCRIPTION_LENGTH = 300
+# Letters and digits of any script, spaces, hyphens, underscores, apostrophes and periods,
+# starting with a letter or digit (so "🐉🐉" is not a name).
+_NAME = re.compile(r"[^\W_][\w .'-]*")
+
+
+class CharacterError(Exception):
+    """A request about characters that cannot be done; the message is written for the user."""
+
+
+@dataclass(frozen=True)
+class Character:
+    id: int
+    owner_id: int
+    guild_id: int | None
+    name: str
+    description: str
+    shared: bool
+    created_at: float
+    format: str = ""
+    width: int = 0
+    height: int = 0
+    data: bytes = field(default=b"", repr=False)  # empty in listings: only `get` loads it
+
+
+def check_name(raw: str) -> str:
+    """A valid character name from what the user typed, or CharacterError saying why not."""
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    if not name:
+        raise CharacterError("A character needs a name.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise CharacterError(f"Character names are at most {MAX_NAME_LENGTH} characters long.")
+    if not _NAME.fullmatch(name):
+        raise CharacterError(
+            "Character names use letters, digits, spaces, hyphens, underscores, apostrophes "
+            "and periods, and start with a letter or digit."
+        )
+    return name
+
+
+def name_key(name: str) -> str:
+    """What two names must share to be the same name: case and spacing do not count."""
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+_SUMMARY = "id, owner_id, guild_id, name, description, shared, created_at"
+_FULL = f"{_SUMMARY}, format, width, height, data"
+_OWN_NAMES = "SELECT name, name_key FROM characters WHERE owner_id = ?"
+
+
+def _character(row: Row) -> Character:
+    data = row.get("data")
+    return Character(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        guild_id=row["guild_id"],
+        name=row["name"],
+        description=row["description"],
+        shared=bool(row["shared"]),
+        created_at=row["created_at"],
+        format=row.get("format", ""),
+        width=row.get("width", 0),
+        height=row.get("height", 0),
+        data=bytes(data) if data is not None else b"",
+    )
+
+
+class CharacterStore:
+    def __init__(self, database: Database, *, max_per_user: int) -> None:
+        self.database = database
+        self.max_per_user = max_per_user
+
+    async def save(
+        self,
+        *,
+        owner_id: int,
+        guild_id: int | None,
+        name: str,
+        description: str,
+        shared: bool,
+        image_format: str,
+        width: int,
+        height: int,
+        data: bytes,
+        now: float,
+    ) -> Character:
+        name = check_name(name)
+        description = " ".join(description.split())[:MAX_DESCRIPTION_LENGTH]
+        try:
+            async with self.database.transaction() as tx:
+                self._check_room(await tx.fetch(_OWN_NAMES, owner_id), name)
+                [row] = await tx.fetch(
+                    "INSERT INTO characters (owner_id, guild_id, name, name_key, description,"
+                    " shared, format, width, height, data, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    owner_id,
+                    guild_id,
+                    name,
+                    name_key(name),
+                    description,
+                    shared,
+                    image_format,
+                    width,
+                    height,
+                    data,
+                    now,
+                )
+        except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+            # Two saves of one name at the same moment: the database's own rule decides.
+            raise CharacterError(f"You already have a character called “{name}”.") from None
+        character = await self.get(int(row["id"]))
+        assert character is not None
+        return character
+
+    async def check_room(self, owner_id: int, name: str) -> None:
+        """Refuse, as `save` would, a name the owner has already or one past their limit:
+        a cheap check to make before downloading an image."""
+        self._check_room(await self.database.fetch(_OWN_NAMES, owner_id), check_name(name))
+
+    def _check_room(self, own: list[Row], name: str) -> None:
+        for row in own:
+            if row["name_key"] == name_key(name):
+                raise CharacterError(f"You already have a character called “{row['name']}”.")
+        if len(own) >= self.max_per_user:
+            raise CharacterError(
+                f"You have {len(own)} characters, the most one person may keep. "
+                "Delete one with /character delete first."
+            )
+
+    async def get(self, character_id: int) -> Character | None:
+        rows = await self.database.fetch(
+            f"SELECT {_FULL} FROM characters WHERE id = ?",  # noqa: S608 - column list
+            character_id,
+        )
+        return _character(rows[0]) if rows else None
+
+    async def usable(self, user_id: int, guild_id: int | None) -> list[Character]:
+        """What the user may pose, without images: their own first, then the server's shared."""
+        rows = await self.database.fetch(
+            f"SELECT {_SUMMARY} FROM characters"  # noqa: S608 - column list
+            " WHERE owner_id = ? OR (shared = ? AND guild_id = ?)"
+            " ORDER BY CASE WHEN owner_id = ? THEN 0 ELSE 1 END, name_key, id",
+            user_id,
+            True,
+            guild_id,
+            user_id,
+        )
+        return [_character(row) for row in rows]
+
+    async def find(self, user_id: int, guild_id: int | None, name: str) -> Character | None:
+        """The character `name` means for this user: their own, else one shared here."""
+        for character in await self.usable(user_id, guild_id):
+            if name_key(character.name) == name_key(name):
+                return await self.get(character.id)
+        return None
+
+    async def rename(self, character: Character, new_name: str) -> Character:
+        new_name = check_name(new_name)
+        rows = await self.database.fetch(
+            "SELECT name FROM characters WHERE owner_id = ? AND name_key = ? AND id <> ?",
+            character.owner_id,
+            name_key(new_name),
+            character.id,
+        )
+        if rows:
+            raise CharacterError(f"There is already a character called “{rows[0]['name']}”.")
+        await self.database.execute(
+            "UPDATE characters SET name = ?, name_key = ? WHERE id = ?",
+            new_name,
+            name_key(new_name),
+            character.id,
+        )
+        renamed = await self.get(character.id)
+        assert renamed is not None
+        return renamed
+
+    async def delete(self, character_id: int) -> bool:
+        rows = await self.database.fetch(
+            "DELETE FROM characters WHERE id = ? RETURNING id", character_id
+        )
+        return bool(rows)
+
+    async def delete_user_data(self, user_id: int) -> int:
+        rows = await self.database.fetch(
+            "DELETE FROM characters WHERE owner_id = ? RETURNING id", user_id
+        )
+        return len(rows)

@@ -1,0 +1,432 @@
+"""How jobs look in Discord: a public card that shows the job and then becomes its result.
+
+The card is the interaction's own reply. It shows the job's place in the queue with a Cancel
+button, then "generating", then it is edited into the result with its buttons (Reroll, New pose,
+Save character, Delete). An edit is idempotent, so a result delivered again after a crash still
+appears once. Failures are told privately. Every button is a DynamicItem whose custom_id holds
+the job's id, so buttons keep working after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CharacterError
+from bot.images import GeneratedImage, ImageRejected, fit_for_upload
+from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
+from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
+from bot.runner import WaitTooLong
+from bot.segmind import SegmindError
+from bot.store import CHARACTER, POSE, RESULT, Job, StoredImage
+
+if TYPE_CHECKING:
+    from bot.posebot import PoseBot
+    from cogs.pose import PoseCog
+
+log = logging.getLogger(__name__)
+
+# Interaction tokens live 15 minutes; keep a margin for the last call to get through.
+TOKEN_MARGIN_SECONDS = 60
+INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+
+
+def timestamp(epoch: float) -> str:
+    return f"<t:{int(epoch + 0.999)}:R>"
+
+
+def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
+    """The webhook behind a stored interaction token, built as discord.py builds
+    `Interaction.followup` (an application webhook, so it may send private messages),
+    so that a job can be shown and delivered after a restart too."""
+    data: Any = {"id": job.application_id, "type": 3, "token": job.token}
+    return discord.Webhook.from_state(data=data, state=bot._connection)
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>\d+)"):
+    """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pose:cancel:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> CancelButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PoseBot = interaction.client  # type: ignore[assignment]
+        job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
+        if job is None or job.requester_id != interaction.user.id:
+            await send_private(interaction, "Only the person who asked for this can cancel it.")
+            return
+        if not await bot.runner.cancel(self.job_id):
+            await send_private(interaction, "It has already started, so it cannot be cancelled.")
+            return
+        await interaction.response.edit_message(
+            content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS
+        )
+
+
+def _cancel_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
+
+
+class DiscordPresenter:
+    """Shows jobs in Discord, through the interaction while its token lives, then the channel."""
+
+    def __init__(self, bot: PoseBot) -> None:
+        self.bot = bot
+
+    async def show_queued(
+        self, job: Job, position: int, starts_at: float, *, resumed: bool
+    ) -> None:
+        note = "🔄 The bot restarted; your request kept its place.\n" if resumed else ""
+        now = self.bot.clock()
+        when = "any moment now" if starts_at <= now + 5 else timestamp(starts_at)
+        await self._edit_card(
+            job,
+            content=f"{note}⏳ Queued: position {position}, should start {when}.",
+            view=_cancel_view(job.id),
+        )
+
+    async def show_running(self, job: Job, *, resumed: bool) -> None:
+        note = "🔄 The bot restarted; your image is still being made.\n" if resumed else ""
+        await self._edit_card(
+            job,
+            content=f"{note}🎨 Generating… started {timestamp(self.bot.clock())}; "
+            "this usually takes about 40 seconds.",
+            view=None,
+        )
+
+    async def show_waiting(self, job: Job, until: float) -> None:
+        await self._edit_card(
+            job,
+            content=f"⏳ The image service is busy; retrying {timestamp(until)}.",
+            view=_cancel_view(job.id),
+        )
+
+    async def show_interrupted(self, job: Job) -> None:
+        await self._edit_card(
+            job,
+            content="🔄 The bot is restarting; this request keeps its place and resumes shortly.",
+            view=None,
+        )
+
+    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+        fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
+        extension = "jpg" if fitted.format == "jpeg" else fitted.format
+        filename = f"pose-{job.options.seed}.{extension}"
+        embed = await self._embed(job, filename)
+        if self._token_alive(job) and job.status_message_id is not None:
+            try:
+                # Editing the card is idempotent: delivering twice still shows one result.
+                await interaction_webhook(self.bot, job).edit_message(
+                    job.status_message_id,
+                    content=None,
+                    embed=embed,
+                    attachments=[_file(fitted, filename)],
+                    view=result_view(job.id),
+                    allowed_mentions=NO_MENTIONS,
+                )
+                return job.status_message_id
+            except discord.NotFound:
+                pass  # the card was deleted: post the result in the channel instead
+            except discord.HTTPException as error:
+                if error.code != INVALID_WEBHOOK_TOKEN:
+                    raise
+        message = await self._channel(job).send(
+            f"<@{job.requester_id}>, your pose is ready.",
+            embed=embed,
+            file=_file(fitted, filename),
+            view=result_view(job.id),
+            allowed_mentions=_only_requester(job),
+            # Discord drops a second message with the same nonce: a resend after a crash
+            # between posting and recording the post does not show the result twice.
+            nonce=f"pose-{job.id}-{int(job.created_at) % 100_000}",
+        )
+        return message.id
+
+    async def report_failure(self, job: Job, error: Exception) -> None:
+        text = self._failure_text(job, error)
+        if self._token_alive(job):
+            webhook = interaction_webhook(self.bot, job)
+            if job.status_message_id is not None:
+                try:
+                    await webhook.delete_message(job.status_message_id)
+                except discord.HTTPException as problem:
+                    log.warning("could not remove the card of job %s: %s", job.id, problem)
+            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        await self._channel(job).send(
+            f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)
+        )
+
+    def _failure_text(self, job: Job, error: Exception) -> str:
+        if isinstance(error, WaitTooLong):
+            return (
+                "The image service is limiting how often the bot may call it. "
+                f"Please try again {timestamp(error.until)}; nothing was charged."
+            )
+        if isinstance(error, SegmindError | ImageRejected | InvalidRequest):
+            return explain(error)
+        if isinstance(error, discord.HTTPException):
+            return "Your image was made but could not be posted here: " + error.text[:200]
+        return report_unexpected(error, f"job {job.id}")
+
+    async def _embed(self, job: Job, filename: str) -> discord.Embed:
+        options = job.options
+        width, height = options.dimensions
+        embed = discord.Embed(description=options.prompt, colour=discord.Colour.blurple())
+        embed.add_field(name="Seed", value=f"`{options.seed}`")
+        embed.add_field(name="Steps", value=str(options.steps))
+        embed.add_field(name="Guidance", value=f"{options.guidance:g}")
+        embed.add_field(name="Size", value=f"{options.size} {width}×{height}")
+        elapsed = self.bot.clock() - job.created_at
+        embed.add_field(name="Time", value=f"{elapsed:.0f} s")
+        embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+        if options.negative_prompt:
+            embed.add_field(name="Avoid", value=options.negative_prompt[:1024], inline=False)
+        parent = await self.bot.store.job(job.parent_job_id) if job.parent_job_id else None
+        if parent is not None and parent.result_message_id is not None:
+            embed.add_field(name="From", value=f"[this earlier result]({result_link(parent)})")
+        embed.set_image(url=f"attachment://{filename}")
+        return embed
+
+    async def _edit_card(self, job: Job, *, content: str, view: discord.ui.View | None) -> None:
+        if not self._token_alive(job) or job.status_message_id is None:
+            return  # the card can no longer be edited; the result will go to the channel
+        await interaction_webhook(self.bot, job).edit_message(
+            job.status_message_id, content=content, view=view, allowed_mentions=NO_MENTIONS
+        )
+
+    def _token_alive(self, job: Job) -> bool:
+        return self.bot.clock() < job.token_expires_at - TOKEN_MARGIN_SECONDS
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+
+def result_link(job: Job) -> str:
+    guild = job.guild_id or "@me"
+    return f"https://discord.com/channels/{guild}/{job.channel_id}/{job.result_message_id}"
+
+
+def _only_requester(job: Job) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(id=job.requester_id)]
+    )
+
+
+def _file(image: GeneratedImage, filename: str) -> discord.File:
+    # A File is consumed by one upload, so every attempt gets a fresh one.
+    return discord.File(io.BytesIO(image.data), filename=filename)
+
+
+# The buttons under a result. Each press is a new request by whoever pressed it.
+
+RESULT_ACTIONS = {
+    "reroll": ("Reroll", "🎲", discord.ButtonStyle.primary),
+    "newpose": ("New pose", "✏️", discord.ButtonStyle.secondary),
+    "save": ("Save character", "💾", discord.ButtonStyle.secondary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>\d+)",
+):
+    def __init__(self, action: str, job_id: int) -> None:
+        label, emoji, style = RESULT_ACTIONS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"pose:{action}:{job_id}"
+            )
+        )
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> ResultButton:
+        return cls(match["action"], int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PoseBot = interaction.client  # type: ignore[assignment]
+        job = await bot.store.job(self.job_id)
+        if job is None:
+            await send_private(
+                interaction, "This result is no longer stored, so it cannot be reused."
+            )
+            return
+        if self.action == "delete":
+            await delete_result(interaction, job)
+        elif self.action == "save":
+            await interaction.response.send_modal(SaveCharacterModal(job))
+        elif self.action == "newpose":
+            await interaction.response.send_modal(NewPoseModal(job))
+        else:
+            options = dataclasses.replace(job.options, seed=random.randint(0, 2**32 - 1))
+            await pose_cog(bot).start_job(
+                interaction, options, images_of(bot, job), parent_job_id=job.id
+            )
+
+
+def result_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in RESULT_ACTIONS:
+        view.add_item(ResultButton(action, job_id))
+    return view
+
+
+def pose_cog(bot: PoseBot) -> PoseCog:
+    cog = bot.get_cog("PoseCog")
+    if cog is None:
+        raise RuntimeError("the pose cog is not loaded")
+    return cog  # type: ignore[return-value]
+
+
+def images_of(bot: PoseBot, job: Job) -> Any:
+    """The job's own inputs, for a new request made from its result."""
+
+    async def load() -> list[StoredImage]:
+        stored = await bot.store.images(job.id)
+        # As base64: the attachment URLs they came from may have expired by now.
+        return [
+            dataclasses.replace(stored[role], source_url=None)
+            for role in (CHARACTER, POSE)
+            if role in stored
+        ]
+
+    return load
+
+
+async def delete_result(interaction: discord.Interaction, job: Job) -> None:
+    permissions = interaction.permissions
+    if interaction.user.id != job.requester_id and not permissions.manage_messages:
+        await send_private(
+            interaction, "Only the person who asked for this, or a moderator, can delete it."
+        )
+        return
+    await interaction.response.defer()
+    await interaction.delete_original_response()  # the message the button is on
+
+
+class NewPoseModal(discord.ui.Modal, title="New pose"):
+    """The same character and seed, with new words for the pose."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+        self.prompt: discord.ui.TextInput[NewPoseModal] = discord.ui.TextInput(
+            label="Describe the character and the new pose",
+            style=discord.TextStyle.paragraph,
+            default=job.options.prompt[:MAX_PROMPT_LENGTH],
+            max_length=MAX_PROMPT_LENGTH,
+            custom_id="prompt",
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        bot: PoseBot = interaction.client  # type: ignore[assignment]
+        options = self.job.options
+        try:
+            new_options = check_options(
+                prompt=self.prompt.value,
+                negative_prompt=options.negative_prompt,
+                seed=options.seed,
+                steps=options.steps,
+                guidance=options.guidance,
+                size=options.size,
+            )
+        except InvalidRequest as error:
+            await send_private(interaction, str(error))
+            return
+        await pose_cog(bot).start_job(
+            interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
+        )
+
+
+class SaveCharacterModal(discord.ui.Modal, title="Save this character"):
+    """Keeps a result's image in the presser's character library."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+        self.name: discord.ui.TextInput[SaveCharacterModal] = discord.ui.TextInput(
+            label="Name", max_length=MAX_NAME_LENGTH, custom_id="name"
+        )
+        self.description: discord.ui.TextInput[SaveCharacterModal] = discord.ui.TextInput(
+            label="Their look (put before every prompt)",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=MAX_DESCRIPTION_LENGTH,
+            custom_id="description",
+        )
+        self.add_item(self.name)
+        self.add_item(self.description)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        bot: PoseBot = interaction.client  # type: ignore[assignment]
+        result = (await bot.store.images(self.job.id)).get(RESULT)
+        if result is None:
+            await send_private(interaction, "This result is no longer stored.")
+            return
+        try:
+            character = await bot.characters.save(
+                owner_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                name=self.name.value,
+                description=self.description.value or "",
+                shared=False,
+                image_format=result.format,
+                width=result.width,
+                height=result.height,
+                data=result.data,
+                now=bot.clock(),
+            )
+        except CharacterError as error:
+            await send_private(interaction, str(error))
+            return
+        await send_private(
+            interaction,
+            f"Saved “{character.name}” to your characters: pose it with "
+            f"`/pose saved:{character.name}`.",
+        )
+
+
+class CardsCog(commands.Cog):
+    """Shows jobs and answers their buttons; holds no command of its own."""
+
+    def __init__(self, bot: PoseBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.runner.presenter = DiscordPresenter(self.bot)
+        self.bot.add_dynamic_items(CancelButton, ResultButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CancelButton, ResultButton)
+
+
+async def setup(bot: PoseBot) -> None:
+    await bot.add_cog(CardsCog(bot))

@@ -1,0 +1,61 @@
+"""The character library's rules where the database enforces them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.characters import CharacterError, CharacterStore, check_name
+from bot.database import connect
+from bot.store import Store
+
+
+async def test_two_saves_of_one_name_at_once_keep_one(database_url: str) -> None:
+    store = Store(await connect(database_url))
+    await store.migrate()
+    characters = CharacterStore(store.database, max_per_user=5)
+
+    async def save(name: str) -> object:
+        return await characters.save(
+            owner_id=7,
+            guild_id=1,
+            name=name,
+            description="",
+            shared=False,
+            image_format="png",
+            width=1,
+            height=1,
+            data=b"png",
+            now=1.0,
+        )
+
+    try:
+        outcomes = await asyncio.gather(save("Aria"), save("ARIA"), return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, CharacterError)]
+        assert len(refused) == 1, outcomes
+        assert "already have a character" in str(refused[0])
+        assert [c.name for c in await characters.usable(7, 1)] in (["Aria"], ["ARIA"])
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "accepted"),
+    [
+        ("Aria", "Aria"),
+        ("  Sir   Lancelot ", "Sir Lancelot"),
+        ("Zoë-2", "Zoë-2"),
+        ("名前", "名前"),
+        ("🐉🐉", None),
+        ("", None),
+        ("x" * 33, None),
+        ("-dash", None),
+    ],
+)
+def test_names(raw: str, accepted: str | None) -> None:
+    if accepted is None:
+        with pytest.raises(CharacterError):
+            check_name(raw)
+    else:
+        assert check_name(raw) == accepted
