@@ -199,15 +199,32 @@ async def test_delete_is_for_the_requester_or_a_moderator(
         await discord_api.wait_for(lambda: result.deleted)
 
 
-async def test_buttons_keep_working_after_a_restart(
-    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+async def test_every_button_keeps_working_after_a_restart(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
 ) -> None:
-    bot = await start_bot(user_cooldown_seconds=0)
-    result = await delivered(await pose(discord_api))
+    bot = await start_bot(user_cooldown_seconds=0, database_url=database_url)
+    requested = await pose(discord_api)
+    result = await delivered(requested)
     await asyncio.wait_for(bot.shutdown(grace=1), timeout=15)
-    await start_bot(user_cooldown_seconds=0)
-    await delivered(await discord_api.press(result, buttons(result)["Reroll"]))
-    assert len(segmind.submits) == 2
+    bot = await start_bot(user_cooldown_seconds=0, database_url=database_url)
+    ids = buttons(result)
+
+    await delivered(await discord_api.press(result, ids["Reroll"]))
+    new_pose = await discord_api.press(result, ids["New pose"])
+    await new_pose.wait_for(lambda i: i.modal is not None)
+    await delivered(await discord_api.submit_modal(new_pose, {"prompt": "after the restart"}))
+    assert [s.body["prompt"] for s in segmind.submits][-1] == "after the restart"
+
+    save = await discord_api.press(result, ids["Save character"])
+    await save.wait_for(lambda i: i.modal is not None)
+    saved = await discord_api.submit_modal(save, {"name": "Survivor"})
+    await saved.wait_for(lambda i: private_text(i) is not None)
+    requester = int(requested.user["id"])
+    assert await bot.characters.find(requester, FakeDiscord.GUILD_ID, "Survivor") is not None
+
+    await discord_api.press(result, ids["Delete"])
+    await discord_api.wait_for(lambda: result.deleted)
+    assert len(segmind.submits) == 3
 
 
 async def test_pose_this_character_from_a_message_image(
