@@ -58,6 +58,20 @@ async def character_names(
     return choices
 
 
+async def find_character(
+    bot: PoseBot, interaction: discord.Interaction, name: str
+) -> Character | None:
+    """The character `name` means for this user, or None after telling them so privately."""
+    found = await bot.characters.find(interaction.user.id, interaction.guild_id, name)
+    if found is None:
+        await send_private(
+            interaction,
+            f"You have no character called {_quoted(name)}, and none by that name is "
+            "shared in this server. `/character list` shows the ones you can use.",
+        )
+    return found
+
+
 def _quoted(name: str) -> str:
     """A name the user typed, safe to echo: short, on one line."""
     name = " ".join(name.split())
@@ -373,7 +387,7 @@ class CharacterCog(commands.Cog):
     @app_commands.autocomplete(name=character_names)
     async def show(self, interaction: discord.Interaction, name: str) -> None:
         """Show one of the characters you can pose, with its image."""
-        character = await self._find(interaction, name)
+        character = await find_character(self.bot, interaction, name)
         if character is None:
             return
         image = _image(character)
@@ -389,7 +403,7 @@ class CharacterCog(commands.Cog):
     @app_commands.autocomplete(name=character_names)
     async def rename(self, interaction: discord.Interaction, name: str, new_name: str) -> None:
         """Rename one of your characters."""
-        character = await self._find(interaction, name)
+        character = await find_character(self.bot, interaction, name)
         if character is None:
             return
         refusal = _may_change(character, interaction, "rename")
@@ -408,7 +422,7 @@ class CharacterCog(commands.Cog):
     @app_commands.autocomplete(name=character_names)
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
         """Delete one of your characters (you are asked to confirm)."""
-        character = await self._find(interaction, name)
+        character = await find_character(self.bot, interaction, name)
         if character is None:
             return
         refusal = _may_change(character, interaction, "delete")
@@ -437,17 +451,6 @@ class CharacterCog(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
-
-    async def _find(self, interaction: discord.Interaction, name: str) -> Character | None:
-        """The character `name` means for this user, or None after telling them so."""
-        found = await self.bot.characters.find(interaction.user.id, interaction.guild_id, name)
-        if found is None:
-            await send_private(
-                interaction,
-                f"You have no character called {_quoted(name)}, and none by that name is "
-                "shared in this server. `/character list` shows the ones you can use.",
-            )
-        return found
 
     @app_commands.command(name="forget-me")
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)

@@ -35,7 +35,7 @@ from bot.pose import (
 from bot.replies import send_private
 from bot.store import CHARACTER, POSE, NewJob, StoredImage
 from cogs.cards import timestamp
-from cogs.characters import character_names
+from cogs.characters import character_names, find_character
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -121,13 +121,8 @@ class PoseCog(commands.Cog):
             await send_private(interaction, str(error))
             return
         if saved is not None:
-            found = await self.bot.characters.find(interaction.user.id, interaction.guild_id, saved)
+            found = await find_character(self.bot, interaction, saved)
             if found is None:
-                await send_private(
-                    interaction,
-                    f"You have no character called “{saved[:40]}”. "
-                    "See yours with `/character list`.",
-                )
                 return
             options = _described(options, found)
             await self.start_job(interaction, options, _saved_image(found, pose, self))
