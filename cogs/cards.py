@@ -135,7 +135,7 @@ class DiscordPresenter:
         extension = "jpg" if fitted.format == "jpeg" else fitted.format
         filename = f"pose-{job.options.seed}.{extension}"
         embed = await self._embed(job, filename)
-        if self._token_alive(job) and job.status_message_id is not None:
+        if token_alive(self.bot, job) and job.status_message_id is not None:
             try:
                 # Editing the card is idempotent: delivering twice still shows one result.
                 await interaction_webhook(self.bot, job).edit_message(
@@ -166,14 +166,11 @@ class DiscordPresenter:
 
     async def report_failure(self, job: Job, error: Exception) -> None:
         text = self._failure_text(job, error)
-        if self._token_alive(job):
-            webhook = interaction_webhook(self.bot, job)
-            if job.status_message_id is not None:
-                try:
-                    await webhook.delete_message(job.status_message_id)
-                except discord.HTTPException as problem:
-                    log.warning("could not remove the card of job %s: %s", job.id, problem)
-            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        if token_alive(self.bot, job):
+            await remove_card(self.bot, job)
+            await interaction_webhook(self.bot, job).send(
+                text, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
             return
         await self._channel(job).send(
             f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)
@@ -211,17 +208,29 @@ class DiscordPresenter:
         return embed
 
     async def _edit_card(self, job: Job, *, content: str, view: discord.ui.View | None) -> None:
-        if not self._token_alive(job) or job.status_message_id is None:
+        if not token_alive(self.bot, job) or job.status_message_id is None:
             return  # the card can no longer be edited; the result will go to the channel
         await interaction_webhook(self.bot, job).edit_message(
             job.status_message_id, content=content, view=view, allowed_mentions=NO_MENTIONS
         )
 
-    def _token_alive(self, job: Job) -> bool:
-        return self.bot.clock() < job.token_expires_at - TOKEN_MARGIN_SECONDS
-
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+
+def token_alive(bot: PoseBot, job: Job) -> bool:
+    """Whether the job's interaction token can still edit its card and speak privately."""
+    return bot.clock() < job.token_expires_at - TOKEN_MARGIN_SECONDS
+
+
+async def remove_card(bot: PoseBot, job: Job) -> None:
+    """Take down a job's public card, while its token lives (after that it cannot be)."""
+    if job.status_message_id is None or not token_alive(bot, job):
+        return
+    try:
+        await interaction_webhook(bot, job).delete_message(job.status_message_id)
+    except discord.HTTPException as problem:
+        log.warning("could not remove the card of job %s: %s", job.id, problem)
 
 
 def result_link(job: Job) -> str:

@@ -20,7 +20,7 @@ from bot import store as states
 from bot.characters import MAX_DESCRIPTION_LENGTH, Character, CharacterError, check_name, name_key
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected, PreparedImage, prepare_reference, thumbnail
 from bot.replies import NO_MENTIONS, report_unexpected, send_private
-from bot.store import Job
+from cogs.cards import remove_card
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -33,8 +33,6 @@ MAX_CHOICES = 25  # Discord's limit for autocomplete
 CONFIRM_TIMEOUT_SECONDS = 60.0
 # A private message can only be edited through its interaction, whose token lives 15 minutes.
 PAGES_TIMEOUT_SECONDS = 14 * 60
-# Stored interaction tokens live 15 minutes; past this margin a card is left alone.
-TOKEN_MARGIN_SECONDS = 60
 SAVE_HINT = "Save one with `/character save`: give it a name and attach an image of it."
 GENERATING = "You have a generation running; try again when it is done."
 
@@ -488,7 +486,7 @@ class CharacterCog(commands.Cog):
         ]
         for job in queued:
             if await self.bot.runner.cancel(job.id):
-                await self._remove_card(job)
+                await remove_card(self.bot, job)
         if await self._generating(user_id):  # one started while the others were cancelled
             return f"Your waiting requests were cancelled, but one had started. {GENERATING}"
         characters = await self.bot.characters.delete_user_data(user_id)
@@ -500,18 +498,6 @@ class CharacterCog(commands.Cog):
             f"Deleted {_count(characters, 'character')} and {_count(requests, 'request')} "
             "with their images."
         )
-
-    async def _remove_card(self, job: Job) -> None:
-        """Take down the public card of a job cancelled here, while its token still lives."""
-        if job.status_message_id is None:
-            return
-        if self.bot.clock() > job.token_expires_at - TOKEN_MARGIN_SECONDS:
-            return
-        webhook = discord.Webhook.partial(job.application_id, job.token, client=self.bot)
-        try:
-            await webhook.delete_message(job.status_message_id)
-        except discord.HTTPException as error:
-            log.warning("could not remove the card of job %s: %s", job.id, error)
 
 
 def _count(number: int, noun: str) -> str:
