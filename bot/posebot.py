@@ -21,7 +21,7 @@ from bot.tree import PoseTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters")
+EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters", "cogs.admin")
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
 

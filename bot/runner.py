@@ -24,7 +24,15 @@ from bot.gate import RateGate
 from bot.images import GeneratedImage, PreparedImage
 from bot.pacing import RatePacer
 from bot.pose import ImageInput, PoseRequest
-from bot.segmind import Generation, RateLimited, SegmindClient, SegmindError, Ticket
+from bot.segmind import (
+    AccessDenied,
+    Generation,
+    OutOfCredits,
+    RateLimited,
+    SegmindClient,
+    SegmindError,
+    Ticket,
+)
 from bot.store import Job, NewJob, Store, StoredImage
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,15 @@ FRONT_POSITIONS = 10
 FRONT_REFRESH_SECONDS = 3.0
 BACK_REFRESH_SECONDS = 30.0
 MAX_PARALLEL_STATUS_EDITS = 5
+
+
+# Answers that no retry can fix and that would fail every job alike: pause instead.
+PAUSE_REASONS = {
+    406: "the bot's Segmind credits have run out",
+    401: "Segmind refused the bot's API key",
+    403: "Segmind says the bot's account may not use this model",
+}
+PAUSING_STATUSES = tuple(PAUSE_REASONS)
 
 
 class WaitTooLong(Exception):
@@ -61,6 +78,14 @@ class Presenter(Protocol):
         ...
 
     async def show_interrupted(self, job: Job) -> None: ...
+
+    async def show_paused(self, job: Job, reason: str) -> None:
+        """Generation is paused for everyone; the job keeps its place."""
+        ...
+
+    async def alert_owner(self, text: str) -> None:
+        """Tell the bot's owner something only they can fix (once per pause)."""
+        ...
 
     async def deliver(self, job: Job, image: GeneratedImage) -> int:
         """Post the result; return the message's id. Raises when it cannot be posted."""
@@ -88,6 +113,8 @@ class JobRunner:
         self.gate = RateGate(clock)
         self.pacer = RatePacer(rpm, clock)
         self.accepting = True
+        # Why generation is paused for everyone (credits ran out, key refused), or None.
+        self.paused: str | None = None
         self._client = client
         self._cooldowns = cooldowns
         self._image_input = image_input
@@ -160,11 +187,21 @@ class JobRunner:
         position = self.position(job_id) or 1
         starts_at = self.estimate_start(position)
         self._note_shown(job_id, position, starts_at)
-        self._in_background(
-            self._presenter.show_queued(stored, position, starts_at, resumed=False), job_id
-        )
+        if self.paused:
+            shown = self._presenter.show_paused(stored, self.paused)
+        else:
+            shown = self._presenter.show_queued(stored, position, starts_at, resumed=False)
+        self._in_background(shown, job_id)
         self._kick()
         return job_id
+
+    def resume(self) -> int:
+        """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
+        self.paused = None
+        self._shown.clear()  # every card shows its place again at the next report
+        self._refreshed.clear()
+        self._kick()
+        return len(self.queue)
 
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued job; False once it has started (it is paid for by then)."""
@@ -216,7 +253,7 @@ class JobRunner:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        while self._in_flight < self._max_concurrency and len(self.queue):
+        while not self.paused and self._in_flight < self._max_concurrency and len(self.queue):
             ready_at = max(self.gate.reopens_at or 0.0, self.pacer.next_free())
             delay = ready_at - self._clock()
             if delay > 0:
@@ -278,6 +315,11 @@ class JobRunner:
         except WaitTooLong as error:
             self._cooldowns.hold_until(job.requester_id, error.until)
             await self._fail(job, error, refund=False)
+        except (OutOfCredits, AccessDenied) as error:
+            if error.status not in PAUSING_STATUSES:
+                await self._fail(job, error, refund=True)
+            else:
+                await self._pause(job, error)
         except SegmindError as error:
             await self._fail(job, error, refund=not error.may_have_billed)
         except asyncio.CancelledError:
@@ -290,6 +332,31 @@ class JobRunner:
             if job_id not in self.queue:
                 self._jobs.pop(job_id, None)
                 self._resumed.discard(job_id)
+
+    async def _pause(self, job: Job, error: SegmindError) -> None:
+        """Hold everything: this job goes back to its place, nothing is failed or charged."""
+        first = self.paused is None
+        if first:  # before any await: the dispatcher must not start another job meanwhile
+            self.paused = PAUSE_REASONS[error.status or 0]
+            log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
+        reason = self.paused or ""
+        await self.store.requeue(job.id)
+        self.queue.put_back(job.id, job.requester_id)
+        self._cooldowns.refund(job.requester_id)
+        if not first:
+            self._in_background(self._presenter.show_paused(job, reason), job.id)
+            return
+        for queued_id in self.queue.order():
+            queued = self._jobs.get(queued_id)
+            if queued is not None:
+                self._in_background(self._presenter.show_paused(queued, reason), queued_id)
+        await self._present(
+            self._presenter.alert_owner(
+                f"⏸️ Generation is paused: {reason} (Segmind answered {error.status}: "
+                f"{error.message}). {len(self.queue)} request(s) are waiting and nothing was "
+                "charged for them. Fix the cause, then run `/admin resume`."
+            )
+        )
 
     def _free_slot(self, job: Job) -> None:
         self._in_flight -= 1
@@ -385,7 +452,8 @@ class JobRunner:
     async def _report_positions_forever(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_SECONDS)
-            self._report_positions()
+            if not self.paused:  # while paused, the cards say so and keep saying it
+                self._report_positions()
 
     def _report_positions(self) -> None:
         now = self._clock()

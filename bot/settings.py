@@ -41,6 +41,8 @@ class Settings:
     # None: SQLite in ./posebot.db. Heroku Postgres hands out postgres://… here.
     database_url: str | None = field(default=None, repr=False)
     discord_guild_id: int | None = None
+    # A channel where owner alerts (credits ran out, key refused) are posted too.
+    alert_channel_id: int | None = None
     log_level: str = "INFO"
 
     @classmethod
@@ -84,6 +86,7 @@ class Settings:
             ),
             database_url=reader.get("DATABASE_URL", None, _database_url, secret=True),
             discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
+            alert_channel_id=reader.get("ALERT_CHANNEL_ID", None, _snowflake),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),
         )
 

@@ -123,6 +123,28 @@ class DiscordPresenter:
             view=_cancel_view(job.id),
         )
 
+    async def show_paused(self, job: Job, reason: str) -> None:
+        await self._edit_card(
+            job,
+            content=f"⏸️ Paused: {reason}. This request keeps its place and runs once the "
+            "bot's owner has fixed it; nothing is charged meanwhile.",
+            view=_cancel_view(job.id),
+        )
+
+    async def alert_owner(self, text: str) -> None:
+        application = await self.bot.application_info()
+        owner = application.team.owner if application.team else application.owner
+        if owner is not None:
+            try:
+                await owner.send(text, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as error:
+                log.error("could not send the owner a direct message: %s", error)
+        channel_id = self.bot.settings.alert_channel_id
+        if channel_id is not None:
+            await self.bot.get_partial_messageable(channel_id).send(
+                text, allowed_mentions=NO_MENTIONS
+            )
+
     async def show_interrupted(self, job: Job) -> None:
         await self._edit_card(
             job,

@@ -548,6 +548,7 @@ class FakeDiscord:
         api = API_PREFIX
         routes = app.router
         routes.add_get(f"{api}/users/@me", self._get_current_user)
+        routes.add_post(f"{api}/users/@me/channels", self._open_dm)
         routes.add_get(f"{api}/oauth2/applications/@me", self._get_application)
         routes.add_get(f"{api}/gateway", self._get_gateway)
         routes.add_get(f"{api}/gateway/bot", self._get_gateway_bot)
@@ -1049,6 +1050,17 @@ class FakeDiscord:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels: the bot opens (or finds) its DM channel with a user."""
+        payload = await request.json()
+        user = self.make_user(int(payload["recipient_id"]), "recipient")
+        return _json(self._dm_channel(self._dm_channel_id(user), user))
+
+    def dm_messages(self, user_id: int) -> list[FakeMessage]:
+        """What the bot sent to `user_id` in direct messages."""
+        channel_id = self._dm_channels.get(user_id)
+        return [m for m in self.channel_messages if m.channel_id == channel_id]
 
     def _dm_channel(self, channel_id: int, user: JSON) -> JSON:
         return {"id": str(channel_id), "type": 1, "recipients": [user], "last_message_id": None}

@@ -210,8 +210,7 @@ async def test_wait_beyond_the_limit_ends_the_job_and_sets_the_cooldown_to_the_r
 @pytest.mark.parametrize(
     ("fault", "expected", "level"),
     [
-        (Fault.error(406, "Insufficient credits"), "credits have run out", logging.ERROR),
-        (Fault.error(401, "Invalid API key"), "misconfigured", logging.ERROR),
+        (Fault.error(404, "Model not found"), "misconfigured", logging.ERROR),
         (Fault.error(400, "prompt contains banned words"), "banned words", logging.WARNING),
     ],
 )

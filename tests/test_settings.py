@@ -47,6 +47,7 @@ def test_every_variable_is_read() -> None:
             "SEGMIND_RPM": "50",
             "USER_MAX_QUEUED": "5",
             "DATABASE_URL": "postgresql://bot@db:5432/jobs",
+            "ALERT_CHANNEL_ID": "223456789012345678",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -61,6 +62,7 @@ def test_every_variable_is_read() -> None:
     assert settings.log_level == "DEBUG"
     assert (settings.segmind_rpm, settings.user_max_queued) == (50, 5)
     assert settings.database_url == "postgresql://bot@db:5432/jobs"
+    assert settings.alert_channel_id == 223456789012345678
 
 
 @pytest.mark.parametrize(

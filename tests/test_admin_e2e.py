@@ -1,0 +1,50 @@
+"""When the API cannot serve anyone (credits gone, key refused): pause, tell the owner once."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import store as states
+from bot.posebot import PoseBot
+from tests.conftest import StartBot, stored_jobs
+from tests.fake_discord import FakeDiscord
+from tests.fake_segmind import FakeSegmind, Fault
+from tests.user_actions import card_text, delivered, pose, refused
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(406, "credits have run out"), (401, "refused the bot's API key")],
+)
+async def test_a_pause_holds_every_request_and_alerts_the_owner_once(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+    status: int,
+    reason: str,
+) -> None:
+    segmind.faults.append(Fault.error(status, "no way"))
+    bot: PoseBot = await start_bot(
+        segmind_max_concurrency=1, alert_channel_id=FakeDiscord.CHANNEL_ID
+    )
+    users = [discord_api.make_user(600 + n, f"u{n}") for n in range(3)]
+    requests = [await pose(discord_api, user=user) for user in users]
+    for interaction in requests:
+        await interaction.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+        assert reason in card_text(interaction)
+    assert len(segmind.submits) == 1, "nothing more is sent while paused"
+    assert await stored_jobs(bot.store, states.QUEUED, count=3)
+    assert await bot.store.jobs([states.FAILED]) == []
+    [dm] = discord_api.dm_messages(FakeDiscord.OWNER_ID)
+    assert "/admin resume" in dm.content
+    assert [m.content for m in discord_api.channel_messages if m is not dm] == [dm.content]
+
+    stranger = await discord_api.invoke("admin", subcommand="resume", user=users[0])
+    assert "Only the bot's owner" in await refused(stranger)
+    owner = discord_api.make_user(FakeDiscord.OWNER_ID, "owner")
+    resumed = await discord_api.invoke("admin", subcommand="resume", user=owner)
+    assert "Resumed: 3 waiting" in await refused(resumed)
+    for interaction in requests:
+        await delivered(interaction)
+    assert len(segmind.submits) == 4
+    assert len(discord_api.dm_messages(FakeDiscord.OWNER_ID)) == 1, "one alert, not one per job"
