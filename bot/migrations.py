@@ -72,4 +72,8 @@ MIGRATIONS = (
     """
     ALTER TABLE jobs ADD COLUMN parent_job_id BIGINT
     """,
+    # 4: what each job costs: the price reserved when accepted, then what the API charged
+    """
+    ALTER TABLE jobs ADD COLUMN cost DOUBLE PRECISION NOT NULL DEFAULT 0
+    """,
 )

@@ -71,6 +71,7 @@ class PoseBot(commands.Bot):
             max_concurrency=settings.segmind_max_concurrency,
             rpm=settings.segmind_rpm,
             max_wait=settings.segmind_max_wait_seconds,
+            low_credits_warning=settings.low_credits_warning,
             clock=clock,
         )
 

@@ -45,6 +45,7 @@ FRONT_POSITIONS = 10
 FRONT_REFRESH_SECONDS = 3.0
 BACK_REFRESH_SECONDS = 30.0
 MAX_PARALLEL_STATUS_EDITS = 5
+DAY_SECONDS = 24 * 60 * 60
 
 
 # Answers that no retry can fix and that would fail every job alike: pause instead.
@@ -105,6 +106,7 @@ class JobRunner:
         max_concurrency: int,
         rpm: int,
         max_wait: float,
+        low_credits_warning: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -115,6 +117,8 @@ class JobRunner:
         self.accepting = True
         # Why generation is paused for everyone (credits ran out, key refused), or None.
         self.paused: str | None = None
+        self.low_credits_warning = low_credits_warning
+        self._credits_warned_at = float("-inf")
         self._client = client
         self._cooldowns = cooldowns
         self._image_input = image_input
@@ -358,6 +362,22 @@ class JobRunner:
             )
         )
 
+    async def _check_credits(self, remaining: float | None) -> None:
+        """Warn the owner, at most once a day, when the account's credits run low."""
+        threshold = self.low_credits_warning
+        now = self._clock()
+        if remaining is None or threshold is None or remaining >= threshold:
+            return
+        if now - self._credits_warned_at < DAY_SECONDS:
+            return
+        self._credits_warned_at = now
+        await self._present(
+            self._presenter.alert_owner(
+                f"⚠️ The bot's Segmind credits are running low: {remaining:.2f} left "
+                f"(warning below {threshold:.2f}). Top up before they run out."
+            )
+        )
+
     def _free_slot(self, job: Job) -> None:
         self._in_flight -= 1
         self.queue.done(job.requester_id)
@@ -416,7 +436,10 @@ class JobRunner:
     async def _save(self, job: Job, generation: Generation) -> None:
         image = generation.image
         result = StoredImage(states.RESULT, image.format, image.width, image.height, image.data)
-        await self.store.save_result(job.id, result, dict(generation.usage), self._clock())
+        usage = dict(generation.usage)
+        cost = _dollars(usage.get("x-cost"))
+        await self.store.save_result(job.id, result, usage, self._clock(), cost=cost)
+        await self._check_credits(_dollars(usage.get("x-remaining-credits")))
         log.info(
             "job %s generated for user %s: seed=%s %s",
             job.id,
@@ -524,6 +547,14 @@ class JobRunner:
             await update
         except Exception:
             log.exception("could not update a job's message")
+
+
+def _dollars(header: str | None) -> float | None:
+    """A dollar amount from a usage header, or None when absent or not a number."""
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
 
 
 def _card_key(position: int, starts_at: float) -> tuple[int, int]:

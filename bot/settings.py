@@ -38,6 +38,12 @@ class Settings:
     segmind_rpm: int = 5
     user_max_queued: int = 3
     user_max_characters: int = 25
+    # Spend: the price per generation (x-cost replaces it when the API sends one), and caps
+    # over a rolling 24 hours; None means no overall budget / no credits warning.
+    cost_per_generation_usd: float = 0.58
+    user_daily_limit: int = 10
+    daily_budget_usd: float | None = None
+    low_credits_warning: float | None = None
     # None: SQLite in ./posebot.db. Heroku Postgres hands out postgres://… here.
     database_url: str | None = field(default=None, repr=False)
     discord_guild_id: int | None = None
@@ -85,6 +91,14 @@ class Settings:
                 "USER_MAX_CHARACTERS", cls.user_max_characters, _integer(1, 1000)
             ),
             database_url=reader.get("DATABASE_URL", None, _database_url, secret=True),
+            cost_per_generation_usd=reader.get(
+                "COST_PER_GENERATION_USD", cls.cost_per_generation_usd, _dollars
+            ),
+            user_daily_limit=reader.get(
+                "USER_DAILY_LIMIT", cls.user_daily_limit, _integer(1, 100_000)
+            ),
+            daily_budget_usd=reader.get("DAILY_BUDGET_USD", None, _dollars),
+            low_credits_warning=reader.get("LOW_CREDITS_WARNING", None, _dollars),
             discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
             alert_channel_id=reader.get("ALERT_CHANNEL_ID", None, _snowflake),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),
@@ -145,6 +159,16 @@ def _one_of(choices: tuple[str, ...], *, upper: bool = False) -> Callable[[str],
         return value
 
     return parse
+
+
+def _dollars(raw: str) -> float:
+    try:
+        value = float(raw.removeprefix("$"))
+    except ValueError:
+        raise ValueError("expected an amount in US dollars, such as 0.58") from None
+    if not 0 <= value <= 1_000_000:
+        raise ValueError("expected an amount in US dollars from 0 to 1000000")
+    return value
 
 
 def _http_url(raw: str) -> str:

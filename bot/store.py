@@ -27,6 +27,16 @@ UNFINISHED = (QUEUED, RUNNING, GENERATED)
 CHARACTER, POSE, RESULT = "character", "pose", "result"
 
 
+_COUNTED = (QUEUED, RUNNING, GENERATED, DELIVERED)
+
+
+@dataclass(frozen=True)
+class Spend:
+    generations: int
+    dollars: float
+    oldest: float | None  # when the oldest counted job was accepted: the window frees from it
+
+
 @dataclass(frozen=True)
 class StoredImage:
     role: str
@@ -54,6 +64,8 @@ class NewJob:
     created_at: float
     # The earlier job whose result this one was made from (its Reroll or New pose button).
     parent_job_id: int | None = field(default=None, kw_only=True)
+    # US dollars: the price reserved on acceptance, replaced by the API's x-cost on success.
+    cost: float = field(default=0.0, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ _NEW_JOB_COLUMNS = (
     "upload_limit",
     "created_at",
     "parent_job_id",
+    "cost",
 )
 
 
@@ -187,16 +200,26 @@ class Store:
         )
 
     async def save_result(
-        self, job_id: int, image: StoredImage, usage: dict[str, str], now: float
+        self,
+        job_id: int,
+        image: StoredImage,
+        usage: dict[str, str],
+        now: float,
+        *,
+        cost: float | None = None,
     ) -> bool:
-        """running → generated, with the image: from here on nothing is paid for again."""
+        """running → generated, with the image: from here on nothing is paid for again.
+
+        `cost` is what the API says it charged (x-cost); None keeps the reserved price.
+        """
         async with self.database.transaction() as tx:
             moved = await tx.fetch(
-                "UPDATE jobs SET state = ?, generated_at = ?, usage = ?"
+                "UPDATE jobs SET state = ?, generated_at = ?, usage = ?, cost = COALESCE(?, cost)"
                 " WHERE id = ? AND state = ? RETURNING id",
                 GENERATED,
                 now,
                 json.dumps(usage),
+                cost,
                 job_id,
                 RUNNING,
             )
@@ -222,6 +245,21 @@ class Store:
     async def cancel(self, job_id: int, now: float) -> bool:
         """queued → cancelled; a running job has been paid for and cannot be."""
         return await self._move(job_id, (QUEUED,), CANCELLED, "finished_at = ?", now)
+
+    async def spend_since(self, since: float, requester_id: int | None = None) -> Spend:
+        """Generations and dollars counted since `since`: accepted jobs still reserve their
+        price, generated ones count what they cost; failed and cancelled ones count nothing."""
+        counted = _in(_COUNTED)
+        sql = (
+            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - states are constants
+            f" FROM jobs WHERE created_at > ? AND state IN ({counted})"
+        )
+        args: list[Any] = [since]
+        if requester_id is not None:
+            sql += " AND requester_id = ?"
+            args.append(requester_id)
+        [row] = await self.database.fetch(sql, *args)
+        return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 
     async def recent_durations(self, limit: int = 20) -> list[float]:
         """How long the latest generations took, newest first: for queue ETAs."""

@@ -48,6 +48,7 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
 TOKEN_LIFETIME_SECONDS = 15 * 60
+DAY_SECONDS = 24 * 60 * 60
 # Requests downloading and checking their images at once: bounds memory when many users
 # upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
@@ -166,6 +167,9 @@ class PoseCog(commands.Cog):
         self.bot.cooldowns.start(user_id)
         try:
             await interaction.response.defer(thinking=True)
+            over = await self._over_a_cap(user_id)  # reads the store: after the deferral
+            if over is not None:
+                raise InvalidRequest(over)
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._intake:
@@ -183,7 +187,8 @@ class PoseCog(commands.Cog):
             raise
 
     def refusal(self, user_id: int) -> str | None:
-        """Why this user may not queue a job now, checked before anything is downloaded."""
+        """Why this user may not queue a job now: the checks made before the deferral, so
+        they must be quick (memory only)."""
         runner = self.bot.runner
         if not runner.accepting:
             return "The bot is restarting. Please try again in a minute."
@@ -205,6 +210,28 @@ class PoseCog(commands.Cog):
                 "The image service is limiting how often the bot may call it. "
                 f"Please try again {timestamp(reopens_at)}."
             )
+        return None
+
+    async def _over_a_cap(self, user_id: int) -> str | None:
+        """The daily caps, over a rolling 24 hours; an accepted request counts at once."""
+        settings = self.bot.settings
+        since = self.bot.clock() - DAY_SECONDS
+        mine = await self.bot.store.spend_since(since, requester_id=user_id)
+        if mine.generations >= settings.user_daily_limit:
+            frees = (mine.oldest or since) + DAY_SECONDS
+            return (
+                f"You have used your {settings.user_daily_limit} generations for today; "
+                f"the next one frees up {timestamp(frees)}."
+            )
+        budget = settings.daily_budget_usd
+        if budget is not None:
+            everyone = await self.bot.store.spend_since(since)
+            if everyone.dollars + settings.cost_per_generation_usd > budget + 1e-9:
+                frees = (everyone.oldest or since) + DAY_SECONDS
+                return (
+                    f"The bot's daily budget (${budget:.2f}) is used up; generation opens "
+                    f"again {timestamp(frees)}."
+                )
         return None
 
     def _attachments(
@@ -258,6 +285,7 @@ class PoseCog(commands.Cog):
             options=options,
             created_at=now,
             parent_job_id=parent_job_id,
+            cost=self.bot.settings.cost_per_generation_usd,
         )
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:

@@ -35,6 +35,7 @@ async def test_a_pause_holds_every_request_and_alerts_the_owner_once(
     assert len(segmind.submits) == 1, "nothing more is sent while paused"
     assert await stored_jobs(bot.store, states.QUEUED, count=3)
     assert await bot.store.jobs([states.FAILED]) == []
+    await discord_api.wait_for(lambda: len(discord_api.channel_messages) == 2)  # DM + channel
     [dm] = discord_api.dm_messages(FakeDiscord.OWNER_ID)
     assert "/admin resume" in dm.content
     assert [m.content for m in discord_api.channel_messages if m is not dm] == [dm.content]
