@@ -261,6 +261,18 @@ class Store:
         [row] = await self.database.fetch(sql, *args)
         return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 
+    async def top_spenders(self, since: float, guild_id: int, limit: int = 5) -> list[Row]:
+        """The server's heaviest users since `since`: requester_id, generations, dollars."""
+        counted = _in(_COUNTED)
+        return await self.database.fetch(
+            "SELECT requester_id, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - states are constants
+            f" WHERE created_at > ? AND guild_id = ? AND state IN ({counted})"
+            " GROUP BY requester_id ORDER BY dollars DESC, requester_id LIMIT ?",
+            since,
+            guild_id,
+            limit,
+        )
+
     async def recent_durations(self, limit: int = 20) -> list[float]:
         """How long the latest generations took, newest first: for queue ETAs."""
         rows = await self.database.fetch(

@@ -1,4 +1,4 @@
-"""Commands for the bot's owner: resume generation after a pause."""
+"""What generation costs and who controls it: /usage for everyone, /admin resume for the owner."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.replies import send_private
+
+DAY_SECONDS = 24 * 60 * 60
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -25,6 +27,38 @@ class AdminCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
+    @app_commands.command(name="usage")
+    async def usage(self, interaction: discord.Interaction) -> None:
+        """Your generations and spend over the last 24 hours, and what is left today."""
+        bot, settings = self.bot, self.bot.settings
+        since = bot.clock() - DAY_SECONDS
+        mine = await bot.store.spend_since(since, requester_id=interaction.user.id)
+        left = max(0, settings.user_daily_limit - mine.generations)
+        lines = [
+            f"In the last 24 hours you made {_generations(mine.generations)} "
+            f"(${mine.dollars:.2f}); {left} of your {settings.user_daily_limit} are left."
+        ]
+        if interaction.guild_id is not None and interaction.permissions.manage_guild:
+            top = await bot.store.top_spenders(since, interaction.guild_id)
+            total = sum(float(row["dollars"]) for row in top)
+            lines.append(f"This server's top users (${total:.2f} between them):")
+            lines += [
+                f"- <@{row['requester_id']}>: {_generations(int(row['generations']))}, "
+                f"${float(row['dollars']):.2f}"
+                for row in top
+            ]
+        if await bot.is_owner(interaction.user):
+            everyone = await bot.store.spend_since(since)
+            budget = settings.daily_budget_usd
+            of_budget = f" of the ${budget:.2f} daily budget" if budget is not None else ""
+            lines.append(
+                f"Everyone: {_generations(everyone.generations)}, "
+                f"${everyone.dollars:.2f}{of_budget}."
+            )
+            if bot.runner.paused:
+                lines.append(f"⏸️ Generation is paused: {bot.runner.paused}.")
+        await send_private(interaction, "\n".join(lines))
+
     @admin.command(name="resume")
     async def resume(self, interaction: discord.Interaction) -> None:
         """Resume generation after a pause (the bot's owner only)."""
@@ -38,6 +72,10 @@ class AdminCog(commands.Cog):
             return
         waiting = runner.resume()
         await send_private(interaction, f"Resumed: {waiting} waiting request(s) will run now.")
+
+
+def _generations(count: int) -> str:
+    return f"{count} generation" if count == 1 else f"{count} generations"
 
 
 async def setup(bot: PoseBot) -> None:

@@ -48,6 +48,10 @@ def test_every_variable_is_read() -> None:
             "USER_MAX_QUEUED": "5",
             "DATABASE_URL": "postgresql://bot@db:5432/jobs",
             "ALERT_CHANNEL_ID": "223456789012345678",
+            "COST_PER_GENERATION_USD": "$0.60",
+            "USER_DAILY_LIMIT": "4",
+            "DAILY_BUDGET_USD": "12.5",
+            "LOW_CREDITS_WARNING": "20",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -63,6 +67,8 @@ def test_every_variable_is_read() -> None:
     assert (settings.segmind_rpm, settings.user_max_queued) == (50, 5)
     assert settings.database_url == "postgresql://bot@db:5432/jobs"
     assert settings.alert_channel_id == 223456789012345678
+    assert (settings.cost_per_generation_usd, settings.user_daily_limit) == (0.60, 4)
+    assert (settings.daily_budget_usd, settings.low_credits_warning) == (12.5, 20.0)
 
 
 @pytest.mark.parametrize(
@@ -80,6 +86,7 @@ def test_every_variable_is_read() -> None:
         ("DISCORD_GUILD_ID", "my-server", "digits only"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL"),
         ("SEGMIND_RPM", "0", "whole number from 1 to 10000"),
+        ("DAILY_BUDGET_USD", "lots", "amount in US dollars"),
         ("USER_MAX_QUEUED", "many", "USER_MAX_QUEUED='many'"),
         ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL is not valid: expected sqlite"),
     ],
