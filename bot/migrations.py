@@ -76,4 +76,17 @@ MIGRATIONS = (
     """
     ALTER TABLE jobs ADD COLUMN cost DOUBLE PRECISION NOT NULL DEFAULT 0
     """,
+    # 5: what each server's admins chose
+    """
+    CREATE TABLE server_settings (
+        guild_id BIGINT PRIMARY KEY,
+        enabled BOOLEAN NOT NULL,
+        channels TEXT NOT NULL,
+        daily_cap INTEGER,
+        user_cap INTEGER,
+        negative_prompt TEXT NOT NULL,
+        nsfw_allowed BOOLEAN NOT NULL,
+        blocked_words TEXT NOT NULL
+    )
+    """,
 )

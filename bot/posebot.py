@@ -15,6 +15,7 @@ from bot.cooldowns import UserCooldowns
 from bot.replies import NO_MENTIONS
 from bot.runner import JobRunner
 from bot.segmind import SegmindClient
+from bot.servers import ServerSettingsStore
 from bot.settings import Settings
 from bot.store import Store
 from bot.tree import PoseTree
@@ -62,6 +63,7 @@ class PoseBot(commands.Bot):
             clock=clock,
         )
         self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
+        self.servers = ServerSettingsStore(store.database)
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.runner = JobRunner(
             store,

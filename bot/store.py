@@ -246,7 +246,9 @@ class Store:
         """queued → cancelled; a running job has been paid for and cannot be."""
         return await self._move(job_id, (QUEUED,), CANCELLED, "finished_at = ?", now)
 
-    async def spend_since(self, since: float, requester_id: int | None = None) -> Spend:
+    async def spend_since(
+        self, since: float, requester_id: int | None = None, guild_id: int | None = None
+    ) -> Spend:
         """Generations and dollars counted since `since`: accepted jobs still reserve their
         price, generated ones count what they cost; failed and cancelled ones count nothing."""
         counted = _in(_COUNTED)
@@ -258,6 +260,9 @@ class Store:
         if requester_id is not None:
             sql += " AND requester_id = ?"
             args.append(requester_id)
+        if guild_id is not None:
+            sql += " AND guild_id = ?"
+            args.append(guild_id)
         [row] = await self.database.fetch(sql, *args)
         return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 

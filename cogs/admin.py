@@ -1,7 +1,10 @@
-"""What generation costs and who controls it: /usage for everyone, /admin resume for the owner."""
+"""What generation costs and who controls it: /usage for everyone, /admin for server admins
+(where and how /pose may be used here) and for the bot's owner (/admin resume)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -9,8 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.replies import send_private
+from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
 
 DAY_SECONDS = 24 * 60 * 60
+MAX_SERVER_NEGATIVE = 300
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -59,6 +64,121 @@ class AdminCog(commands.Cog):
                 lines.append(f"⏸️ Generation is paused: {bot.runner.paused}.")
         await send_private(interaction, "\n".join(lines))
 
+    @admin.command(name="settings")
+    async def settings(self, interaction: discord.Interaction) -> None:
+        """Show how /pose is set up in this server."""
+        server = await self._server(interaction)
+        if server is not None:
+            await send_private(interaction, _describe(server))
+
+    @admin.command(name="enable")
+    @app_commands.describe(on="Whether members may use /pose in this server")
+    async def enable(self, interaction: discord.Interaction, on: bool) -> None:
+        """Turn the bot on or off for this server."""
+        await self._change(interaction, lambda s: dataclasses.replace(s, enabled=on))
+
+    @admin.command(name="channel")
+    @app_commands.describe(
+        channel="The channel", allowed="Allow /pose there (when none is allowed: everywhere)"
+    )
+    async def channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool
+    ) -> None:
+        """Allow or stop /pose in a channel."""
+
+        def change(server: ServerSettings) -> ServerSettings:
+            others = tuple(c for c in server.channels if c != channel.id)
+            return dataclasses.replace(
+                server, channels=(*others, channel.id) if allowed else others
+            )
+
+        await self._change(interaction, change)
+
+    @admin.command(name="caps")
+    @app_commands.describe(
+        server="Generations for the whole server per 24 hours (0: no cap)",
+        user="Generations per member per 24 hours (0: the bot's default)",
+    )
+    async def caps(
+        self,
+        interaction: discord.Interaction,
+        server: app_commands.Range[int, 0, 100_000] | None = None,
+        user: app_commands.Range[int, 0, 100_000] | None = None,
+    ) -> None:
+        """Set this server's daily caps."""
+
+        def change(settings: ServerSettings) -> ServerSettings:
+            if server is not None:
+                settings = dataclasses.replace(settings, daily_cap=server or None)
+            if user is not None:
+                settings = dataclasses.replace(settings, user_cap=user or None)
+            return settings
+
+        await self._change(interaction, change)
+
+    @admin.command(name="negative-prompt")
+    @app_commands.describe(text="Added to every request's negative prompt (leave out to clear)")
+    async def negative_prompt(
+        self,
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, MAX_SERVER_NEGATIVE] | None = None,
+    ) -> None:
+        """Set the negative prompt every request in this server gets."""
+        cleaned = " ".join((text or "").split())
+        await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
+
+    @admin.command(name="block")
+    @app_commands.describe(word="A word to refuse in prompts and character descriptions")
+    async def block(
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
+    ) -> None:
+        """Refuse requests whose prompt uses this word."""
+        word = " ".join(word.split()).casefold()
+        await self._change(
+            interaction,
+            lambda s: dataclasses.replace(
+                s, blocked_words=(*[w for w in s.blocked_words if w != word], word)
+            ),
+        )
+
+    @admin.command(name="unblock")
+    @app_commands.describe(word="A word blocked before")
+    async def unblock(self, interaction: discord.Interaction, word: str) -> None:
+        """Allow a blocked word again."""
+        word = " ".join(word.split()).casefold()
+        await self._change(
+            interaction,
+            lambda s: dataclasses.replace(
+                s, blocked_words=tuple(w for w in s.blocked_words if w != word)
+            ),
+        )
+
+    @admin.command(name="nsfw")
+    @app_commands.describe(allowed="Drop the no-nudity negative prompt in age-restricted channels")
+    async def nsfw(self, interaction: discord.Interaction, allowed: bool) -> None:
+        """Relax the default no-nudity negative prompt, in age-restricted channels only."""
+        await self._change(interaction, lambda s: dataclasses.replace(s, nsfw_allowed=allowed))
+
+    async def _server(self, interaction: discord.Interaction) -> ServerSettings | None:
+        """This server's settings, or None after refusing a member without Manage Server."""
+        # Discord hides /admin from them by default, but a server can change that.
+        if not interaction.permissions.manage_guild or interaction.guild_id is None:
+            await send_private(interaction, "This needs the Manage Server permission.")
+            return None
+        return await self.bot.servers.get(interaction.guild_id)
+
+    async def _change(
+        self,
+        interaction: discord.Interaction,
+        change: Callable[[ServerSettings], ServerSettings],
+    ) -> None:
+        server = await self._server(interaction)
+        if server is None:
+            return
+        changed = change(server)
+        await self.bot.servers.save(changed)
+        await send_private(interaction, "Saved.\n" + _describe(changed))
+
     @admin.command(name="resume")
     async def resume(self, interaction: discord.Interaction) -> None:
         """Resume generation after a pause (the bot's owner only)."""
@@ -72,6 +192,23 @@ class AdminCog(commands.Cog):
             return
         waiting = runner.resume()
         await send_private(interaction, f"Resumed: {waiting} waiting request(s) will run now.")
+
+
+def _describe(server: ServerSettings) -> str:
+    channels = ", ".join(f"<#{c}>" for c in server.channels) or "every channel"
+    words = ", ".join(server.blocked_words) or "none"
+    nsfw = "relaxed in age-restricted channels" if server.nsfw_allowed else "always excluded"
+    return "\n".join(
+        [
+            f"- Bot: {'on' if server.enabled else 'off'} in this server",
+            f"- /pose works in: {channels}",
+            f"- Server cap: {server.daily_cap or 'none'} generations per 24 hours",
+            f"- Per-member cap: {server.user_cap or 'the bot default'}",
+            f"- Negative prompt added: {server.negative_prompt or 'none'}",
+            f"- Nudity ({SAFE_NEGATIVE_PROMPT}): {nsfw}",
+            f"- Blocked words: {words}",
+        ]
+    )
 
 
 def _generations(count: int) -> str:

@@ -33,6 +33,7 @@ from bot.pose import (
     check_options,
 )
 from bot.replies import send_private
+from bot.servers import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.store import CHARACTER, POSE, NewJob, StoredImage
 from cogs.cards import timestamp
 from cogs.characters import character_names, find_character
@@ -167,9 +168,8 @@ class PoseCog(commands.Cog):
         self.bot.cooldowns.start(user_id)
         try:
             await interaction.response.defer(thinking=True)
-            over = await self._over_a_cap(user_id)  # reads the store: after the deferral
-            if over is not None:
-                raise InvalidRequest(over)
+            # These read the store, so they come after the deferral (still before any cost).
+            options = await self._apply_server_rules(interaction, options)
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._intake:
@@ -212,17 +212,51 @@ class PoseCog(commands.Cog):
             )
         return None
 
-    async def _over_a_cap(self, user_id: int) -> str | None:
+    async def _apply_server_rules(
+        self, interaction: discord.Interaction, options: PoseOptions
+    ) -> PoseOptions:
+        """The server's rules and the caps; returns the options with the negative prompt the
+        server adds. Raises InvalidRequest, written for the user, when the request may not run."""
+        guild_id = interaction.guild_id
+        server = await self.bot.servers.get(guild_id) if guild_id else ServerSettings(0)
+        if not server.enabled:
+            raise InvalidRequest("This server's admins have turned the bot off here.")
+        if server.channels and interaction.channel_id not in server.channels:
+            places = ", ".join(f"<#{channel}>" for channel in server.channels)
+            raise InvalidRequest(f"In this server, /pose can be used in {places}.")
+        word = blocked_word_in([options.prompt, options.negative_prompt], server.blocked_words)
+        if word is not None:
+            raise InvalidRequest(f"This server does not allow the word “{word}” in prompts.")
+        over = await self._over_a_cap(interaction.user.id, server)
+        if over is not None:
+            raise InvalidRequest(over)
+        channel = interaction.channel
+        age_restricted = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
+        negative = negative_prompt_for(
+            server, options.negative_prompt, age_restricted=age_restricted
+        )
+        return dataclasses.replace(options, negative_prompt=negative)
+
+    async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
         """The daily caps, over a rolling 24 hours; an accepted request counts at once."""
         settings = self.bot.settings
         since = self.bot.clock() - DAY_SECONDS
+        limit = server.user_cap or settings.user_daily_limit
         mine = await self.bot.store.spend_since(since, requester_id=user_id)
-        if mine.generations >= settings.user_daily_limit:
+        if mine.generations >= limit:
             frees = (mine.oldest or since) + DAY_SECONDS
             return (
-                f"You have used your {settings.user_daily_limit} generations for today; "
+                f"You have used your {limit} generations for today; "
                 f"the next one frees up {timestamp(frees)}."
             )
+        if server.daily_cap is not None:
+            here = await self.bot.store.spend_since(since, guild_id=server.guild_id)
+            if here.generations >= server.daily_cap:
+                frees = (here.oldest or since) + DAY_SECONDS
+                return (
+                    f"This server's {server.daily_cap} generations for today are used; "
+                    f"the next one frees up {timestamp(frees)}."
+                )
         budget = settings.daily_budget_usd
         if budget is not None:
             everyone = await self.bot.store.spend_since(since)

@@ -197,6 +197,15 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
+def _flatten_options(options: Sequence[JSON]) -> list[JSON]:
+    """Every option, including those nested in subcommands and groups."""
+    flat: list[JSON] = []
+    for option in options:
+        flat.append(option)
+        flat.extend(_flatten_options(option.get("options") or []))
+    return flat
+
+
 def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in {"1", "true"}
 
@@ -455,6 +464,8 @@ class FakeDiscord:
     BOT_USER_ID = 1_180_000_000_000_000_002
     GUILD_ID = 1_180_000_000_000_000_003
     CHANNEL_ID = 1_180_000_000_000_000_004
+    # A second text channel of the guild, where nothing happens unless a test names it.
+    OTHER_CHANNEL_ID = 1_180_000_000_000_000_009
     OWNER_ID = 1_180_000_000_000_000_005
     DEFAULT_USER_ID = 1_180_000_000_000_000_006
     BOT_NAME = "FakeBot"
@@ -476,6 +487,7 @@ class FakeDiscord:
         # permissions there, so channel routes answer 403 50013, but interaction responses,
         # which need no bot permissions, still work.
         self.channel_deleted = False
+        self.channel_age_restricted = False  # the guild channel's "nsfw" flag
         self.channel_forbidden = False
         # Time source for the nonce window; a test can replace it to step past five minutes.
         self.clock: Callable[[], float] = time.monotonic
@@ -1035,15 +1047,16 @@ class FakeDiscord:
             "communication_disabled_until": None,
         }
 
-    def _text_channel(self) -> JSON:
+    def _text_channel(self, channel_id: int | None = None) -> JSON:
+        channel_id = channel_id or self.CHANNEL_ID
         return {
-            "id": str(self.CHANNEL_ID),
+            "id": str(channel_id),
             "type": 0,
             "guild_id": str(self.GUILD_ID),
-            "name": "general",
-            "position": 0,
+            "name": "general" if channel_id == self.CHANNEL_ID else f"channel-{channel_id}",
+            "position": 0 if channel_id == self.CHANNEL_ID else 1,
             "permission_overwrites": [],
-            "nsfw": False,
+            "nsfw": self.channel_age_restricted,
             "topic": None,
             "parent_id": None,
             "last_message_id": None,
@@ -1094,7 +1107,7 @@ class FakeDiscord:
             "member_count": 1,
             "joined_at": JOINED_AT,
             "roles": [everyone],
-            "channels": [self._text_channel()],
+            "channels": [self._text_channel(), self._text_channel(self.OTHER_CHANNEL_ID)],
             "members": [self._member(self._bot_user())],
             "threads": [],
             "voice_states": [],
@@ -1126,9 +1139,21 @@ class FakeDiscord:
         data: JSON = {"id": registered["id"], "name": registered["name"], "type": CHAT_INPUT}
         if options:
             data["options"] = list(options)
-        resolved = {attachment["id"]: attachment for attachment in attachments}
+        resolved: JSON = {}
+        files = {attachment["id"]: attachment for attachment in attachments}
+        if files:
+            resolved["attachments"] = files
+        # A channel option (type 7) names the guild channel; Discord resolves it with the
+        # invoker's permissions there.
+        named = [o["value"] for o in _flatten_options(options) if o.get("type") == 7]
+        if named:
+            resolved["channels"] = {
+                str(channel_id): self._text_channel(int(channel_id))
+                | {"permissions": str(DEFAULT_PERMISSIONS)}
+                for channel_id in named
+            }
         if resolved:
-            data["resolved"] = {"attachments": resolved}
+            data["resolved"] = resolved
         if scope is not None:
             data["guild_id"] = str(scope)
         return data

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from bot.posebot import PoseBot
+from bot.servers import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind, Fault
@@ -88,12 +89,13 @@ async def test_happy_path_async_with_pose_reference_and_every_option(
     assert submit.mode == "async"
     body = submit.body
     assert (body["steps"], body["guidance_scale"], body["seed"]) == (25, 7.5, 123456789012)
-    assert body["negative_prompt"] == "blurry, extra fingers"
+    # The user's words, then what every request avoids unless a server allows more.
+    assert body["negative_prompt"] == f"blurry, extra fingers, {SAFE_NEGATIVE_PROMPT}"
     assert decode(base64.b64decode(body["input_image"])).size == (500, 500)
     assert segmind.output_fetches_with_key == 0
     fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
     assert fields["Seed"] == "`123456789012`"
-    assert fields["Avoid"] == "blurry, extra fingers"
+    assert fields["Avoid"] == body["negative_prompt"]
 
 
 async def test_url_mode_lets_the_api_fetch_the_attachment(

@@ -1,0 +1,109 @@
+"""A server's admins set where and how /pose is used; every rule refuses before any paid call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.servers import SAFE_NEGATIVE_PROMPT
+from tests.conftest import StartBot
+from tests.fake_discord import FakeDiscord
+from tests.fake_segmind import FakeSegmind
+from tests.user_actions import delivered, pose, refused
+
+MANAGE_GUILD = 1 << 5
+
+
+async def admin(
+    discord_api: FakeDiscord, subcommand: str, permissions: int = MANAGE_GUILD, **options: Any
+) -> str:
+    types = {bool: 5, int: 4, str: 3}
+    sent = [
+        {"name": name, "type": 7 if name == "channel" else types[type(value)], "value": value}
+        for name, value in options.items()
+    ]
+    interaction = await discord_api.invoke(
+        "admin", sent, subcommand=subcommand, permissions=permissions
+    )
+    return await refused(interaction)
+
+
+async def test_admin_commands_need_manage_server(
+    start_bot: StartBot, discord_api: FakeDiscord
+) -> None:
+    await start_bot()
+    assert "Manage Server" in await admin(discord_api, "enable", permissions=0, on=False)
+    assert "Bot: on" in await admin(discord_api, "settings")
+
+
+async def test_each_rule_refuses_before_any_paid_call(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0)
+    await admin(discord_api, "block", word="Dragon")
+    text = await refused(await pose(discord_api, prompt="a DRAGON rider"))
+    assert "does not allow the word “dragon”" in text
+    await delivered(await pose(discord_api, prompt="a dragonfly"))  # whole words only
+
+    other_channel = str(FakeDiscord.OTHER_CHANNEL_ID)
+    await admin(discord_api, "channel", channel=other_channel, allowed=True)
+    assert f"can be used in <#{other_channel}>" in await refused(await pose(discord_api))
+    await admin(discord_api, "channel", channel=other_channel, allowed=False)
+
+    await admin(discord_api, "enable", on=False)
+    assert "turned the bot off" in await refused(await pose(discord_api))
+    await admin(discord_api, "enable", on=True)
+
+    await admin(discord_api, "caps", server=1)  # the dragonfly used it
+    assert "server's 1 generations for today are used" in await refused(await pose(discord_api))
+    assert len(segmind.submits) == 1
+
+
+async def test_a_member_cap_overrides_the_bots_default(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0, user_daily_limit=10)
+    await admin(discord_api, "caps", user=1)
+    await delivered(await pose(discord_api))
+    assert "used your 1 generations" in await refused(await pose(discord_api))
+
+
+async def test_negative_prompts_the_server_adds(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0)
+    await admin(discord_api, "negative-prompt", text="blurry")
+    await delivered(await pose(discord_api, negative_prompt="extra fingers"))
+    assert segmind.submits[-1].body["negative_prompt"] == (
+        f"extra fingers, blurry, {SAFE_NEGATIVE_PROMPT}"
+    )
+    await admin(discord_api, "nsfw", allowed=True)
+    await delivered(await pose(discord_api))
+    assert SAFE_NEGATIVE_PROMPT in segmind.submits[-1].body["negative_prompt"], (
+        "relaxed only in an age-restricted channel"
+    )
+
+
+async def test_an_age_restricted_channel_may_relax_the_nudity_default(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    discord_api.channel_age_restricted = True
+    await start_bot(user_cooldown_seconds=0)
+    await delivered(await pose(discord_api))
+    assert segmind.submits[-1].body["negative_prompt"] == SAFE_NEGATIVE_PROMPT, "off by default"
+    await admin(discord_api, "nsfw", allowed=True)
+    await delivered(await pose(discord_api))
+    assert segmind.submits[-1].body["negative_prompt"] == ""
+
+
+async def test_settings_survive_a_restart(
+    start_bot: StartBot, discord_api: FakeDiscord, database_url: str
+) -> None:
+    bot = await start_bot(database_url=database_url)
+    await admin(discord_api, "block", word="gore")
+    await admin(discord_api, "caps", server=7, user=3)
+    await bot.shutdown(grace=1)
+    await start_bot(database_url=database_url)
+    shown = await admin(discord_api, "settings")
+    assert "Blocked words: gore" in shown
+    assert "Server cap: 7" in shown
+    assert "Per-member cap: 3" in shown
