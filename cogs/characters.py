@@ -20,6 +20,7 @@ from bot import store as states
 from bot.characters import MAX_DESCRIPTION_LENGTH, Character, CharacterError, check_name, name_key
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected, PreparedImage, prepare_reference, thumbnail
 from bot.replies import NO_MENTIONS, report_unexpected, send_private
+from bot.servers import blocked_word_in
 from cogs.cards import remove_card
 
 if TYPE_CHECKING:
@@ -309,6 +310,11 @@ class CharacterCog(commands.Cog):
                     "Save it without `shared` to keep it for yourself."
                 )
             await self.bot.characters.check_room(user_id, name)
+            if interaction.guild_id is not None:
+                server = await self.bot.servers.get(interaction.guild_id)
+                word = blocked_word_in([name, description or ""], server.blocked_words)
+                if word is not None:
+                    raise CharacterError(f"This server does not allow the word “{word}”.")
             if image.size > MAX_UPLOAD_BYTES:
                 raise ImageRejected(
                     f"The image is {image.size / 2**20:.1f} MiB; the limit is 10 MiB."

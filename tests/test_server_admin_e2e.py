@@ -8,7 +8,7 @@ from bot.servers import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
-from tests.user_actions import delivered, pose, refused
+from tests.user_actions import delivered, png, pose, refused
 
 MANAGE_GUILD = 1 << 5
 
@@ -107,3 +107,24 @@ async def test_settings_survive_a_restart(
     assert "Blocked words: gore" in shown
     assert "Server cap: 7" in shown
     assert "Per-member cap: 3" in shown
+
+
+async def test_blocked_words_are_refused_in_a_saved_characters_look_too(
+    start_bot: StartBot, discord_api: FakeDiscord
+) -> None:
+    bot = await start_bot()
+    await admin(discord_api, "block", word="gore")
+    attachment = discord_api.add_attachment("hero.png", png())
+    saving = await discord_api.invoke(
+        "character",
+        [
+            {"name": "name", "type": 3, "value": "Hero"},
+            {"name": "image", "type": 11, "value": attachment["id"]},
+            {"name": "description", "type": 3, "value": "covered in GORE"},
+        ],
+        subcommand="save",
+        attachments=[attachment],
+    )
+    assert "does not allow the word “gore”" in await refused(saving)
+    assert await bot.characters.usable(int(saving.user["id"]), FakeDiscord.GUILD_ID) == []
+    assert discord_api.cdn_requests == [], "refused before the image was downloaded"
