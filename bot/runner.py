@@ -199,6 +199,14 @@ class JobRunner:
         self._kick()
         return job_id
 
+    def pause(self, reason: str) -> None:
+        """Hold every job until `resume` (the owner asked for it)."""
+        self.paused = reason
+        for job_id in self.queue.order():
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._in_background(self._presenter.show_paused(job, reason), job_id)
+
     def resume(self) -> int:
         """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
         self.paused = None

@@ -278,6 +278,24 @@ class Store:
             limit,
         )
 
+    async def spend_by_server(self, since: float) -> list[Row]:
+        """guild_id, generations and dollars per server since `since`, the most spent first."""
+        counted = _in(_COUNTED)
+        return await self.database.fetch(
+            "SELECT guild_id, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - states are constants
+            f" WHERE created_at > ? AND state IN ({counted})"
+            " GROUP BY guild_id ORDER BY dollars DESC, guild_id",
+            since,
+        )
+
+    async def last_usage(self) -> dict[str, str]:
+        """The usage headers of the latest generation (x-remaining-credits among them)."""
+        rows = await self.database.fetch(
+            "SELECT usage FROM jobs WHERE generated_at IS NOT NULL AND usage IS NOT NULL"
+            " ORDER BY generated_at DESC LIMIT 1"
+        )
+        return json.loads(rows[0]["usage"]) if rows else {}
+
     async def recent_durations(self, limit: int = 20) -> list[float]:
         """How long the latest generations took, newest first: for queue ETAs."""
         rows = await self.database.fetch(

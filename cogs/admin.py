@@ -179,12 +179,52 @@ class AdminCog(commands.Cog):
         await self.bot.servers.save(changed)
         await send_private(interaction, "Saved.\n" + _describe(changed))
 
+    @admin.command(name="pause")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        """Hold every request until /admin resume (the bot's owner only)."""
+        if not await self._owner(interaction):
+            return
+        self.bot.runner.pause("the bot's owner paused generation")
+        await send_private(
+            interaction, "Paused: requests wait in their places until `/admin resume`."
+        )
+
+    @admin.command(name="spend")
+    async def spend(self, interaction: discord.Interaction) -> None:
+        """Credits left, the budget, and spend per server (the bot's owner only)."""
+        if not await self._owner(interaction):
+            return
+        bot, settings = self.bot, self.bot.settings
+        since = bot.clock() - DAY_SECONDS
+        everyone = await bot.store.spend_since(since)
+        credits = (await bot.store.last_usage()).get("x-remaining-credits", "unknown")
+        budget = settings.daily_budget_usd
+        lines = [
+            f"Segmind credits left (after the latest generation): {credits}",
+            f"Last 24 hours: {_generations(everyone.generations)}, ${everyone.dollars:.2f}"
+            + (f" of the ${budget:.2f} budget" if budget is not None else " (no budget set)"),
+        ]
+        for row in await bot.store.spend_by_server(since):
+            guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
+            name = guild.name if guild else f"server {row['guild_id']}"
+            lines.append(
+                f"- {name}: {_generations(int(row['generations']))}, ${float(row['dollars']):.2f}"
+            )
+        if bot.runner.paused:
+            lines.append(f"⏸️ Paused: {bot.runner.paused}.")
+        await send_private(interaction, "\n".join(lines))
+
+    async def _owner(self, interaction: discord.Interaction) -> bool:
+        # Checked by id, not by permission: server admins must not control what the owner pays.
+        if await self.bot.is_owner(interaction.user):
+            return True
+        await send_private(interaction, "Only the bot's owner can do this.")
+        return False
+
     @admin.command(name="resume")
     async def resume(self, interaction: discord.Interaction) -> None:
         """Resume generation after a pause (the bot's owner only)."""
-        # Checked by id, not by permission: server admins must not resume what costs the owner.
-        if not await self.bot.is_owner(interaction.user):
-            await send_private(interaction, "Only the bot's owner can do this.")
+        if not await self._owner(interaction):
             return
         runner = self.bot.runner
         if runner.paused is None:

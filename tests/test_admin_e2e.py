@@ -49,3 +49,32 @@ async def test_a_pause_holds_every_request_and_alerts_the_owner_once(
         await delivered(interaction)
     assert len(segmind.submits) == 4
     assert len(discord_api.dm_messages(FakeDiscord.OWNER_ID)) == 1, "one alert, not one per job"
+
+
+async def test_the_owner_can_pause_and_see_spend_and_no_one_else_can(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(daily_budget_usd=20.0)
+    owner = discord_api.make_user(FakeDiscord.OWNER_ID, "owner")
+    admin_member = discord_api.make_user(77, "server admin")
+    await delivered(await pose(discord_api))
+
+    for command in ("pause", "spend"):
+        attempt = await discord_api.invoke(
+            "admin", subcommand=command, user=admin_member, permissions=1 << 5
+        )
+        assert "Only the bot's owner" in await refused(attempt)
+
+    spend = await refused(await discord_api.invoke("admin", subcommand="spend", user=owner))
+    assert "credits left (after the latest generation): 99.42" in spend
+    assert "1 generation, $0.58 of the $20.00 budget" in spend
+    assert "- Fake Guild: 1 generation, $0.58" in spend
+
+    paused = await discord_api.invoke("admin", subcommand="pause", user=owner)
+    assert "Paused" in await refused(paused)
+    held = await pose(discord_api, user=discord_api.make_user(78, "member"))
+    await held.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+    assert len(segmind.submits) == 1
+    await refused(await discord_api.invoke("admin", subcommand="resume", user=owner))
+    await delivered(held)
+    assert len(segmind.submits) == 2
