@@ -89,4 +89,11 @@ MIGRATIONS = (
         blocked_words TEXT NOT NULL
     )
     """,
+    # 6: small facts the bot keeps about itself (a pause, so that it survives a restart)
+    """
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
 )

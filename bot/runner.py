@@ -46,6 +46,7 @@ FRONT_REFRESH_SECONDS = 3.0
 BACK_REFRESH_SECONDS = 30.0
 MAX_PARALLEL_STATUS_EDITS = 5
 DAY_SECONDS = 24 * 60 * 60
+PAUSED = "paused"  # the store's fact holding why generation is paused
 
 
 # Answers that no retry can fix and that would fail every job alike: pause instead.
@@ -148,6 +149,7 @@ class JobRunner:
             raise RuntimeError("no presenter: the pose cog must be loaded before the runner")
         for duration in reversed(await self.store.recent_durations()):
             self._note_duration(duration)
+        self.paused = await self.store.fact(PAUSED)
         resumed = await self._resume()
         if resumed:
             log.info("resumed %d unfinished job(s) from the store", resumed)
@@ -199,17 +201,19 @@ class JobRunner:
         self._kick()
         return job_id
 
-    def pause(self, reason: str) -> None:
+    async def pause(self, reason: str) -> None:
         """Hold every job until `resume` (the owner asked for it)."""
         self.paused = reason
+        await self.store.set_fact(PAUSED, reason)
         for job_id in self.queue.order():
             job = self._jobs.get(job_id)
             if job is not None:
                 self._in_background(self._presenter.show_paused(job, reason), job_id)
 
-    def resume(self) -> int:
+    async def resume(self) -> int:
         """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
         self.paused = None
+        await self.store.set_fact(PAUSED, None)
         self._shown.clear()  # every card shows its place again at the next report
         self._refreshed.clear()
         self._kick()
@@ -352,6 +356,8 @@ class JobRunner:
             self.paused = PAUSE_REASONS[error.status or 0]
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
         reason = self.paused or ""
+        if first:
+            await self.store.set_fact(PAUSED, reason)  # a restart must not lift it
         await self.store.requeue(job.id)
         self.queue.put_back(job.id, job.requester_id)
         self._cooldowns.refund(job.requester_id)

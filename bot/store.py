@@ -296,6 +296,22 @@ class Store:
         )
         return json.loads(rows[0]["usage"]) if rows else {}
 
+    async def fact(self, key: str) -> str | None:
+        rows = await self.database.fetch("SELECT value FROM bot_state WHERE key = ?", key)
+        return rows[0]["value"] if rows else None
+
+    async def set_fact(self, key: str, value: str | None) -> None:
+        """Keep (or, with None, forget) a fact that must outlive a restart."""
+        if value is None:
+            await self.database.execute("DELETE FROM bot_state WHERE key = ?", key)
+            return
+        await self.database.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+
     async def recent_durations(self, limit: int = 20) -> list[float]:
         """How long the latest generations took, newest first: for queue ETAs."""
         rows = await self.database.fetch(

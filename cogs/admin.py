@@ -184,7 +184,7 @@ class AdminCog(commands.Cog):
         """Hold every request until /admin resume (the bot's owner only)."""
         if not await self._owner(interaction):
             return
-        self.bot.runner.pause("the bot's owner paused generation")
+        await self.bot.runner.pause("the bot's owner paused generation")
         await send_private(
             interaction, "Paused: requests wait in their places until `/admin resume`."
         )
@@ -230,7 +230,7 @@ class AdminCog(commands.Cog):
         if runner.paused is None:
             await send_private(interaction, "Generation is not paused.")
             return
-        waiting = runner.resume()
+        waiting = await runner.resume()
         await send_private(interaction, f"Resumed: {waiting} waiting request(s) will run now.")
 
 

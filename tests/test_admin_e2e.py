@@ -78,3 +78,23 @@ async def test_the_owner_can_pause_and_see_spend_and_no_one_else_can(
     await refused(await discord_api.invoke("admin", subcommand="resume", user=owner))
     await delivered(held)
     assert len(segmind.submits) == 2
+
+
+async def test_a_pause_outlives_a_restart_without_a_second_alert(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    segmind.faults.append(Fault.error(406, "Insufficient credits"))
+    bot: PoseBot = await start_bot(database_url=database_url)
+    interaction = await pose(discord_api)
+    await interaction.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+    await bot.shutdown(grace=1)
+    restarted: PoseBot = await start_bot(database_url=database_url)
+    assert restarted.runner.paused is not None
+    newcomer = await pose(discord_api, user=discord_api.make_user(79, "newcomer"))
+    await newcomer.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+    assert len(segmind.submits) == 1, "nothing is sent after the restart either"
+    assert len(discord_api.dm_messages(FakeDiscord.OWNER_ID)) == 1
+    owner = discord_api.make_user(FakeDiscord.OWNER_ID, "owner")
+    await refused(await discord_api.invoke("admin", subcommand="resume", user=owner))
+    await delivered(interaction)
+    await delivered(newcomer)
