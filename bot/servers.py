@@ -26,6 +26,7 @@ class ServerSettings:
     negative_prompt: str = ""
     nsfw_allowed: bool = False  # takes effect in age-restricted channels only
     blocked_words: tuple[str, ...] = ()
+    private_results: bool = False  # cards and results shown to the requester alone
 
 
 def blocked_word_in(texts: list[str], words: tuple[str, ...]) -> str | None:
@@ -61,27 +62,39 @@ def _settings(row: Row) -> ServerSettings:
         negative_prompt=row["negative_prompt"],
         nsfw_allowed=bool(row["nsfw_allowed"]),
         blocked_words=tuple(json.loads(row["blocked_words"])),
+        private_results=bool(row["private_results"]),
     )
 
 
 class ServerSettingsStore:
+    """Reads each server's settings once, then serves them from memory (only the bot's own
+    /admin commands change them), so /pose can consult them before its deferral."""
+
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._cache: dict[int, ServerSettings] = {}
 
     async def get(self, guild_id: int) -> ServerSettings:
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
         rows = await self.database.fetch(
             "SELECT * FROM server_settings WHERE guild_id = ?", guild_id
         )
-        return _settings(rows[0]) if rows else ServerSettings(guild_id)
+        settings = _settings(rows[0]) if rows else ServerSettings(guild_id)
+        self._cache[guild_id] = settings
+        return settings
 
     async def save(self, settings: ServerSettings) -> None:
         await self.database.execute(
             "INSERT INTO server_settings (guild_id, enabled, channels, daily_cap, user_cap,"
-            " negative_prompt, nsfw_allowed, blocked_words) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " negative_prompt, nsfw_allowed, blocked_words, private_results)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (guild_id) DO UPDATE SET enabled = excluded.enabled,"
             " channels = excluded.channels, daily_cap = excluded.daily_cap,"
             " user_cap = excluded.user_cap, negative_prompt = excluded.negative_prompt,"
-            " nsfw_allowed = excluded.nsfw_allowed, blocked_words = excluded.blocked_words",
+            " nsfw_allowed = excluded.nsfw_allowed, blocked_words = excluded.blocked_words,"
+            " private_results = excluded.private_results",
             settings.guild_id,
             settings.enabled,
             json.dumps(list(settings.channels)),
@@ -90,4 +103,6 @@ class ServerSettingsStore:
             settings.negative_prompt,
             settings.nsfw_allowed,
             json.dumps(list(settings.blocked_words)),
+            settings.private_results,
         )
+        self._cache[settings.guild_id] = settings

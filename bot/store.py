@@ -66,6 +66,8 @@ class NewJob:
     parent_job_id: int | None = field(default=None, kw_only=True)
     # US dollars: the price reserved on acceptance, replaced by the API's x-cost on success.
     cost: float = field(default=0.0, kw_only=True)
+    # Shown to the requester alone (the server's choice): the card, the result, any failure.
+    private: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ _NEW_JOB_COLUMNS = (
     "created_at",
     "parent_job_id",
     "cost",
+    "private",
 )
 
 
@@ -104,7 +107,8 @@ def _job(row: Row) -> Job:
     if row["status_url"]:
         ticket = Ticket(row["request_id"], row["status_url"], row["response_url"])
     return Job(
-        **{name: row[name] for name in _NEW_JOB_COLUMNS},
+        **{name: row[name] for name in _NEW_JOB_COLUMNS if name != "private"},
+        private=bool(row["private"]),  # SQLite hands booleans back as 0 and 1
         options=PoseOptions(**{name: row[name] for name in _OPTION_COLUMNS}),
         id=row["id"],
         state=row["state"],

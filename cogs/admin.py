@@ -159,6 +159,12 @@ class AdminCog(commands.Cog):
         """Relax the default no-nudity negative prompt, in age-restricted channels only."""
         await self._change(interaction, lambda s: dataclasses.replace(s, nsfw_allowed=allowed))
 
+    @admin.command(name="results")
+    @app_commands.describe(private="Show requests and results to the requester alone")
+    async def results(self, interaction: discord.Interaction, private: bool) -> None:
+        """Post results publicly in the channel, or privately to each requester."""
+        await self._change(interaction, lambda s: dataclasses.replace(s, private_results=private))
+
     async def _server(self, interaction: discord.Interaction) -> ServerSettings | None:
         """This server's settings, or None after refusing a member without Manage Server."""
         # Discord hides /admin from them by default, but a server can change that.
@@ -247,6 +253,7 @@ def _describe(server: ServerSettings) -> str:
             f"- Negative prompt added: {server.negative_prompt or 'none'}",
             f"- Nudity ({SAFE_NEGATIVE_PROMPT}): {nsfw}",
             f"- Blocked words: {words}",
+            f"- Results: {'private to each requester' if server.private_results else 'public'}",
         ]
     )
 

@@ -174,6 +174,17 @@ class DiscordPresenter:
             except discord.HTTPException as error:
                 if error.code != INVALID_WEBHOOK_TOKEN:
                     raise
+        if job.private:
+            # The interaction is over and the server wants results private: a direct message.
+            dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
+            message = await dm.send(
+                "Your pose is ready.",
+                embed=embed,
+                file=_file(fitted, filename),
+                view=result_view(job.id),
+                allowed_mentions=NO_MENTIONS,
+            )
+            return message.id
         message = await self._channel(job).send(
             f"<@{job.requester_id}>, your pose is ready.",
             embed=embed,
@@ -193,6 +204,10 @@ class DiscordPresenter:
             await interaction_webhook(self.bot, job).send(
                 text, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
+            return
+        if job.private:
+            dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
+            await dm.send(text, allowed_mentions=NO_MENTIONS)
             return
         await self._channel(job).send(
             f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)

@@ -167,9 +167,15 @@ class PoseCog(commands.Cog):
         # Taken with no await since the check: a double click cannot queue two jobs.
         self.bot.cooldowns.start(user_id)
         try:
-            await interaction.response.defer(thinking=True)
+            # Read once per server, then from memory: the deferral stays immediate.
+            server = (
+                await self.bot.servers.get(interaction.guild_id)
+                if interaction.guild_id
+                else ServerSettings(0)
+            )
+            await interaction.response.defer(thinking=True, ephemeral=server.private_results)
             # These read the store, so they come after the deferral (still before any cost).
-            options = await self._apply_server_rules(interaction, options)
+            options = await self._apply_server_rules(interaction, server, options)
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._intake:
@@ -177,7 +183,7 @@ class PoseCog(commands.Cog):
                 stored = await images()
             if not self.bot.runner.accepting:
                 raise InvalidRequest("The bot is restarting. Please try again in a minute.")
-            job = self._new_job(interaction, card.id, options, parent_job_id)
+            job = self._new_job(interaction, card.id, options, parent_job_id, server)
             await self.bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
             self.bot.cooldowns.refund(user_id)
@@ -213,12 +219,10 @@ class PoseCog(commands.Cog):
         return None
 
     async def _apply_server_rules(
-        self, interaction: discord.Interaction, options: PoseOptions
+        self, interaction: discord.Interaction, server: ServerSettings, options: PoseOptions
     ) -> PoseOptions:
         """The server's rules and the caps; returns the options with the negative prompt the
         server adds. Raises InvalidRequest, written for the user, when the request may not run."""
-        guild_id = interaction.guild_id
-        server = await self.bot.servers.get(guild_id) if guild_id else ServerSettings(0)
         if not server.enabled:
             raise InvalidRequest("This server's admins have turned the bot off here.")
         if server.channels and interaction.channel_id not in server.channels:
@@ -304,6 +308,7 @@ class PoseCog(commands.Cog):
         card_id: int,
         options: PoseOptions,
         parent_job_id: int | None,
+        server: ServerSettings,
     ) -> NewJob:
         now = self.bot.clock()
         return NewJob(
@@ -320,6 +325,7 @@ class PoseCog(commands.Cog):
             created_at=now,
             parent_job_id=parent_job_id,
             cost=self.bot.settings.cost_per_generation_usd,
+            private=server.private_results,
         )
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot.servers import SAFE_NEGATIVE_PROMPT
@@ -128,3 +129,28 @@ async def test_blocked_words_are_refused_in_a_saved_characters_look_too(
     assert "does not allow the word “gore”" in await refused(saving)
     assert await bot.characters.usable(int(saving.user["id"]), FakeDiscord.GUILD_ID) == []
     assert discord_api.cdn_requests == [], "refused before the image was downloaded"
+
+
+async def test_private_results_stay_with_the_requester_even_after_the_token(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    offset = [0.0]
+    segmind.latency = 0.5
+    await start_bot(clock=lambda: time.time() + offset[0])
+    assert "Results: private" in await admin(discord_api, "results", private=True)
+    first = await pose(discord_api)
+    result = await delivered(first)
+    assert first.deferred_ephemeral
+    assert result.ephemeral
+
+    late_user = discord_api.make_user(88, "late")
+    late = await pose(discord_api, user=late_user)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 2)
+    offset[0] = 15 * 60  # the interaction's token dies before the image is ready
+    late.expired = True
+    await discord_api.wait_for(lambda: bool(discord_api.dm_messages(88)))
+    [dm] = discord_api.dm_messages(88)
+    assert dm.files
+    assert dm.content == "Your pose is ready."
+    in_guild = [m for m in discord_api.channel_messages if m.channel_id == FakeDiscord.CHANNEL_ID]
+    assert in_guild == [], "nothing was posted where others can see it"

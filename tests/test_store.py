@@ -60,7 +60,7 @@ async def test_migrations_apply_once(database_url: str) -> None:
         await job_store.migrate()
         versions = await job_store.database.fetch("SELECT version FROM schema_migrations")
         await job_store.close()
-        assert [row["version"] for row in versions] == [1, 2, 3, 4, 5, 6]
+        assert [row["version"] for row in versions] == [1, 2, 3, 4, 5, 6, 7]
 
 
 async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
