@@ -44,9 +44,11 @@ class AdminCog(commands.Cog):
             f"(${mine.dollars:.2f}); {left} of your {settings.user_daily_limit} are left."
         ]
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
+            here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
             top = await bot.store.top_spenders(since, interaction.guild_id)
-            total = sum(float(row["dollars"]) for row in top)
-            lines.append(f"This server's top users (${total:.2f} between them):")
+            lines.append(
+                f"This server: {_generations(here.generations)}, ${here.dollars:.2f}. Top users:"
+            )
             lines += [
                 f"- <@{row['requester_id']}>: {_generations(int(row['generations']))}, "
                 f"${float(row['dollars']):.2f}"

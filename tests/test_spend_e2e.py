@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from bot import store as states
 from bot.posebot import PoseBot
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Fault
-from tests.user_actions import delivered, pose, refused
+from tests.user_actions import card_text, delivered, pose, refused
 
 DAY = 24 * 60 * 60
 MANAGE_GUILD = 1 << 5
@@ -80,6 +82,7 @@ async def test_x_cost_is_recorded_and_usage_reports_it(
 
     admin = await usage(discord_api, discord_api.make_user(71, "admin"), MANAGE_GUILD)
     assert f"<@{requested.user['id']}>: 1 generation, $0.58" in admin
+    assert "This server: 1 generation, $0.58." in admin
     owner = await usage(discord_api, discord_api.make_user(FakeDiscord.OWNER_ID, "owner"))
     assert "Everyone: 1 generation, $0.58." in owner
 
@@ -93,3 +96,64 @@ async def test_low_credits_warn_the_owner_once_a_day(
         await delivered(await pose(discord_api, user=discord_api.make_user(80 + n, f"u{n}")))
     [warning] = discord_api.dm_messages(FakeDiscord.OWNER_ID)
     assert "credits are running low: 99.42 left" in warning.content
+
+
+@pytest.mark.parametrize("failure", ["400", "500", "timeout", "cancel"])
+async def test_every_failure_path_releases_the_reservation(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, failure: str
+) -> None:
+    # A short timeout for the timeout case; the cancel case needs its blocker to keep hanging.
+    timeout = 5 if failure == "cancel" else 1
+    bot: PoseBot = await start_bot(
+        user_daily_limit=1,
+        user_cooldown_seconds=0,
+        segmind_timeout_seconds=timeout,
+        segmind_max_concurrency=1,  # so that the cancelled request is still waiting
+    )
+    if failure == "cancel":
+        segmind.faults.append(Fault(kind="hang"))
+        blocker = await pose(discord_api, user=discord_api.make_user(90, "blocker"))
+        await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+        queued = await pose(discord_api)
+        await queued.wait_for(lambda i: "Queued" in card_text(i))
+        job_id = bot.runner.first_queued(int(queued.user["id"]))
+        assert job_id is not None
+        assert await bot.runner.cancel(job_id)
+        del blocker
+    else:
+        segmind.faults.extend(
+            {
+                "400": [Fault.error(400, "bad")],
+                "500": [Fault.error(500, "boom")] * 3,
+                "timeout": [Fault(kind="hang")],
+            }[failure]
+        )
+        await refused(await pose(discord_api), timeout=30)
+    requester = int(FakeDiscord.DEFAULT_USER_ID)
+    mine = await bot.store.spend_since(time.time() - DAY, requester_id=requester)
+    assert (mine.generations, mine.dollars) == (0, 0.0)
+    await delivered(await pose(discord_api), timeout=30)  # the limit of 1 is free again
+
+
+async def test_spend_is_counted_once_and_survives_a_restart(
+    start_bot: StartBot, discord_api: FakeDiscord, database_url: str
+) -> None:
+    bot: PoseBot = await start_bot(database_url=database_url, user_daily_limit=1)
+    await delivered(await pose(discord_api))
+    await bot.shutdown(grace=1)
+    restarted: PoseBot = await start_bot(database_url=database_url, user_daily_limit=1)
+    spend = await restarted.store.spend_since(time.time() - DAY)
+    assert (spend.generations, spend.dollars) == (1, 0.58)
+    assert "used your 1 generations" in await refused(await pose(discord_api))
+
+
+async def test_the_budget_frees_up_a_day_later(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    offset = [0.0]
+    await start_bot(clock=lambda: time.time() + offset[0], daily_budget_usd=0.6)
+    await delivered(await pose(discord_api))
+    other = discord_api.make_user(91, "other")
+    assert "daily budget ($0.60) is used up" in await refused(await pose(discord_api, user=other))
+    offset[0] = DAY + 5
+    await delivered(await pose(discord_api, user=other))
