@@ -270,26 +270,23 @@ class Store:
         [row] = await self.database.fetch(sql, *args)
         return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 
-    async def top_spenders(self, since: float, guild_id: int, limit: int = 5) -> list[Row]:
-        """The server's heaviest users since `since`: requester_id, generations, dollars."""
-        counted = _in(_COUNTED)
+    async def spend_per(
+        self, column: str, since: float, *, guild_id: int | None = None, limit: int = 100
+    ) -> list[Row]:
+        """Generations and dollars since `since` per requester_id or per guild_id (one server's
+        requesters when `guild_id` is given), the most spent first."""
+        if column not in ("requester_id", "guild_id"):
+            raise ValueError(f"cannot group spend by {column!r}")
+        where = f"created_at > ? AND state IN ({_in(_COUNTED)})"
+        args: list[Any] = [since]
+        if guild_id is not None:
+            where += " AND guild_id = ?"
+            args.append(guild_id)
         return await self.database.fetch(
-            "SELECT requester_id, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - states are constants
-            f" WHERE created_at > ? AND guild_id = ? AND state IN ({counted})"
-            " GROUP BY requester_id ORDER BY dollars DESC, requester_id LIMIT ?",
-            since,
-            guild_id,
+            f"SELECT {column}, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - column checked above, states are constants
+            f" WHERE {where} GROUP BY {column} ORDER BY dollars DESC, {column} LIMIT ?",
+            *args,
             limit,
-        )
-
-    async def spend_by_server(self, since: float) -> list[Row]:
-        """guild_id, generations and dollars per server since `since`, the most spent first."""
-        counted = _in(_COUNTED)
-        return await self.database.fetch(
-            "SELECT guild_id, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - states are constants
-            f" WHERE created_at > ? AND state IN ({counted})"
-            " GROUP BY guild_id ORDER BY dollars DESC, guild_id",
-            since,
         )
 
     async def last_usage(self) -> dict[str, str]:

@@ -45,7 +45,9 @@ class AdminCog(commands.Cog):
         ]
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
             here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
-            top = await bot.store.top_spenders(since, interaction.guild_id)
+            top = await bot.store.spend_per(
+                "requester_id", since, guild_id=interaction.guild_id, limit=5
+            )
             lines.append(
                 f"This server: {_generations(here.generations)}, ${here.dollars:.2f}. Top users:"
             )
@@ -212,7 +214,7 @@ class AdminCog(commands.Cog):
             f"Last 24 hours: {_generations(everyone.generations)}, ${everyone.dollars:.2f}"
             + (f" of the ${budget:.2f} budget" if budget is not None else " (no budget set)"),
         ]
-        for row in await bot.store.spend_by_server(since):
+        for row in await bot.store.spend_per("guild_id", since):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else f"server {row['guild_id']}"
             lines.append(
