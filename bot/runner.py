@@ -33,7 +33,7 @@ from bot.segmind import (
     SegmindError,
     Ticket,
 )
-from bot.store import Job, NewJob, Store, StoredImage
+from bot.store import DAY_SECONDS, Job, NewJob, Store, StoredImage
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ FRONT_POSITIONS = 10
 FRONT_REFRESH_SECONDS = 3.0
 BACK_REFRESH_SECONDS = 30.0
 MAX_PARALLEL_STATUS_EDITS = 5
-DAY_SECONDS = 24 * 60 * 60
 PAUSED = "paused"  # the store's fact holding why generation is paused
 
 

@@ -28,6 +28,8 @@ CHARACTER, POSE, RESULT = "character", "pose", "result"
 
 
 _COUNTED = (QUEUED, RUNNING, GENERATED, DELIVERED)
+# Caps, budgets and warnings all look back over this rolling window.
+DAY_SECONDS = 24 * 60 * 60
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from discord.ext import commands
 
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
+from bot.store import DAY_SECONDS
 
-DAY_SECONDS = 24 * 60 * 60
 MAX_SERVER_NEGATIVE = 300
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from bot.pose import (
 )
 from bot.replies import send_private
 from bot.servers import ServerSettings, blocked_word_in, negative_prompt_for
-from bot.store import CHARACTER, POSE, NewJob, StoredImage
+from bot.store import CHARACTER, DAY_SECONDS, POSE, NewJob, StoredImage
 from cogs.cards import timestamp
 from cogs.characters import character_names, find_character
 
@@ -49,7 +49,6 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
 TOKEN_LIFETIME_SECONDS = 15 * 60
-DAY_SECONDS = 24 * 60 * 60
 # Requests downloading and checking their images at once: bounds memory when many users
 # upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
