@@ -56,7 +56,13 @@ async def _serve(bot: PoseBot, settings: Settings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_shutdown, sig.name)
-    await bot.start(settings.discord_token)
+    if settings.has_gateway:
+        await bot.start(settings.discord_token)
+    else:
+        # A worker needs Discord's REST API only (to post results), not a gateway session.
+        await bot.login(settings.discord_token)
+        log.info("worker logged in over REST; running jobs")
+        await bot.wait_closed()
     if stopping:
         await stopping[0]
 

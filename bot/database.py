@@ -2,17 +2,24 @@
 
 SQL is written once, with `?` placeholders; the PostgreSQL side numbers them ($1, $2, …).
 Rows come back as plain dicts. Migrations are numbered and applied at start-up.
+
+A managed database fails over and restarts: every statement, and every transaction run with
+`run`, is tried again on a fresh connection when the one it ran on is lost (SQLite: when
+another process holds the lock too long). Callers therefore write statements that can safely
+run twice: guarded state moves, inserts keyed on something unique.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -20,7 +27,16 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+T = TypeVar("T")
 DEFAULT_SQLITE_PATH = "posebot.db"
+# A lost connection is tried again this many times, waiting a little longer each time: enough
+# to ride out a managed PostgreSQL failover (seconds), not so long that a job hangs for good.
+RETRIES = 8
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
+Work = Callable[["Executor"], Awaitable[T]]
+MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
+Listener = Callable[[], None]
 
 
 class DatabaseUrlError(ValueError):
@@ -40,7 +56,60 @@ class Database(Executor, Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
 
+    async def run(self, work: Work[T]) -> T:
+        """Run `work` in one transaction, again from the start if the connection is lost."""
+        ...
+
+    async def notify(self, channel: str) -> None:
+        """Wake every process listening on `channel` (a no-op where there is no such thing)."""
+        ...
+
+    async def listen(self, channel: str, listener: Listener) -> bool:
+        """Call `listener` whenever `channel` is notified; False where that is not possible."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """Whether `error` says the connection went away (failover, restart, terminated backend,
+    SQLite busy) rather than that the statement was wrong: only then is it tried again."""
+    if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return True
+    if isinstance(error, asyncpg.AdminShutdownError | asyncpg.CannotConnectNowError):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    return isinstance(error, ConnectionError | OSError) and not isinstance(error, sqlite3.Error)
+
+
+async def run_retried(database: Database, work: Work[T]) -> T:
+    """`work` in one transaction of `database`, from the start again on a lost connection."""
+
+    async def attempt() -> T:
+        async with database.transaction() as tx:
+            return await work(tx)
+
+    return await retried("a transaction", attempt)
+
+
+async def retried(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt()`, tried again with backoff while it fails on a lost connection."""
+    for tries in range(1, RETRIES + 1):
+        try:
+            return await attempt()
+        except Exception as error:
+            if not is_connection_lost(error) or tries == RETRIES:
+                raise
+            delay = min(RETRY_BASE_SECONDS * 2 ** (tries - 1), RETRY_MAX_SECONDS)
+            log.warning(
+                "database connection lost during %s (%s); trying again in %.1fs",
+                what,
+                type(error).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 async def connect(url: str | None) -> Database:
@@ -91,12 +160,27 @@ class SqliteDatabase:
         return cls(connection)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self._lock:
-            return await self._fetch(sql, args)
+        async def attempt() -> list[Row]:
+            async with self._lock:
+                return await self._fetch(sql, args)
+
+        return await retried("a query", attempt)
 
     async def execute(self, sql: str, *args: Any) -> None:
-        async with self._lock:
-            await self._connection.execute(sql, args)
+        async def attempt() -> None:
+            async with self._lock:
+                await self._connection.execute(sql, args)
+
+        await retried("a statement", attempt)
+
+    async def run(self, work: Work[T]) -> T:
+        return await run_retried(self, work)
+
+    async def notify(self, channel: str) -> None:
+        return None  # processes sharing a SQLite file find new work by polling
+
+    async def listen(self, channel: str, listener: Listener) -> bool:
+        return False
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         async with self._connection.execute(sql, args) as cursor:
@@ -140,26 +224,85 @@ def _numbered(sql: str) -> str:
 class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        self._url = url
+        self._listeners: dict[str, list[Listener]] = {}
+        self._listening: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=5, command_timeout=30)
-        return cls(pool)
+        return cls(pool, url)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(row) for row in await self._pool.fetch(_numbered(sql), *args)]
+        numbered = _numbered(sql)
+
+        async def attempt() -> list[Row]:
+            return [dict(row) for row in await self._pool.fetch(numbered, *args)]
+
+        return await retried("a query", attempt)
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self._pool.execute(_numbered(sql), *args)
+        numbered = _numbered(sql)
+
+        async def attempt() -> None:
+            await self._pool.execute(numbered, *args)
+
+        await retried("a statement", attempt)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._pool.acquire() as connection, connection.transaction():
             yield _PostgresTransaction(connection)
 
+    async def run(self, work: Work[T]) -> T:
+        return await run_retried(self, work)
+
+    async def notify(self, channel: str) -> None:
+        await self.execute("SELECT pg_notify(?, '')", channel)
+
+    async def listen(self, channel: str, listener: Listener) -> bool:
+        """A connection of its own, outside the pool, that waits for notifications; when it
+        is lost it is opened again (meanwhile the listener's owner polls)."""
+        self._listeners.setdefault(channel, []).append(listener)
+        if self._listening is None:
+            self._listening = asyncio.create_task(self._listen_forever(), name="db-listen")
+        return True
+
+    async def _listen_forever(self) -> None:
+        delay = RETRY_BASE_SECONDS
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._url, timeout=10)
+                lost = asyncio.Event()
+                connection.add_termination_listener(_setter(lost))
+                for channel in self._listeners:
+                    await connection.add_listener(channel, self._notified)
+                delay = RETRY_BASE_SECONDS
+                for listeners in self._listeners.values():
+                    for listener in listeners:
+                        listener()  # whatever was notified while disconnected
+                await lost.wait()
+                log.warning("lost the database connection that listens for new jobs")
+            except asyncio.CancelledError:
+                if connection is not None and not connection.is_closed():
+                    await connection.close(timeout=2)
+                raise
+            except Exception as error:
+                log.warning("cannot listen for new jobs (%s); polling meanwhile", error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def _notified(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        for listener in self._listeners.get(channel, ()):
+            listener()
+
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            await asyncio.gather(self._listening, return_exceptions=True)
         await self._pool.close()
 
 
@@ -174,6 +317,10 @@ class _PostgresTransaction:
         await self._connection.execute(_numbered(sql), *args)
 
 
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _: event.set()
+
+
 # Column types that differ between the two; everything else is spelled the same in both.
 _TYPES = {
     "sqlite": {"ID": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB"},
@@ -182,21 +329,32 @@ _TYPES = {
 
 
 async def migrate(database: Database, migrations: Sequence[str]) -> int:
-    """Apply the numbered migrations not applied yet (migration N is migrations[N-1])."""
-    await database.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
-    )
-    applied = {
-        row["version"] for row in await database.fetch("SELECT version FROM schema_migrations")
-    }
-    types = _TYPES[database.dialect]
-    for version, script in enumerate(migrations, start=1):
-        if version in applied:
-            continue
-        async with database.transaction() as tx:
+    """Apply the numbered migrations not applied yet (migration N is migrations[N-1]).
+
+    Processes that start together (an overlapping restart, a gateway and its workers) take
+    turns: the first applies what is missing, the others then find it applied.
+    """
+
+    async def work(tx: Executor) -> list[int]:
+        if database.dialect == "postgres":
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+        )
+        rows = await tx.fetch("SELECT version FROM schema_migrations")
+        applied = {row["version"] for row in rows}
+        types = _TYPES[database.dialect]
+        done = []
+        for version, script in enumerate(migrations, start=1):
+            if version in applied:
+                continue
             for statement in script.format(**types).split(";"):
                 if statement.strip():
                     await tx.execute(statement)
             await tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", version)
+            done.append(version)
+        return done
+
+    for version in await database.run(work):
         log.info("applied database migration %d", version)
     return len(migrations)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 WINDOW_SECONDS = 60.0
 # Our clock and the API's disagree by the network's delay: keep a little slack at the edge.
@@ -17,6 +17,15 @@ class RatePacer:
         self._limit = per_minute
         self._clock = clock
         self._sent: deque[float] = deque()
+
+    @classmethod
+    def from_history(
+        cls, per_minute: int, sent: Iterable[float], clock: Callable[[], float] = time.time
+    ) -> RatePacer:
+        """A pacer that knows the requests already sent (by any process), oldest first."""
+        pacer = cls(per_minute, clock)
+        pacer._sent.extend(sorted(sent))
+        return pacer
 
     def next_free(self) -> float:
         """The earliest time the next request may go out."""

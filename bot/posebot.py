@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,8 +15,9 @@ from discord.ext import commands
 
 from bot.characters import CharacterStore
 from bot.cooldowns import UserCooldowns
+from bot.engine.runner import JobRunner
+from bot.queue import Limits
 from bot.replies import NO_MENTIONS
-from bot.runner import JobRunner
 from bot.segmind import SegmindClient
 from bot.servers import ServerSettingsStore
 from bot.settings import Settings
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters", "cogs.admin")
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
+COMMANDS_FACT = "commands"  # a fingerprint of the commands last registered with Discord
 
 
 class PoseBot(commands.Bot):
@@ -49,6 +54,7 @@ class PoseBot(commands.Bot):
             help_command=None,
         )
         self.settings = settings
+        self._closed = asyncio.Event()
         self.http_session = session
         self.store = store
         self.clock = clock
@@ -70,9 +76,14 @@ class PoseBot(commands.Bot):
             self.segmind,
             self.cooldowns,
             image_input=settings.segmind_image_input,
-            max_concurrency=settings.segmind_max_concurrency,
-            rpm=settings.segmind_rpm,
+            limits=Limits(
+                max_concurrency=settings.segmind_max_concurrency,
+                rpm=settings.segmind_rpm,
+                lease_seconds=settings.job_lease_seconds,
+            ),
             max_wait=settings.segmind_max_wait_seconds,
+            runs_jobs=settings.runs_jobs,
+            shows_queue=settings.has_gateway,
             low_credits_warning=settings.low_credits_warning,
             clock=clock,
         )
@@ -83,12 +94,26 @@ class PoseBot(commands.Bot):
                 await self.load_extension(extension)
             except commands.ExtensionError:
                 log.exception("failed to load extension %s", extension)
-        await self._sync_commands()
-        # After the cogs: resumed jobs are shown and delivered through them.
+        if self.settings.has_gateway:
+            await self._sync_commands()
+        # After the cogs: jobs are shown and delivered through them.
         await self.runner.start()
 
     async def _sync_commands(self) -> None:
+        """Register the commands with Discord, unless a process already registered these very
+        ones (an overlapping restart, a second gateway)."""
         guild_id = self.settings.discord_guild_id
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        fingerprint = hashlib.sha256(
+            json.dumps([guild_id, self.application_id, payload], sort_keys=True).encode()
+        ).hexdigest()
+        if await self.store.fact(COMMANDS_FACT) == fingerprint:
+            log.info("commands already registered; not syncing them again")
+            return
+        await self._sync_to_discord(guild_id)
+        await self.store.set_fact(COMMANDS_FACT, fingerprint)
+
+    async def _sync_to_discord(self, guild_id: int | None) -> None:
         if guild_id is None:
             synced = await self.tree.sync()
             log.info("synced %d command(s) globally (may take up to an hour to show)", len(synced))
@@ -103,10 +128,19 @@ class PoseBot(commands.Bot):
         log.info("logged in as %s (id %s) in %d server(s)", self.user, user_id, len(self.guilds))
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop taking jobs, let running ones finish for `grace` seconds, then close.
+        """Start no new API call, let running ones finish for `grace` seconds, then close.
 
-        Queued jobs stay in the store and resume on the next start.
+        Requests keep being stored until then; queued jobs stay in the store for whichever
+        process runs next (or runs alongside).
         """
         log.info("shutting down")
         await self.runner.shutdown(grace)
         await self.close()
+
+    async def close(self) -> None:
+        await super().close()
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        """Until `close`: what a worker, which has no gateway session to run, waits on."""
+        await self._closed.wait()

@@ -14,6 +14,9 @@ T = TypeVar("T")
 MODES = ("sync", "async")
 IMAGE_INPUTS = ("base64", "url")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# all: one process does everything. gateway: answers Discord and stores requests, runs no API
+# call. worker: no gateway session; runs jobs and posts their results over REST.
+ROLES = ("all", "gateway", "worker")
 
 
 class SettingsError(Exception):
@@ -50,6 +53,18 @@ class Settings:
     # A channel where owner alerts (credits ran out, key refused) are posted too.
     alert_channel_id: int | None = None
     log_level: str = "INFO"
+    bot_role: str = "all"
+    # A process that stops renewing its jobs (killed, frozen, cut off from the database) loses
+    # them to another after this long.
+    job_lease_seconds: float = 15.0
+
+    @property
+    def runs_jobs(self) -> bool:
+        return self.bot_role in ("all", "worker")
+
+    @property
+    def has_gateway(self) -> bool:
+        return self.bot_role in ("all", "gateway")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +117,10 @@ class Settings:
             discord_guild_id=reader.get("DISCORD_GUILD_ID", None, _snowflake),
             alert_channel_id=reader.get("ALERT_CHANNEL_ID", None, _snowflake),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _one_of(LOG_LEVELS, upper=True)),
+            bot_role=reader.get("BOT_ROLE", cls.bot_role, _one_of(ROLES)),
+            job_lease_seconds=reader.get(
+                "JOB_LEASE_SECONDS", cls.job_lease_seconds, _number(1, 300)
+            ),
         )
 
 

@@ -25,6 +25,7 @@ CANCELLED = "cancelled"
 UNFINISHED = (QUEUED, RUNNING, GENERATED)
 
 CHARACTER, POSE, RESULT = "character", "pose", "result"
+PAUSED = "paused"  # the fact in bot_state holding why generation is paused for everyone
 
 
 _COUNTED = (QUEUED, RUNNING, GENERATED, DELIVERED)
@@ -84,6 +85,11 @@ class Job(NewJob):
     ticket: Ticket | None
     result_message_id: int | None
     usage: dict[str, str]
+    # The process working on it and until when (renewed while it works), and what its queue
+    # card last showed.
+    owner: str | None = field(default=None, kw_only=True)
+    lease_until: float | None = field(default=None, kw_only=True)
+    card: str | None = field(default=None, kw_only=True)
 
 
 _OPTION_COLUMNS = tuple(f.name for f in fields(PoseOptions))
@@ -104,7 +110,7 @@ _NEW_JOB_COLUMNS = (
 )
 
 
-def _job(row: Row) -> Job:
+def job_from_row(row: Row) -> Job:
     ticket = None
     if row["status_url"]:
         ticket = Ticket(row["request_id"], row["status_url"], row["response_url"])
@@ -122,7 +128,19 @@ def _job(row: Row) -> Job:
         ticket=ticket,
         result_message_id=row["result_message_id"],
         usage=json.loads(row["usage"]) if row["usage"] else {},
+        owner=row["owner"],
+        lease_until=row["lease_until"],
+        card=row["card"],
     )
+
+
+# Every write of a started job names its owner and attempt: a process that lost the job to
+# another (its lease ran out) can no longer change it.
+_FENCE = "owner = ? AND attempts = ?"
+
+
+def _fence(job: Job) -> tuple[str | None, int]:
+    return job.owner, job.attempts
 
 
 def _in(states: Iterable[str]) -> str:
@@ -141,7 +159,8 @@ class Store:
         await self.database.close()
 
     async def add_job(self, job: NewJob, images: Iterable[StoredImage]) -> int:
-        """Insert a queued job with its input images, in one transaction."""
+        """Insert a queued job with its input images, in one transaction. One interaction is
+        one job, whichever process heard it: a second insert returns the first job's id."""
         columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
         values = (
             *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
@@ -149,25 +168,44 @@ class Store:
             QUEUED,
         )
         placeholders = ", ".join("?" for _ in columns)
-        async with self.database.transaction() as tx:
-            [row] = await tx.fetch(
-                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 - column names are constants
+        stored = list(images)
+
+        async def work(tx: Executor) -> int:
+            # A user who had nothing queued or running starts a new fair-share spell.
+            await tx.execute(
+                "DELETE FROM user_spells WHERE user_id = ? AND NOT EXISTS (SELECT 1 FROM jobs"
+                " WHERE requester_id = ? AND state IN (?, ?))",
+                job.requester_id,
+                job.requester_id,
+                QUEUED,
+                RUNNING,
+            )
+            rows = await tx.fetch(
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - column names are constants
+                " ON CONFLICT (interaction_id) DO NOTHING RETURNING id",
                 *values,
             )
-            for image in images:
-                await _insert_image(tx, row["id"], image)
-        return int(row["id"])
+            if not rows:
+                [existing] = await tx.fetch(
+                    "SELECT id FROM jobs WHERE interaction_id = ?", job.interaction_id
+                )
+                return int(existing["id"])
+            for image in stored:
+                await _insert_image(tx, rows[0]["id"], image)
+            return int(rows[0]["id"])
+
+        return await self.database.run(work)
 
     async def job(self, job_id: int) -> Job | None:
         rows = await self.database.fetch("SELECT * FROM jobs WHERE id = ?", job_id)
-        return _job(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     async def jobs(self, states: Iterable[str]) -> list[Job]:
         """Jobs in these states, oldest first."""
         rows = await self.database.fetch(
             f"SELECT * FROM jobs WHERE state IN ({_in(states)}) ORDER BY id"  # noqa: S608
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def images(self, job_id: int) -> dict[str, StoredImage]:
         rows = await self.database.fetch(
@@ -186,28 +224,24 @@ class Store:
             for row in rows
         }
 
-    async def start(self, job_id: int, now: float) -> bool:
-        """queued → running; False when the job was cancelled (or taken) meanwhile."""
-        return await self._move(
-            job_id, (QUEUED,), RUNNING, "started_at = ?, attempts = attempts + 1", now
-        )
-
-    async def requeue(self, job_id: int) -> bool:
-        """running → queued, keeping its place: for a 429, or a sync call cut off by a restart."""
-        return await self._move(job_id, (RUNNING,), QUEUED, "started_at = NULL")
-
-    async def set_ticket(self, job_id: int, ticket: Ticket) -> None:
-        await self.database.execute(
-            "UPDATE jobs SET request_id = ?, status_url = ?, response_url = ? WHERE id = ?",
+    async def set_ticket(self, job: Job, ticket: Ticket) -> bool:
+        """Remember an async generation the moment it is submitted: from then on it is
+        collected, never submitted again."""
+        rows = await self.database.fetch(
+            "UPDATE jobs SET request_id = ?, status_url = ?, response_url = ?"
+            " WHERE id = ? AND state = ? AND owner = ? AND attempts = ? RETURNING id",
             ticket.request_id,
             ticket.status_url,
             ticket.response_url,
-            job_id,
+            job.id,
+            RUNNING,
+            *_fence(job),
         )
+        return bool(rows)
 
     async def save_result(
         self,
-        job_id: int,
+        job: Job,
         image: StoredImage,
         usage: dict[str, str],
         now: float,
@@ -216,41 +250,61 @@ class Store:
     ) -> bool:
         """running → generated, with the image: from here on nothing is paid for again.
 
-        `cost` is what the API says it charged (x-cost); None keeps the reserved price.
+        `cost` is what the API says it charged (x-cost); None keeps the reserved price. Safe to
+        run twice (the second finds the job generated already and changes nothing).
         """
-        async with self.database.transaction() as tx:
+
+        async def work(tx: Executor) -> bool:
             moved = await tx.fetch(
                 "UPDATE jobs SET state = ?, generated_at = ?, usage = ?, cost = COALESCE(?, cost)"
-                " WHERE id = ? AND state = ? RETURNING id",
+                " WHERE id = ? AND state = ? AND owner = ? AND attempts = ? RETURNING id",
                 GENERATED,
                 now,
                 json.dumps(usage),
                 cost,
-                job_id,
+                job.id,
                 RUNNING,
+                *_fence(job),
             )
             if moved:
-                await _insert_image(tx, job_id, image)
-        return bool(moved)
+                await tx.execute(
+                    "DELETE FROM job_images WHERE job_id = ? AND role = ?", job.id, RESULT
+                )
+                await _insert_image(tx, job.id, image)
+            return bool(moved)
 
-    async def mark_delivered(self, job_id: int, message_id: int, now: float) -> bool:
+        return await self.database.run(work)
+
+    async def mark_delivered(self, job: Job, message_id: int, now: float) -> bool:
         return await self._move(
-            job_id,
+            job,
             (GENERATED,),
             DELIVERED,
-            "result_message_id = ?, finished_at = ?",
+            "result_message_id = ?, finished_at = ?, owner = NULL, lease_until = NULL",
             message_id,
             now,
         )
 
-    async def fail(self, job_id: int, reason: str, now: float) -> bool:
+    async def fail(self, job: Job, reason: str, now: float) -> bool:
         return await self._move(
-            job_id, UNFINISHED, FAILED, "reason = ?, finished_at = ?", reason[:500], now
+            job,
+            UNFINISHED,
+            FAILED,
+            "reason = ?, finished_at = ?, owner = NULL, lease_until = NULL",
+            reason[:500],
+            now,
         )
 
     async def cancel(self, job_id: int, now: float) -> bool:
         """queued → cancelled; a running job has been paid for and cannot be."""
-        return await self._move(job_id, (QUEUED,), CANCELLED, "finished_at = ?", now)
+        rows = await self.database.fetch(
+            "UPDATE jobs SET state = ?, finished_at = ? WHERE id = ? AND state = ? RETURNING id",
+            CANCELLED,
+            now,
+            job_id,
+            QUEUED,
+        )
+        return bool(rows)
 
     async def spend_since(
         self, since: float, requester_id: int | None = None, guild_id: int | None = None
@@ -333,15 +387,16 @@ class Store:
         return len(rows)
 
     async def _move(
-        self, job_id: int, sources: tuple[str, ...], target: str, sets: str = "", *args: Any
+        self, job: Job, sources: tuple[str, ...], target: str, sets: str, *args: Any
     ) -> bool:
-        assignments = f"state = ?, {sets}" if sets else "state = ?"
+        """Move a started job on, only while this attempt still owns it."""
         rows = await self.database.fetch(
-            f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({_in(sources)})"  # noqa: S608
-            " RETURNING id",
+            f"UPDATE jobs SET state = ?, {sets} WHERE id = ? AND state IN ({_in(sources)})"  # noqa: S608
+            f" AND {_FENCE} RETURNING id",
             target,
             *args,
-            job_id,
+            job.id,
+            *_fence(job),
         )
         return bool(rows)
 

@@ -64,8 +64,8 @@ class AdminCog(commands.Cog):
                 f"Everyone: {_generations(everyone.generations)}, "
                 f"${everyone.dollars:.2f}{of_budget}."
             )
-            if bot.runner.paused:
-                lines.append(f"⏸️ Generation is paused: {bot.runner.paused}.")
+            if paused := await bot.runner.pause_reason():
+                lines.append(f"⏸️ Generation is paused: {paused}.")
         await send_private(interaction, "\n".join(lines))
 
     @admin.command(name="settings")
@@ -220,8 +220,8 @@ class AdminCog(commands.Cog):
             lines.append(
                 f"- {name}: {_generations(int(row['generations']))}, ${float(row['dollars']):.2f}"
             )
-        if bot.runner.paused:
-            lines.append(f"⏸️ Paused: {bot.runner.paused}.")
+        if paused := await bot.runner.pause_reason():
+            lines.append(f"⏸️ Paused: {paused}.")
         await send_private(interaction, "\n".join(lines))
 
     async def _owner(self, interaction: discord.Interaction) -> bool:
@@ -237,7 +237,7 @@ class AdminCog(commands.Cog):
         if not await self._owner(interaction):
             return
         runner = self.bot.runner
-        if runner.paused is None:
+        if await runner.pause_reason() is None:
             await send_private(interaction, "Generation is not paused.")
             return
         waiting = await runner.resume()

@@ -16,14 +16,15 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CharacterError
+from bot.engine.presenter import WaitTooLong
 from bot.images import GeneratedImage, ImageRejected, fit_for_upload
 from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
-from bot.runner import WaitTooLong
 from bot.segmind import SegmindError
 from bot.store import CHARACTER, POSE, RESULT, Job, StoredImage
 
@@ -71,7 +72,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:ca
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
+        job = await bot.store.job(self.job_id)
         if job is None or job.requester_id != interaction.user.id:
             await send_private(interaction, "Only the person who asked for this can cancel it.")
             return
@@ -183,6 +184,7 @@ class DiscordPresenter:
                 file=_file(fitted, filename),
                 view=result_view(job.id),
                 allowed_mentions=NO_MENTIONS,
+                nonce=_nonce(job),  # as below: sent again after a failure, it still shows once
             )
             return message.id
         message = await self._channel(job).send(
@@ -193,9 +195,14 @@ class DiscordPresenter:
             allowed_mentions=_only_requester(job),
             # Discord drops a second message with the same nonce: a resend after a crash
             # between posting and recording the post does not show the result twice.
-            nonce=f"pose-{job.id}-{int(job.created_at) % 100_000}",
+            nonce=_nonce(job),
         )
         return message.id
+
+    def is_transient(self, error: Exception) -> bool:
+        if isinstance(error, discord.HTTPException):
+            return error.status == 429 or error.status >= 500
+        return isinstance(error, aiohttp.ClientError | TimeoutError | OSError | discord.RateLimited)
 
     async def report_failure(self, job: Job, error: Exception) -> None:
         text = self._failure_text(job, error)
@@ -273,6 +280,10 @@ async def remove_card(bot: PoseBot, job: Job) -> None:
 def result_link(job: Job) -> str:
     guild = job.guild_id or "@me"
     return f"https://discord.com/channels/{guild}/{job.channel_id}/{job.result_message_id}"
+
+
+def _nonce(job: Job) -> str:
+    return f"pose-{job.id}-{int(job.created_at) % 100_000}"
 
 
 def _only_requester(job: Job) -> discord.AllowedMentions:

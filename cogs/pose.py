@@ -49,6 +49,7 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
 TOKEN_LIFETIME_SECONDS = 15 * 60
+ALREADY_ACKNOWLEDGED = 40060  # Discord's code when another answer to the interaction came first
 # Requests downloading and checking their images at once: bounds memory when many users
 # upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
@@ -172,17 +173,18 @@ class PoseCog(commands.Cog):
                 if interaction.guild_id
                 else ServerSettings(0)
             )
-            await interaction.response.defer(thinking=True, ephemeral=server.private_results)
+            if not await self._defer(interaction, ephemeral=server.private_results):
+                return  # another process of the bot answered it, and takes care of it
             # These read the store, so they come after the deferral (still before any cost).
+            await self._check_queue(user_id)
             options = await self._apply_server_rules(interaction, server, options)
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._intake:
                 card = await interaction.edit_original_response(content="🔍 Checking your image…")
                 stored = await images()
-            if not self.bot.runner.accepting:
-                raise InvalidRequest("The bot is restarting. Please try again in a minute.")
             job = self._new_job(interaction, card.id, options, parent_job_id, server)
+            # Stored even while this process shuts down: whichever process runs next runs it.
             await self.bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
             self.bot.cooldowns.refund(user_id)
@@ -191,24 +193,34 @@ class PoseCog(commands.Cog):
             self.bot.cooldowns.refund(user_id)
             raise
 
+    async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
+        """Acknowledge at once; False when another process of the bot did first (while a
+        restart overlaps, every process hears every interaction and the first answer wins)."""
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        except discord.HTTPException as error:
+            if error.code != ALREADY_ACKNOWLEDGED:
+                raise
+            log.info("interaction %s was answered by another process", interaction.id)
+            return False
+        return True
+
+    async def _check_queue(self, user_id: int) -> None:
+        limit = self.bot.settings.user_max_queued
+        waiting, first_position = await self.bot.runner.queued_of(user_id)
+        if waiting >= limit:
+            raise InvalidRequest(
+                f"You already have {limit} requests waiting (the first is at position "
+                f"{first_position}). Please wait for one to start."
+            )
+
     def refusal(self, user_id: int) -> str | None:
         """Why this user may not queue a job now: the checks made before the deferral, so
         they must be quick (memory only)."""
-        runner = self.bot.runner
-        if not runner.accepting:
-            return "The bot is restarting. Please try again in a minute."
         until = self.bot.cooldowns.until(user_id)
         if until is not None:
             return f"You can start your next generation {timestamp(until)}."
-        limit = self.bot.settings.user_max_queued
-        if runner.queued_count(user_id) >= limit:
-            first = runner.first_queued(user_id)
-            position = runner.position(first) if first is not None else None
-            return (
-                f"You already have {limit} requests waiting (the first is at position "
-                f"{position}). Please wait for one to start."
-            )
-        reopens_at = runner.gate.reopens_at
+        reopens_at = self.bot.runner.gate_reopens_at
         max_wait = self.bot.settings.segmind_max_wait_seconds
         if reopens_at is not None and reopens_at - self.bot.clock() > max_wait:
             return (

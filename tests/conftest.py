@@ -183,7 +183,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         separator = "&" if "?" in POSTGRES_URL else "?"
         yield f"{POSTGRES_URL}{separator}search_path={schema}"
     finally:
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        # A bot of the test may still be running (its fixture ends after this one) and
+        # touching the schema: the drop then loses a deadlock now and then, and tries again.
+        for _ in range(20):
+            try:
+                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                break
+            except asyncpg.DeadlockDetectedError:
+                await asyncio.sleep(0.1)
         await admin.close()
 
 

@@ -1308,6 +1308,12 @@ class FakeDiscord:
             self._identified.set()
         else:
             self._identified.clear()
+        self._changes.notify()
+
+    @property
+    def live_sessions(self) -> int:
+        """Gateway sessions connected now: one per running bot process with a gateway."""
+        return sum(1 for session in self._sessions.values() if session.attached)
 
     async def _on_gateway_message(self, ws: web.WebSocketResponse, message: JSON) -> None:
         op = message.get("op")

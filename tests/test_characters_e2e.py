@@ -457,7 +457,7 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     await discord_api.wait_for(lambda: (question.content or "").startswith("Deleted"))
     assert question.content == "Deleted 2 characters and 2 requests with their images."
     await queued.wait_for(lambda i: i.original_deleted, timeout=5)
-    assert len(bot.runner.queue) == 0
+    assert (await bot.runner.queue.snapshot(bot.clock())).order == []
 
     assert await rows(bot, "SELECT id FROM characters WHERE owner_id = ?", 601) == []
     assert await rows(bot, "SELECT id FROM jobs WHERE requester_id = ?", 601) == []

@@ -2,57 +2,45 @@
 
 from __future__ import annotations
 
-from bot.fairness import FairQueue
+from bot.fairness import Candidate, order, pick
 from bot.pacing import RatePacer
 
 
-def test_other_users_first_jobs_go_before_a_users_second() -> None:
-    queue = FairQueue()
-    heavy, others = 1, [2, 3, 4, 5, 6]
-    job_id = 0
-    for _ in range(3):
-        job_id += 1
-        queue.add(job_id, heavy)
-    for user in others:
-        job_id += 1
-        queue.add(job_id, user)
+def simulate(jobs: list[tuple[int, int]]) -> list[int]:
+    """Start jobs one at a time, each finishing before the next starts, as the shared queue
+    does with one API slot: returns the job ids in the order they started."""
+    queued = list(jobs)
+    served: dict[int, int] = {}
     started = []
-    while len(queue):
-        taken = queue.take()
-        if taken is None:  # the heavy user's job is still running: let it finish
-            queue.done(heavy)
-            continue
-        started.append(taken)
-        if taken > 3:
-            queue.done(taken - 2)  # users 2..6 finish at once
-    assert started == [1, 4, 5, 6, 7, 8, 2, 3]
+    while queued:
+        candidates = {}
+        for job_id, user in queued:
+            candidates.setdefault(user, Candidate(user, job_id, served.get(user, 0)))
+        [chosen] = pick(candidates.values(), 1)
+        started.append(chosen.first_job_id)
+        served[chosen.user_id] = served.get(chosen.user_id, 0) + 1
+        queued.remove((chosen.first_job_id, chosen.user_id))
+    return started
+
+
+def test_other_users_first_jobs_go_before_a_users_second() -> None:
+    heavy = [(1, 1), (2, 1), (3, 1)]
+    others = [(4 + n, 2 + n) for n in range(5)]
+    assert simulate(heavy + others) == [1, 4, 5, 6, 7, 8, 2, 3]
 
 
 def test_a_newcomer_overtakes_a_users_backlog() -> None:
-    queue = FairQueue()
-    for job_id in (1, 2, 3):
-        queue.add(job_id, 100)
-    assert queue.take() == 1
-    queue.add(4, 200)  # arrives while job 1 runs
-    assert queue.order() == [4, 2, 3]
-    assert queue.take() == 4, "user 100 has a job running: only user 200 may start"
-    assert queue.take() is None
-    queue.done(100)
-    assert queue.take() == 2
+    # User 100 has had one job started (job 1, running); user 200 arrives.
+    assert order([(2, 100), (3, 100), (4, 200)], {100: 1}) == [4, 2, 3]
+    candidates = [Candidate(200, 4, 0)]  # user 100 has a job running: not a candidate
+    assert [c.first_job_id for c in pick(candidates, 2)] == [4]
 
 
-def test_put_back_keeps_the_place_and_remove_drops_the_job() -> None:
-    queue = FairQueue()
-    for job_id, user in ((1, 10), (2, 20), (3, 10)):
-        queue.add(job_id, user)
-    assert queue.take() == 1
-    queue.put_back(1, 10)
-    assert queue.order() == [1, 2, 3]
-    assert queue.remove(3)
-    assert not queue.remove(3)
-    assert queue.count(10) == 1
-    assert queue.first_of(10) == 1
-    assert 3 not in queue
+def test_ties_go_to_the_oldest_job_and_pick_takes_one_job_per_user() -> None:
+    candidates = [Candidate(10, 7, 1), Candidate(20, 5, 1), Candidate(30, 9, 0)]
+    assert [c.user_id for c in pick(candidates, 3)] == [30, 20, 10]
+    assert pick(candidates, 0) == []
+    assert order([(1, 10), (2, 20), (3, 10)], {}) == [1, 2, 3]
 
 
 def test_pacer_never_lets_more_than_the_limit_into_any_minute() -> None:

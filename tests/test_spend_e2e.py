@@ -116,8 +116,7 @@ async def test_every_failure_path_releases_the_reservation(
         await discord_api.wait_for(lambda: len(segmind.submits) == 1)
         queued = await pose(discord_api)
         await queued.wait_for(lambda i: "Queued" in card_text(i))
-        job_id = bot.runner.first_queued(int(queued.user["id"]))
-        assert job_id is not None
+        [job_id] = await bot.runner.queue.queued_of(int(queued.user["id"]))
         assert await bot.runner.cancel(job_id)
         del blocker
     else:

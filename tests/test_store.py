@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import pytest
 
 from bot import store as states
 from bot.database import DatabaseUrlError, connect, describe_url
+from bot.migrations import MIGRATIONS
 from bot.pose import PoseOptions
+from bot.queue import Limits, SharedQueue
 from bot.segmind import Ticket
-from bot.store import NewJob, Store, StoredImage
+from bot.store import Job, NewJob, Store, StoredImage
 
 OPTIONS = PoseOptions(
     prompt="a knight, kneeling",
@@ -23,13 +26,16 @@ OPTIONS = PoseOptions(
 )
 
 
+_interactions = itertools.count(1575000000000000000)
+
+
 def new_job(requester: int = 2**62 + 5, created_at: float = 1000.0) -> NewJob:
     return NewJob(
         requester_id=requester,
         guild_id=1180000000000000003,
         channel_id=1180000000000000004,
         application_id=1180000000000000001,
-        interaction_id=1575000000000000000,
+        interaction_id=next(_interactions),
         token="interaction-token-abc",
         token_expires_at=created_at + 900,
         status_message_id=1575000000000000001,
@@ -60,7 +66,7 @@ async def test_migrations_apply_once(database_url: str) -> None:
         await job_store.migrate()
         versions = await job_store.database.fetch("SELECT version FROM schema_migrations")
         await job_store.close()
-        assert [row["version"] for row in versions] == [1, 2, 3, 4, 5, 6, 7]
+        assert [row["version"] for row in versions] == list(range(1, len(MIGRATIONS) + 1))
 
 
 async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
@@ -78,64 +84,94 @@ async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
     assert images == {"character": CHARACTER, "pose": POSE}
 
 
+LIMITS = Limits(max_concurrency=4, rpm=100, lease_seconds=15)
+
+
+async def start(store: Store, now: float, owner: str = "worker-a") -> list[Job]:
+    claim = await SharedQueue(store.database).claim(owner, now, LIMITS, start_new=True)
+    return claim.started
+
+
 async def test_the_whole_life_of_a_job_is_recorded(store: Store) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
-    assert await store.start(job_id, now=1010.0)
-    assert not await store.start(job_id, now=1011.0), "a running job is not started twice"
+    [job] = await start(store, now=1010.0)
+    assert (job.id, job.state, job.owner, job.lease_until) == (
+        job_id,
+        states.RUNNING,
+        "worker-a",
+        1025.0,
+    )
+    assert await start(store, now=1011.0) == [], "a running job is not started twice"
     ticket = Ticket("req-1", "http://api/status/1", "http://api/result/1")
-    await store.set_ticket(job_id, ticket)
-    assert await store.save_result(job_id, RESULT, {"x-cost": "0.58"}, now=1047.0)
-    assert not await store.save_result(job_id, RESULT, {}, now=1048.0)
-    assert await store.mark_delivered(job_id, message_id=42, now=1048.0)
-    assert not await store.mark_delivered(job_id, message_id=43, now=1049.0), "exactly once"
-    assert not await store.fail(job_id, "late failure", now=1050.0)
-    job = await store.job(job_id)
-    assert job is not None
-    assert (job.state, job.result_message_id, job.attempts) == (states.DELIVERED, 42, 1)
-    assert (job.started_at, job.generated_at, job.finished_at) == (1010.0, 1047.0, 1048.0)
-    assert job.ticket == ticket
-    assert job.usage == {"x-cost": "0.58"}
+    assert await store.set_ticket(job, ticket)
+    assert await store.save_result(job, RESULT, {"x-cost": "0.58"}, now=1047.0)
+    assert not await store.save_result(job, RESULT, {}, now=1048.0)
+    assert await store.mark_delivered(job, message_id=42, now=1048.0)
+    assert not await store.mark_delivered(job, message_id=43, now=1049.0), "exactly once"
+    assert not await store.fail(job, "late failure", now=1050.0)
+    stored = await store.job(job_id)
+    assert stored is not None
+    assert (stored.state, stored.result_message_id, stored.attempts) == (states.DELIVERED, 42, 1)
+    assert (stored.started_at, stored.generated_at, stored.finished_at) == (1010.0, 1047.0, 1048.0)
+    assert stored.ticket == ticket
+    assert stored.usage == {"x-cost": "0.58"}
+    assert stored.owner is None, "a delivered job belongs to no process"
     assert (await store.images(job_id))["result"] == RESULT
     assert await store.recent_durations() == [37.0]
 
 
+async def test_one_interaction_is_one_job(store: Store) -> None:
+    job = new_job()
+    first = await store.add_job(job, [CHARACTER])
+    assert await store.add_job(job, [CHARACTER, POSE]) == first
+    assert len(await store.jobs(states.UNFINISHED)) == 1
+    assert set(await store.images(first)) == {"character"}
+
+
 async def test_requeue_keeps_the_job_and_counts_attempts(store: Store) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
-    await store.start(job_id, now=1.0)
-    assert await store.requeue(job_id)
-    assert not await store.requeue(job_id)
-    await store.start(job_id, now=2.0)
-    job = await store.job(job_id)
-    assert job is not None
-    assert (job.state, job.attempts) == (states.RUNNING, 2)
+    [job] = await start(store, now=1.0)
+    queue = SharedQueue(store.database)
+    assert await queue.requeue(job)
+    assert not await queue.requeue(job)
+    [again] = await start(store, now=2.0)
+    assert (again.id, again.state, again.attempts) == (job_id, states.RUNNING, 2)
+    assert not await store.save_result(job, RESULT, {}, now=3.0), "the first attempt is fenced"
 
 
 async def test_only_a_queued_job_can_be_cancelled(store: Store) -> None:
-    queued = await store.add_job(new_job(), [CHARACTER])
-    running = await store.add_job(new_job(), [CHARACTER])
-    await store.start(running, now=1.0)
+    running = await store.add_job(new_job(requester=1), [CHARACTER])
+    [started] = await start(store, now=1.0)
+    queued = await store.add_job(new_job(requester=1), [CHARACTER])
+    assert started.id == running
     assert await store.cancel(queued, now=2.0)
     assert not await store.cancel(running, now=2.0), "a running job is already paid for"
-    assert not await store.start(queued, now=3.0), "a cancelled job never starts"
+    assert await start(store, now=3.0) == [], "a cancelled job never starts"
     assert [job.id for job in await store.jobs(states.UNFINISHED)] == [running]
 
 
 async def test_failure_records_its_reason(store: Store) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
-    await store.start(job_id, now=1.0)
-    assert await store.fail(job_id, "channel deleted", now=2.0)
-    job = await store.job(job_id)
-    assert job is not None
-    assert (job.state, job.reason) == (states.FAILED, "channel deleted")
+    [job] = await start(store, now=1.0)
+    assert await store.fail(job, "channel deleted", now=2.0)
+    stored = await store.job(job_id)
+    assert stored is not None
+    assert (stored.state, stored.reason) == (states.FAILED, "channel deleted")
 
 
 async def test_unfinished_jobs_come_back_oldest_first(store: Store) -> None:
-    ids = [await store.add_job(new_job(created_at=float(n)), [CHARACTER]) for n in range(5)]
-    await store.start(ids[1], now=10.0)
+    ids = [
+        await store.add_job(new_job(requester=n, created_at=float(n)), [CHARACTER])
+        for n in range(5)
+    ]
     await store.cancel(ids[3], now=10.0)
+    await store.cancel(ids[0], now=10.0)
+    claim = await SharedQueue(store.database).claim("w", 10.0, Limits(1, 100, 15), start_new=True)
+    [started] = claim.started
+    assert started.id == ids[1]
     unfinished = await store.jobs(states.UNFINISHED)
-    assert [job.id for job in unfinished] == [ids[0], ids[1], ids[2], ids[4]]
-    assert [job.state for job in unfinished][:2] == [states.QUEUED, states.RUNNING]
+    assert [job.id for job in unfinished] == [ids[1], ids[2], ids[4]]
+    assert [job.state for job in unfinished] == [states.RUNNING, states.QUEUED, states.QUEUED]
 
 
 async def test_forgetting_a_user_removes_their_jobs_and_images(store: Store) -> None:

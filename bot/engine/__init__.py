@@ -1,0 +1,1 @@
+"""The job engine: runs stored jobs, in any number of processes sharing one database."""

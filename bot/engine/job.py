@@ -1,0 +1,345 @@
+"""One claimed job's life: the paid call, the result stored, the result posted, or an end the
+user is told about, whatever fails on the way.
+
+A paid result is sacred: it is kept in memory until the database has it, and a stored result
+is posted again and again (Discord's 5xx and 429 pass) until it is delivered or this process
+gives the job back. Every write names this attempt, so a job that another process took over
+is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from bot.cooldowns import UserCooldowns
+from bot.engine.cards import CardBoard, present
+from bot.engine.presenter import Presenter, WaitTooLong
+from bot.images import GeneratedImage, PreparedImage
+from bot.pose import ImageInput, PoseRequest
+from bot.queue import SharedQueue
+from bot.segmind import (
+    AccessDenied,
+    Generation,
+    OutOfCredits,
+    RateLimited,
+    SegmindClient,
+    SegmindError,
+    Ticket,
+)
+from bot.store import (
+    CHARACTER,
+    DAY_SECONDS,
+    GENERATED,
+    POSE,
+    RESULT,
+    RUNNING,
+    Job,
+    Store,
+    StoredImage,
+)
+
+log = logging.getLogger(__name__)
+
+# Answers that no retry can fix and that would fail every job alike: pause instead.
+PAUSE_REASONS = {
+    406: "the bot's Segmind credits have run out",
+    401: "Segmind refused the bot's API key",
+    403: "Segmind says the bot's account may not use this model",
+}
+# Posting a result again after Discord failed: from 1 s, doubling, to at most a minute apart.
+DELIVERY_RETRY_BASE_SECONDS = 1.0
+DELIVERY_RETRY_MAX_SECONDS = 60.0
+# A failure notice is worth a few tries; a result is worth trying until it arrives.
+FAILURE_NOTICE_TRIES = 5
+
+
+class LostJob(Exception):
+    """Another process took the job over (this one's lease ran out): leave it alone."""
+
+
+class JobLife:
+    def __init__(
+        self,
+        store: Store,
+        queue: SharedQueue,
+        client: SegmindClient,
+        cooldowns: UserCooldowns,
+        cards: CardBoard,
+        presenter: Callable[[], Presenter],
+        *,
+        image_input: str,
+        max_wait: float,
+        slot_freed: Callable[[], None],
+        low_credits_warning: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self._client = client
+        self._cooldowns = cooldowns
+        self._cards = cards
+        self._presenter = presenter
+        self._image_input = image_input
+        self._max_wait = max_wait
+        self._slot_freed = slot_freed
+        self.low_credits_warning = low_credits_warning
+        self._credits_warned_at = float("-inf")
+        self._clock = clock
+
+    async def run(self, job: Job, *, resumed: bool) -> None:
+        billed = False
+        try:
+            if job.state == RUNNING:
+                generation = await self._generate(job, resumed=resumed)
+                if generation is None:
+                    return  # back in its place (429, pause)
+                billed = True
+                job = await self._save(job, generation)
+            await self._deliver(job)
+        except LostJob:
+            log.info("job %s was taken over by another process; leaving it", job.id)
+        except WaitTooLong as error:
+            self._cooldowns.hold_until(job.requester_id, error.until)
+            await self._fail(job, error, refund=False)
+        except (OutOfCredits, AccessDenied) as error:
+            if error.status in PAUSE_REASONS:
+                await self._pause(job, error)
+            else:
+                await self._fail(job, error, refund=True)
+        except SegmindError as error:
+            await self._fail(job, error, refund=not error.may_have_billed)
+        except asyncio.CancelledError:
+            # Cut off by a shutdown: the job is given back and finished by the next process.
+            self._cards.show(job.id, self._presenter().show_interrupted(job))
+            raise
+        except Exception as error:
+            await self._fail(job, error, refund=not billed)
+
+    # The paid call
+
+    async def _generate(self, job: Job, *, resumed: bool) -> Generation | None:
+        """The API part of a job; None when it went back to its place instead."""
+        if job.ticket is not None:
+            # Submitted (and paid for) before: collect it, never submit again.
+            self._cards.show(job.id, self._presenter().show_running(job, resumed=True))
+            generation = await self._client.collect(job.ticket)
+        else:
+            # Shown alongside the call rather than before it: the API's slot is the scarce thing.
+            self._cards.show(job.id, self._presenter().show_running(job, resumed=resumed))
+            generation = await self._submit(job)
+        if generation is not None and job.started_at is not None:
+            self._cards.note_duration(self._clock() - job.started_at)
+        return generation
+
+    async def _submit(self, job: Job) -> Generation | None:
+        body = await self._body(job)
+        try:
+            generation = await self._client.generate(
+                body, on_ticket=partial(self._remember_ticket, job)
+            )
+        except RateLimited as limited:
+            until = await self.queue.close_gate(limited.retry_at, self._clock())
+            log.warning("segmind answered 429; holding every request until %.0f", until)
+            if until - self._clock() > self._max_wait:
+                raise WaitTooLong(until) from None
+            if not await self.queue.requeue(job):
+                raise LostJob from None
+            await self._cards.settle(job.id)
+            if await self.queue.note_card(job.id, f"waiting:{round(until)}"):
+                self._cards.show(job.id, self._presenter().show_waiting(job, until))
+            self._slot_freed()
+            return None
+        await self.queue.gate_succeeded()
+        return generation
+
+    async def _remember_ticket(self, job: Job, ticket: Ticket) -> None:
+        if not await self.store.set_ticket(job, ticket):
+            raise LostJob
+
+    async def _body(self, job: Job) -> dict[str, Any]:
+        images = await self.store.images(job.id)
+        character = _image_input(images[CHARACTER])
+        pose = _image_input(images[POSE]) if POSE in images else None
+        return PoseRequest(job.options, character, pose).api_body(self._image_input)
+
+    # The result, stored and posted
+
+    async def _save(self, job: Job, generation: Generation) -> Job:
+        """Store the paid result; it stays in memory until the database has it."""
+        image = generation.image
+        result = StoredImage(RESULT, image.format, image.width, image.height, image.data)
+        usage = dict(generation.usage)
+        cost = _dollars(usage.get("x-cost"))
+        delay = DELIVERY_RETRY_BASE_SECONDS
+        while True:
+            try:
+                saved = await self.store.save_result(job, result, usage, self._clock(), cost=cost)
+                break
+            except Exception:
+                # The database is away for longer than its own retries: keep the image and
+                # keep trying, as long as the job is still ours (the lease is renewed apart).
+                log.exception("could not store the result of job %s; trying again", job.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+        stored = await self.store.job(job.id)
+        if not saved and not _still_this_attempt(stored, job, GENERATED):
+            raise LostJob
+        self._slot_freed()
+        await self._check_credits(_dollars(usage.get("x-remaining-credits")))
+        log.info(
+            "job %s generated for user %s: seed=%s %s",
+            job.id,
+            job.requester_id,
+            job.options.seed,
+            " ".join(f"{key}={value}" for key, value in generation.usage.items()),
+        )
+        assert stored is not None
+        return stored
+
+    async def _deliver(self, job: Job) -> None:
+        await self._cards.settle(job.id)
+        result = (await self.store.images(job.id))[RESULT]
+        image = GeneratedImage(result.data, result.format, result.width, result.height)
+        presenter = self._presenter()
+        delay = DELIVERY_RETRY_BASE_SECONDS
+        while True:
+            if not await self.queue.still_owns(job):
+                raise LostJob
+            try:
+                message_id = await presenter.deliver(job, image)
+                break
+            except Exception as error:
+                if not presenter.is_transient(error):
+                    raise
+                log.warning(
+                    "could not post the result of job %s (%s); trying again in %.0fs",
+                    job.id,
+                    _describe(error),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+        if not await self.store.mark_delivered(job, message_id, self._clock()):
+            stored = await self.store.job(job.id)
+            if stored is None or stored.result_message_id != message_id:
+                raise LostJob
+        log.info("job %s delivered as message %s", job.id, message_id)
+
+    # Ends other than a result
+
+    async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
+        reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        try:
+            moved = await self.store.fail(job, reason, self._clock())
+        except Exception:
+            # The database is away: give the job back so that it ends (or runs) elsewhere.
+            log.exception("could not record the failure of job %s", job.id)
+            await self._give_back(job)
+            return
+        if not moved:
+            log.info("job %s ended elsewhere; not reporting %s", job.id, reason)
+            return
+        was_running = job.state == RUNNING
+        if was_running:
+            self._slot_freed()
+        if refund:
+            self._cooldowns.refund(job.requester_id)
+        if isinstance(error, SegmindError):
+            # 404 needs the owner: a wrong model name or address.
+            level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
+            log.log(level, "job %s failed: %s %s", job.id, error.status, reason)
+        else:
+            log.info("job %s failed: %s", job.id, reason)
+        await self._cards.settle(job.id)
+        await self._tell_failure(job, error)
+
+    async def _tell_failure(self, job: Job, error: Exception) -> None:
+        presenter = self._presenter()
+        delay = DELIVERY_RETRY_BASE_SECONDS
+        for tries in range(1, FAILURE_NOTICE_TRIES + 1):
+            try:
+                await presenter.report_failure(job, error)
+                return
+            except Exception as problem:
+                if not presenter.is_transient(problem) or tries == FAILURE_NOTICE_TRIES:
+                    log.exception("could not tell the requester of job %s", job.id)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _give_back(self, job: Job) -> None:
+        try:
+            await self.queue.release(job.owner or "", [job.id])
+        except Exception:
+            log.exception("could not give back job %s; it is taken over after its lease", job.id)
+
+    async def _pause(self, job: Job, error: SegmindError) -> None:
+        """Hold everything: this job goes back to its place, nothing is failed or charged."""
+        reason = PAUSE_REASONS[error.status or 0]
+        first = await self.queue.pause(reason)
+        if first:
+            log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
+        if not await self.queue.requeue(job):
+            raise LostJob
+        self._slot_freed()
+        self._cooldowns.refund(job.requester_id)
+        await self._cards.settle(job.id)
+        if await self.queue.note_card(job.id, f"paused:{reason}"):
+            self._cards.show(job.id, self._presenter().show_paused(job, reason))
+        if first:
+            waiting = len((await self.queue.snapshot(self._clock())).order)
+            await present(
+                self._presenter().alert_owner(
+                    f"⏸️ Generation is paused: {reason} (Segmind answered {error.status}: "
+                    f"{error.message}). {waiting} request(s) are waiting and nothing was "
+                    "charged for them. Fix the cause, then run `/admin resume`."
+                )
+            )
+
+    async def _check_credits(self, remaining: float | None) -> None:
+        """Warn the owner, at most once a day, when the account's credits run low."""
+        threshold = self.low_credits_warning
+        now = self._clock()
+        if remaining is None or threshold is None or remaining >= threshold:
+            return
+        if now - self._credits_warned_at < DAY_SECONDS:
+            return
+        self._credits_warned_at = now
+        await present(
+            self._presenter().alert_owner(
+                f"⚠️ The bot's Segmind credits are running low: {remaining:.2f} left "
+                f"(warning below {threshold:.2f}). Top up before they run out."
+            )
+        )
+
+
+def _still_this_attempt(stored: Job | None, job: Job, state: str) -> bool:
+    """After a write that changed nothing: was it made already (a retried commit)?"""
+    return (
+        stored is not None
+        and stored.state == state
+        and stored.owner == job.owner
+        and stored.attempts == job.attempts
+    )
+
+
+def _dollars(header: str | None) -> float | None:
+    """A dollar amount from a usage header, or None when absent or not a number."""
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:200]
+
+
+def _image_input(image: StoredImage) -> ImageInput:
+    prepared = PreparedImage(image.data, image.format, image.width, image.height)
+    return ImageInput(prepared, image.source_url or "")

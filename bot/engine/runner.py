@@ -1,0 +1,306 @@
+"""The job engine's life cycle: what the commands ask of it, and the loops that keep it going.
+
+Every process of the bot runs one. Jobs are stored before anything is paid for, and every
+decision to start one is taken in the database (bot/queue.py), so any number of processes
+share one queue: a restart that overlaps the next process (as Heroku's do), or several workers
+on purpose. A process that is told to stop starts no new API call but still takes requests,
+finishes what it runs within the grace period, and gives back the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+
+from bot.cooldowns import UserCooldowns
+from bot.engine.cards import CardBoard
+from bot.engine.job import JobLife
+from bot.engine.presenter import Presenter
+from bot.queue import Limits, SharedQueue
+from bot.segmind import SegmindClient
+from bot.store import Job, NewJob, Store, StoredImage
+from bot.tasks import TaskGroup
+
+log = logging.getLogger(__name__)
+
+# Processes wake each other through the database when a job is stored or a slot frees; they
+# also look on their own this often, in case a notification was missed (or SQLite has none).
+NOTIFY_CHANNEL = "posebot_jobs"
+POLL_SECONDS_LISTENING = 5.0
+POLL_SECONDS_POLLING = 0.5
+
+
+def process_name() -> str:
+    """This process's name as an owner of jobs: unique across machines and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        client: SegmindClient,
+        cooldowns: UserCooldowns,
+        *,
+        image_input: str,
+        limits: Limits,
+        max_wait: float,
+        runs_jobs: bool = True,
+        shows_queue: bool = True,
+        low_credits_warning: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.queue = SharedQueue(store.database)
+        self.owner = process_name()
+        self.limits = limits
+        self.presenter: Presenter | None = None
+        # False once shutting down: no new API call starts here (requests are still stored).
+        self.accepting = True
+        # Why generation is paused for everyone, and when the 429 gate opens: as last read.
+        self.paused: str | None = None
+        self.gate_until = 0.0
+        self._runs_jobs = runs_jobs
+        self._shows_queue = shows_queue
+        self._cooldowns = cooldowns
+        self._clock = clock
+        self.cards = CardBoard(
+            store,
+            self.queue,
+            self._get_presenter,
+            owner=self.owner,
+            max_concurrency=limits.max_concurrency,
+            rpm=limits.rpm,
+            clock=clock,
+        )
+        self._life = JobLife(
+            store,
+            self.queue,
+            client,
+            cooldowns,
+            self.cards,
+            self._get_presenter,
+            image_input=image_input,
+            max_wait=max_wait,
+            slot_freed=self._slot_freed,
+            low_credits_warning=low_credits_warning,
+            clock=clock,
+        )
+        self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
+        self._wakeup = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._poll_seconds = POLL_SECONDS_POLLING
+        self._loops = TaskGroup()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    @property
+    def low_credits_warning(self) -> float | None:
+        return self._life.low_credits_warning
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Read the shared state, then take part: run jobs, refresh the queue's cards."""
+        if self.presenter is None:
+            raise RuntimeError("no presenter: the cards extension must be loaded first")
+        await self.cards.read_durations()
+        await self._read_shared_state()
+        if await self.store.database.listen(NOTIFY_CHANNEL, self._kick):
+            self._poll_seconds = POLL_SECONDS_LISTENING
+        lease = self.limits.lease_seconds
+        self._loops.supervise(self._renew_forever, "job-leases")
+        if self._shows_queue:
+            self._loops.supervise(lambda: self.cards.refresh_forever(lease), "queue-cards")
+        if self._runs_jobs:
+            self._dispatcher = self._loops.spawn(self._dispatch_supervised(), "job-dispatcher")
+        log.info(
+            "job engine started as %s (%s)",
+            self.owner,
+            ", ".join(
+                what
+                for what, on in (("runs jobs", self._runs_jobs), ("shows queue", self._shows_queue))
+                if on
+            )
+            or "stores requests only",
+        )
+
+    async def shutdown(self, grace: float, notice: float = 5.0) -> None:
+        """Start no new API call; let running jobs finish for `grace` seconds; give the rest
+        back for the next process. Requests keep being stored until the process exits.
+
+        Jobs cut off get `notice` more seconds to tell their users they will resume.
+        """
+        self.accepting = False
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        running = set(self._running.values())
+        if running:
+            log.info("waiting up to %.0fs for %d running job(s)", grace, len(running))
+            _, cut_off = await asyncio.wait(running, timeout=grace)
+            if cut_off:
+                log.warning("%d job(s) cut off; another process finishes them", len(cut_off))
+                for task in cut_off:
+                    task.cancel()
+                await asyncio.wait(cut_off, timeout=notice)
+        released = await self._release_all()
+        if released:
+            log.info("gave back %d job(s) for the next process", released)
+        await self.cards.settle_all(notice)
+        await self._loops.close()
+        await self.cards.let_go()
+        await self.cards.close(notice)
+
+    async def _release_all(self) -> int:
+        try:
+            released = await self.queue.release(self.owner)
+            await self._notify()
+        except Exception:
+            log.exception("could not give back this process's jobs; they are taken over later")
+            return 0
+        return released
+
+    # What the commands ask
+
+    async def submit(self, job: NewJob, images: Iterable[StoredImage]) -> int:
+        """Store a new job; its card shows its place at once, and a process runs it."""
+        job_id = await self.store.add_job(job, images)
+        stored = await self.store.job(job_id)
+        if stored is None:
+            raise RuntimeError(f"job {job_id} vanished right after it was stored")
+        await self.cards.show_new(stored)
+        await self._notify()
+        return job_id
+
+    async def pause(self, reason: str) -> None:
+        """Hold every job until `resume` (the owner asked for it)."""
+        await self.queue.pause(reason)
+        self.paused = await self.queue.paused()
+        await self._notify()
+
+    async def resume(self) -> int:
+        """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
+        await self.queue.lift_pause()
+        self.paused = None
+        await self._notify()
+        return len((await self.queue.snapshot(self._clock())).order)
+
+    async def pause_reason(self) -> str | None:
+        """Why generation is paused for everyone (by any process), or None."""
+        self.paused = await self.queue.paused()
+        return self.paused
+
+    async def cancel(self, job_id: int) -> bool:
+        """Cancel a queued job; False once it has started (it is paid for by then)."""
+        job = await self.store.job(job_id)
+        if job is None or not await self.store.cancel(job_id, self._clock()):
+            return False
+        self._cooldowns.refund(job.requester_id)
+        return True
+
+    async def queued_of(self, user_id: int) -> tuple[int, int | None]:
+        """How many jobs a user has waiting, and the place of the first of them."""
+        queued = await self.queue.queued_of(user_id)
+        if not queued:
+            return 0, None
+        snapshot = await self.queue.snapshot(self._clock())
+        return len(queued), snapshot.position(queued[0])
+
+    @property
+    def gate_reopens_at(self) -> float | None:
+        """When the API's 429 gate opens again, as last read; None when it is open."""
+        return self.gate_until if self.gate_until > self._clock() else None
+
+    # Dispatching
+
+    def _kick(self) -> None:
+        self._wakeup.set()
+
+    def _kick_at(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(when - self._clock(), 0.0)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._wakeup.set)
+
+    def _slot_freed(self) -> None:
+        self._kick()
+        self._loops.spawn(self._notify(), "notify")
+
+    async def _notify(self) -> None:
+        self._kick()
+        try:
+            await self.store.database.notify(NOTIFY_CHANNEL)
+        except Exception as error:
+            log.warning("could not wake the other processes (%s); they poll", error)
+
+    async def _dispatch_supervised(self) -> None:
+        """The dispatcher, restarted if a claim fails (the database is away, say)."""
+        delay = 0.5
+        while self.accepting:
+            try:
+                await self._dispatch_forever()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the job dispatcher failed; restarting it in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _dispatch_forever(self) -> None:
+        while self.accepting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
+            self._wakeup.clear()
+            if not self.accepting:
+                return
+            await self._claim()
+
+    async def _claim(self) -> None:
+        now = self._clock()
+        claim = await self.queue.claim(self.owner, now, self.limits, start_new=self.accepting)
+        self.paused = claim.paused
+        self.gate_until = claim.gate_until
+        for job in claim.taken_over:
+            log.info("taking over job %s (%s) from a process that went away", job.id, job.state)
+            self._run(job, resumed=True)
+        for job in claim.started:
+            self._run(job, resumed=False)
+        if claim.wake_at is not None:
+            self._kick_at(claim.wake_at)
+
+    def _run(self, job: Job, *, resumed: bool) -> None:
+        task = self._loops.spawn(self._life.run(job, resumed=resumed), f"job-{job.id}")
+        self._running[job.id] = task
+        task.add_done_callback(lambda done: self._forget(job.id, done))
+
+    def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._running.get(job_id) is task:
+            del self._running[job_id]
+
+    def job_ids(self) -> list[int]:
+        """The jobs this process works on now."""
+        return list(self._running)
+
+    # Leases and shared state
+
+    async def _renew_forever(self) -> None:
+        interval = self.limits.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self.queue.renew(self.owner, self._clock(), self.limits.lease_seconds)
+            await self._read_shared_state()
+
+    async def _read_shared_state(self) -> None:
+        self.paused = await self.queue.paused()
+        self.gate_until = await self.queue.gate_until()
+
+    def _get_presenter(self) -> Presenter:
+        if self.presenter is None:
+            raise RuntimeError("no presenter set")
+        return self.presenter

@@ -1,0 +1,387 @@
+"""The queue every process of the bot shares, kept in the database.
+
+Every decision to start a job is taken in one short transaction serialised on the `dispatch`
+row (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE locks the whole file), with no network
+call inside it: the fair order with one running job per user, the API slots, the plan's
+requests per minute over a sliding window, the 429 gate and the pause. N processes together
+therefore keep exactly the limits one process keeps.
+
+A started job belongs to the process that claimed it for a lease that the process renews while
+it works. Every later write of the job names the owner and the attempt (fencing), so a process
+that lost its lease can no longer change it. A job whose lease ran out is taken over: a paid
+one (an async ticket, a stored result) is finished by the taker, a sync call cut off goes back
+to its place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot import fairness
+from bot.database import Database, Executor, Row
+from bot.store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
+
+# Requests are counted the way the API counts them, over a sliding minute, with a little slack
+# at the edge because our clock and the API's disagree by the network's delay.
+WINDOW_SECONDS = 60.5
+# Backoff when a 429 says nothing about when to come back.
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 120.0
+# Names of the leases that one process at a time holds.
+CARDS_LEASE = "cards"  # refreshes the queue cards
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrency: int  # API calls in flight, across every process
+    rpm: int  # requests per sliding minute, across every process
+    lease_seconds: float  # how long a claimed job stays with a process that stops renewing
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim gave this process, and what it learnt of the shared state."""
+
+    started: list[Job]  # queued → running, to be submitted now
+    taken_over: list[Job]  # paid for by a process that went away: to be collected or delivered
+    wake_at: float | None  # when a waiting job may start (rate window, 429 gate)
+    paused: str | None
+    gate_until: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The queue as the cards show it: order, API calls in flight, recent sends, gate, pause."""
+
+    order: list[int]  # queued job ids, next first
+    jobs: dict[int, Job]
+    in_flight: int
+    sends: list[float]
+    gate_until: float
+    paused: str | None
+
+    def position(self, job_id: int) -> int | None:
+        try:
+            return self.order.index(job_id) + 1
+        except ValueError:
+            return None
+
+
+_FAIR_CANDIDATES = f"""
+    SELECT q.requester_id AS user_id, MIN(q.id) AS first_job_id,
+           COALESCE(MAX(s.served), 0) AS served
+    FROM jobs q LEFT JOIN user_spells s ON s.user_id = q.requester_id
+    WHERE q.state = '{QUEUED}' AND NOT EXISTS (
+        SELECT 1 FROM jobs r WHERE r.requester_id = q.requester_id AND r.state = '{RUNNING}')
+    GROUP BY q.requester_id
+"""  # noqa: S608 - states are constants
+
+
+class SharedQueue:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        # PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE has already locked the file.
+        lock = " FOR UPDATE" if database.dialect == "postgres" else ""
+        self._lock_sql = f"SELECT gate_until, gate_strikes FROM dispatch WHERE id = 1{lock}"  # noqa: S608
+
+    # Dispatch
+
+    async def claim(self, owner: str, now: float, limits: Limits, *, start_new: bool) -> Claim:
+        """Take over jobs whose owner went away and, unless paused, held by the 429 gate or
+        `start_new` is False, start the next jobs in fair order within the limits."""
+
+        async def work(tx: Executor) -> Claim:
+            [gate] = await tx.fetch(self._lock_sql)
+            paused = await _paused(tx)
+            taken = await self._take_over(tx, owner, now, limits.lease_seconds)
+            started: list[Job] = []
+            wake_at: float | None = None
+            gate_until = float(gate["gate_until"])
+            if start_new and paused is None:
+                if gate_until > now:
+                    wake_at = gate_until
+                else:
+                    started, wake_at = await self._start_next(tx, owner, now, limits)
+            return Claim(started, taken, wake_at, paused, gate_until)
+
+        return await self.database.run(work)
+
+    async def _take_over(
+        self, tx: Executor, owner: str, now: float, lease_seconds: float
+    ) -> list[Job]:
+        expired = await tx.fetch(
+            "SELECT id, requester_id, state, status_url FROM jobs"
+            " WHERE state IN (?, ?) AND (lease_until IS NULL OR lease_until < ?) ORDER BY id",
+            RUNNING,
+            GENERATED,
+            now,
+        )
+        taken = []
+        for row in expired:
+            if row["state"] == RUNNING and row["status_url"] is None:
+                # A sync call cut off mid-way: it may have been billed but holds no result.
+                await _requeue(tx, row["id"], row["requester_id"])
+                continue
+            rows = await tx.fetch(
+                "UPDATE jobs SET owner = ?, lease_until = ?, attempts = attempts + 1"
+                " WHERE id = ? RETURNING *",
+                owner,
+                now + lease_seconds,
+                row["id"],
+            )
+            taken.extend(job_from_row(r) for r in rows)
+        return taken
+
+    async def _start_next(
+        self, tx: Executor, owner: str, now: float, limits: Limits
+    ) -> tuple[list[Job], float | None]:
+        [running] = await tx.fetch("SELECT COUNT(*) AS n FROM jobs WHERE state = ?", RUNNING)
+        free_slots = limits.max_concurrency - int(running["n"])
+        await tx.execute("DELETE FROM api_sends WHERE sent_at <= ?", now - WINDOW_SECONDS)
+        sends = [r["sent_at"] for r in await tx.fetch("SELECT sent_at FROM api_sends")]
+        sends.sort()
+        free_sends = limits.rpm - len(sends)
+        count = min(free_slots, free_sends)
+        started: list[Job] = []
+        if count > 0:
+            candidates = [
+                fairness.Candidate(r["user_id"], r["first_job_id"], int(r["served"]))
+                for r in await tx.fetch(_FAIR_CANDIDATES)
+            ]
+            for chosen in fairness.pick(candidates, count):
+                rows = await tx.fetch(
+                    "UPDATE jobs SET state = ?, owner = ?, lease_until = ?, started_at = ?,"
+                    " attempts = attempts + 1 WHERE id = ? AND state = ? RETURNING *",
+                    RUNNING,
+                    owner,
+                    now + limits.lease_seconds,
+                    now,
+                    chosen.first_job_id,
+                    QUEUED,
+                )
+                if not rows:
+                    continue
+                started.append(job_from_row(rows[0]))
+                sends.append(now)
+                await tx.execute("INSERT INTO api_sends (sent_at) VALUES (?)", now)
+                await tx.execute(
+                    "INSERT INTO user_spells (user_id, served) VALUES (?, 1) ON CONFLICT"
+                    " (user_id) DO UPDATE SET served = user_spells.served + 1",
+                    chosen.user_id,
+                )
+        # Users with nothing queued or running start their next spell afresh.
+        await tx.execute(
+            "DELETE FROM user_spells WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE"
+            " jobs.requester_id = user_spells.user_id AND jobs.state IN (?, ?))",
+            QUEUED,
+            RUNNING,
+        )
+        wake_at = None
+        if len(sends) >= limits.rpm:
+            # The next send waits for the one `rpm` places back to leave the window.
+            wake_at = sends[len(sends) - limits.rpm] + WINDOW_SECONDS
+        return started, wake_at
+
+    async def requeue(self, job: Job) -> bool:
+        """running → queued, keeping its place (a 429, or a pause): only by the job's owner."""
+
+        async def work(tx: Executor) -> bool:
+            rows = await tx.fetch(
+                "SELECT id FROM jobs WHERE id = ? AND state = ? AND owner = ? AND attempts = ?",
+                job.id,
+                RUNNING,
+                job.owner,
+                job.attempts,
+            )
+            if rows:
+                await _requeue(tx, job.id, job.requester_id)
+            return bool(rows)
+
+        return await self.database.run(work)
+
+    # Leases
+
+    async def renew(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend the lease of every job this process works on; returns how many."""
+        rows = await self.database.fetch(
+            "UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN (?, ?) RETURNING id",
+            now + lease_seconds,
+            owner,
+            RUNNING,
+            GENERATED,
+        )
+        return len(rows)
+
+    async def still_owns(self, job: Job) -> bool:
+        """Whether `job` is still this attempt's (no other process took it over)."""
+        rows = await self.database.fetch(
+            "SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND attempts = ? AND state IN (?, ?)",
+            job.id,
+            job.owner,
+            job.attempts,
+            RUNNING,
+            GENERATED,
+        )
+        return bool(rows)
+
+    async def release(self, owner: str, job_ids: Iterable[int] | None = None) -> int:
+        """Give back this process's jobs (all, or `job_ids`) so that another finishes them at
+        once: a sync call cut off goes back to its place, a paid one is left to be taken over."""
+        wanted = None if job_ids is None else set(job_ids)
+
+        async def work(tx: Executor) -> int:
+            rows = await tx.fetch(
+                "SELECT id, requester_id, state, status_url FROM jobs"
+                " WHERE owner = ? AND state IN (?, ?)",
+                owner,
+                RUNNING,
+                GENERATED,
+            )
+            released = 0
+            for row in rows:
+                if wanted is not None and row["id"] not in wanted:
+                    continue
+                if row["state"] == RUNNING and row["status_url"] is None:
+                    await _requeue(tx, row["id"], row["requester_id"])
+                else:
+                    await tx.execute(
+                        "UPDATE jobs SET owner = NULL, lease_until = 0 WHERE id = ?", row["id"]
+                    )
+                released += 1
+            return released
+
+        return await self.database.run(work)
+
+    async def hold(self, name: str, owner: str, now: float, seconds: float) -> bool:
+        """Take or keep the lease `name` (one process at a time); False if another holds it."""
+        rows = await self.database.fetch(
+            "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name)"
+            " DO UPDATE SET owner = excluded.owner, until = excluded.until"
+            " WHERE leases.owner = excluded.owner OR leases.until < ? RETURNING owner",
+            name,
+            owner,
+            now + seconds,
+            now,
+        )
+        return bool(rows)
+
+    async def let_go(self, name: str, owner: str) -> None:
+        await self.database.execute(
+            "UPDATE leases SET until = 0 WHERE name = ? AND owner = ?", name, owner
+        )
+
+    # The 429 gate
+
+    async def close_gate(self, retry_at: float | None, now: float) -> float:
+        """Hold every process's requests until `retry_at` (or a backoff when the API gave no
+        time); returns when the gate opens again."""
+
+        async def work(tx: Executor) -> float:
+            [gate] = await tx.fetch(self._lock_sql)
+            strikes = int(gate["gate_strikes"])
+            until = retry_at
+            if until is None:
+                delay = min(BACKOFF_BASE_SECONDS * 2**strikes, BACKOFF_MAX_SECONDS)
+                until = now + delay * random.uniform(0.75, 1.25)
+                strikes += 1
+            until = max(float(gate["gate_until"]), until)
+            await tx.execute(
+                "UPDATE dispatch SET gate_until = ?, gate_strikes = ? WHERE id = 1",
+                until,
+                strikes,
+            )
+            return until
+
+        return await self.database.run(work)
+
+    async def gate_succeeded(self) -> None:
+        """A request got through: the next unexplained 429 starts the backoff afresh."""
+        await self.database.execute(
+            "UPDATE dispatch SET gate_strikes = 0 WHERE id = 1 AND gate_strikes > 0"
+        )
+
+    # The pause
+
+    async def pause(self, reason: str) -> bool:
+        """Hold every job until `lift_pause`; True if this call paused (it was not before)."""
+        rows = await self.database.fetch(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+            " RETURNING key",
+            PAUSED,
+            reason,
+        )
+        return bool(rows)
+
+    async def lift_pause(self) -> None:
+        await self.database.execute("DELETE FROM bot_state WHERE key = ?", PAUSED)
+
+    async def paused(self) -> str | None:
+        return await _paused(self.database)
+
+    async def gate_until(self) -> float:
+        [gate] = await self.database.fetch("SELECT gate_until FROM dispatch WHERE id = 1")
+        return float(gate["gate_until"])
+
+    # What the cards and commands read
+
+    async def snapshot(self, now: float) -> Snapshot:
+        queued = await self.database.fetch("SELECT * FROM jobs WHERE state = ? ORDER BY id", QUEUED)
+        spells = await self.database.fetch("SELECT user_id, served FROM user_spells")
+        [running] = await self.database.fetch(
+            "SELECT COUNT(*) AS n FROM jobs WHERE state = ?", RUNNING
+        )
+        sends = await self.database.fetch(
+            "SELECT sent_at FROM api_sends WHERE sent_at > ? ORDER BY sent_at",
+            now - WINDOW_SECONDS,
+        )
+        [gate] = await self.database.fetch("SELECT gate_until FROM dispatch WHERE id = 1")
+        jobs = {row["id"]: job_from_row(row) for row in queued}
+        served = {row["user_id"]: int(row["served"]) for row in spells}
+        return Snapshot(
+            order=fairness.order(((j.id, j.requester_id) for j in jobs.values()), served),
+            jobs=jobs,
+            in_flight=int(running["n"]),
+            sends=[float(row["sent_at"]) for row in sends],
+            gate_until=float(gate["gate_until"]),
+            paused=await _paused(self.database),
+        )
+
+    async def queued_of(self, user_id: int) -> list[int]:
+        """A user's queued job ids, oldest first."""
+        rows = await self.database.fetch(
+            "SELECT id FROM jobs WHERE requester_id = ? AND state = ? ORDER BY id",
+            user_id,
+            QUEUED,
+        )
+        return [row["id"] for row in rows]
+
+    async def note_card(self, job_id: int, card: str) -> bool:
+        """Remember what a queued job's card shows; False if it is no longer queued."""
+        rows = await self.database.fetch(
+            "UPDATE jobs SET card = ? WHERE id = ? AND state = ? RETURNING id",
+            card,
+            job_id,
+            QUEUED,
+        )
+        return bool(rows)
+
+
+async def _paused(executor: Executor) -> str | None:
+    rows: list[Row] = await executor.fetch("SELECT value FROM bot_state WHERE key = ?", PAUSED)
+    return rows[0]["value"] if rows else None
+
+
+async def _requeue(tx: Executor, job_id: int, requester_id: int) -> None:
+    """Back to its place in the queue, not counted as a start of its user's spell."""
+    await tx.execute(
+        "UPDATE jobs SET state = ?, owner = NULL, lease_until = NULL, started_at = NULL,"
+        " card = NULL WHERE id = ?",
+        QUEUED,
+        job_id,
+    )
+    await tx.execute(
+        "UPDATE user_spells SET served = served - 1 WHERE user_id = ? AND served > 0",
+        requester_id,
+    )
