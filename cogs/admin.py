@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.store import DAY_SECONDS
+from bot.text import clean, folded
 
 MAX_SERVER_NEGATIVE = 300
 
@@ -128,7 +129,7 @@ class AdminCog(commands.Cog):
         text: app_commands.Range[str, 1, MAX_SERVER_NEGATIVE] | None = None,
     ) -> None:
         """Set the negative prompt every request in this server gets."""
-        cleaned = " ".join((text or "").split())
+        cleaned = clean(text)
         await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
 
     @admin.command(name="block")
@@ -137,11 +138,14 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
     ) -> None:
         """Refuse requests whose prompt uses this word."""
-        word = " ".join(word.split()).casefold()
+        word = folded(word)
+        if not word:
+            await send_private(interaction, "That word has nothing visible in it to block.")
+            return
         await self._change(
             interaction,
             lambda s: dataclasses.replace(
-                s, blocked_words=(*[w for w in s.blocked_words if w != word], word)
+                s, blocked_words=(*[w for w in s.blocked_words if folded(w) != word], word)
             ),
         )
 
@@ -149,11 +153,11 @@ class AdminCog(commands.Cog):
     @app_commands.describe(word="A word blocked before")
     async def unblock(self, interaction: discord.Interaction, word: str) -> None:
         """Allow a blocked word again."""
-        word = " ".join(word.split()).casefold()
+        word = folded(word)
         await self._change(
             interaction,
             lambda s: dataclasses.replace(
-                s, blocked_words=tuple(w for w in s.blocked_words if w != word)
+                s, blocked_words=tuple(w for w in s.blocked_words if folded(w) != word)
             ),
         )
 

@@ -154,3 +154,19 @@ async def test_private_results_stay_with_the_requester_even_after_the_token(
     assert dm.content == "Your pose is ready."
     in_guild = [m for m in discord_api.channel_messages if m.channel_id == FakeDiscord.CHANNEL_ID]
     assert in_guild == [], "nothing was posted where others can see it"
+
+
+async def test_blocked_words_are_found_whatever_their_form(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0)
+    assert "nothing visible" in await admin(discord_api, "block", word="\u200b\u2060")
+    assert "Blocked words: none" in await admin(discord_api, "settings")
+    await admin(discord_api, "block", word="Ｇore")  # full-width, as a phone keyboard may type
+    assert "Blocked words: gore" in await admin(discord_api, "settings")
+    for prompt in ("covered in ＧＯＲＥ", "covered in go\u200bre", "covered in GORE"):
+        text = await refused(await pose(discord_api, prompt=prompt))
+        assert "does not allow the word “gore”" in text, prompt
+    assert segmind.submits == []
+    await admin(discord_api, "unblock", word="GORE")
+    assert "Blocked words: none" in await admin(discord_api, "settings")
