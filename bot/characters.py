@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from bot.database import Database, Row
+from bot.database import Database, Executor, Row
 from bot.text import clean, folded
 
 MAX_NAME_LENGTH = 32
@@ -109,6 +109,7 @@ class CharacterStore:
         description = clean(description)[:MAX_DESCRIPTION_LENGTH].rstrip()
         try:
             async with self.database.transaction() as tx:
+                await self._one_at_a_time(tx, owner_id)
                 self._check_room(await tx.fetch(_OWN_NAMES, owner_id), name)
                 [row] = await tx.fetch(
                     "INSERT INTO characters (owner_id, guild_id, name, name_key, description,"
@@ -181,6 +182,7 @@ class CharacterStore:
         new_name = check_name(new_name)
         try:
             async with self.database.transaction() as tx:
+                await self._one_at_a_time(tx, character.owner_id)
                 for row in await tx.fetch(_OWN_NAMES, character.owner_id):
                     if row["id"] != character.id and name_key(row["name"]) == name_key(new_name):
                         raise CharacterError(
@@ -197,6 +199,16 @@ class CharacterStore:
         renamed = await self.get(character.id)
         assert renamed is not None
         return renamed
+
+    async def _one_at_a_time(self, tx: Executor, owner_id: int) -> None:
+        """Hold the owner's other saves and renames until `tx` ends, so that the count and the
+        names `tx` reads stay true until it writes: on PostgreSQL two saves at once would
+        otherwise both see room for one more. SQLite's write transactions (BEGIN IMMEDIATE)
+        are one at a time already."""
+        if self.database.dialect == "postgres":
+            await tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", f"characters:{owner_id}"
+            )
 
     async def delete(self, character_id: int) -> bool:
         rows = await self.database.fetch(
