@@ -156,6 +156,35 @@ async def test_private_results_stay_with_the_requester_even_after_the_token(
     assert in_guild == [], "nothing was posted where others can see it"
 
 
+async def usage(discord_api: FakeDiscord, user: dict[str, Any] | None = None) -> str:
+    return await refused(await discord_api.invoke("usage", user=user, permissions=0))
+
+
+async def test_usage_says_what_pose_decides_under_the_servers_caps(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0, user_daily_limit=10)
+    await admin(discord_api, "caps", user=1)
+    await delivered(await pose(discord_api))
+    mine = await usage(discord_api)
+    assert "1 generation ($0.58); 0 of your 1 are left." in mine
+    refusal = await refused(await pose(discord_api))
+    assert "You have used your 1 generations for today" in refusal
+    assert refusal in mine, "the same words, the same moment"
+
+    # A member with room of their own is told what the server's cap leaves.
+    other = discord_api.make_user(73, "other")
+    await admin(discord_api, "caps", server=3, user=0)
+    assert "This server's daily cap leaves room for 2 more." in await usage(discord_api, other)
+    await admin(discord_api, "caps", server=1)
+    theirs = await usage(discord_api, other)
+    assert "10 of your 10 are left." in theirs
+    refusal = await refused(await pose(discord_api, user=other))
+    assert "This server's 1 generations for today are used" in refusal
+    assert refusal in theirs
+    assert len(segmind.submits) == 1
+
+
 async def test_blocked_words_are_found_whatever_their_form(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
