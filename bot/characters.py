@@ -1,6 +1,7 @@
 """The character library: saved reference images (and a description of the look) to pose again.
 
-Names are per owner, 1–32 characters, unique without regard to case. A shared character can be
+Names are per owner, 1–32 characters, unique without regard to case or compatibility forms
+("Ａria" is "Aria"). A shared character can be
 used by everyone in its server. The image is the cleaned, normalised copy, never a Discord CDN
 link (those expire).
 """
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import unicodedata
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from bot.database import Database, Row
+from bot.database import Database, Executor, Row
+from bot.text import clean, folded
 
 MAX_NAME_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 300
@@ -44,7 +45,7 @@ class Character:
 
 def check_name(raw: str) -> str:
     """A valid character name from what the user typed, or CharacterError saying why not."""
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    name = clean(raw)
     if not name:
         raise CharacterError("A character needs a name.")
     if len(name) > MAX_NAME_LENGTH:
@@ -58,13 +59,14 @@ def check_name(raw: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """What two names must share to be the same name: case and spacing do not count."""
-    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+    """What two names must share to be the same name: case, spacing, invisible characters and
+    compatibility forms ("Ａria" is "Aria") do not count."""
+    return folded(name)
 
 
 _SUMMARY = "id, owner_id, guild_id, name, description, shared, created_at"
 _FULL = f"{_SUMMARY}, format, width, height, data"
-_OWN_NAMES = "SELECT name, name_key FROM characters WHERE owner_id = ?"
+_OWN_NAMES = "SELECT id, name FROM characters WHERE owner_id = ?"
 
 
 def _character(row: Row) -> Character:
@@ -104,9 +106,10 @@ class CharacterStore:
         now: float,
     ) -> Character:
         name = check_name(name)
-        description = " ".join(description.split())[:MAX_DESCRIPTION_LENGTH]
+        description = clean(description)[:MAX_DESCRIPTION_LENGTH].rstrip()
         try:
             async with self.database.transaction() as tx:
+                await self._one_at_a_time(tx, owner_id)
                 self._check_room(await tx.fetch(_OWN_NAMES, owner_id), name)
                 [row] = await tx.fetch(
                     "INSERT INTO characters (owner_id, guild_id, name, name_key, description,"
@@ -138,7 +141,9 @@ class CharacterStore:
 
     def _check_room(self, own: list[Row], name: str) -> None:
         for row in own:
-            if row["name_key"] == name_key(name):
+            # The key is made again from the name: keys stored by earlier versions were NFC
+            # alone, and would let "Ａria" in beside "Aria".
+            if name_key(row["name"]) == name_key(name):
                 raise CharacterError(f"You already have a character called “{row['name']}”.")
         if len(own) >= self.max_per_user:
             raise CharacterError(
@@ -175,23 +180,35 @@ class CharacterStore:
 
     async def rename(self, character: Character, new_name: str) -> Character:
         new_name = check_name(new_name)
-        rows = await self.database.fetch(
-            "SELECT name FROM characters WHERE owner_id = ? AND name_key = ? AND id <> ?",
-            character.owner_id,
-            name_key(new_name),
-            character.id,
-        )
-        if rows:
-            raise CharacterError(f"There is already a character called “{rows[0]['name']}”.")
-        await self.database.execute(
-            "UPDATE characters SET name = ?, name_key = ? WHERE id = ?",
-            new_name,
-            name_key(new_name),
-            character.id,
-        )
+        try:
+            async with self.database.transaction() as tx:
+                await self._one_at_a_time(tx, character.owner_id)
+                for row in await tx.fetch(_OWN_NAMES, character.owner_id):
+                    if row["id"] != character.id and name_key(row["name"]) == name_key(new_name):
+                        raise CharacterError(
+                            f"There is already a character called “{row['name']}”."
+                        )
+                await tx.execute(
+                    "UPDATE characters SET name = ?, name_key = ? WHERE id = ?",
+                    new_name,
+                    name_key(new_name),
+                    character.id,
+                )
+        except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
+            raise CharacterError(f"There is already a character called “{new_name}”.") from None
         renamed = await self.get(character.id)
         assert renamed is not None
         return renamed
+
+    async def _one_at_a_time(self, tx: Executor, owner_id: int) -> None:
+        """Hold the owner's other saves and renames until `tx` ends, so that the count and the
+        names `tx` reads stay true until it writes: on PostgreSQL two saves at once would
+        otherwise both see room for one more. SQLite's write transactions (BEGIN IMMEDIATE)
+        are one at a time already."""
+        if self.database.dialect == "postgres":
+            await tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", f"characters:{owner_id}"
+            )
 
     async def delete(self, character_id: int) -> bool:
         rows = await self.database.fetch(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from bot.images import PreparedImage
+from bot.text import clean
 
 MAX_PROMPT_LENGTH = 1000
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 70, 10
@@ -79,20 +79,6 @@ class PoseRequest:
         return body
 
 
-def clean_text(text: str | None) -> str:
-    """Drop control characters (they confuse the model and the embed) and fold white space."""
-    if not text:
-        return ""
-    kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category == "Cc":
-            kept.append(" ")  # newlines and tabs become spaces; the rest go with them
-        elif category not in ("Cs", "Co", "Cn"):  # lone surrogates, private use, unassigned
-            kept.append(ch)
-    return " ".join("".join(kept).split())
-
-
 def check_options(
     *,
     prompt: str,
@@ -103,12 +89,12 @@ def check_options(
     size: str = "square",
 ) -> PoseOptions:
     """Check every option again (Discord's own checks can be bypassed by a modified client)."""
-    cleaned = clean_text(prompt)
+    cleaned = clean(prompt)
     if not cleaned:
         raise InvalidRequest("The prompt is empty: describe the character and the pose.")
     if len(cleaned) > MAX_PROMPT_LENGTH:
         raise InvalidRequest(f"The prompt is too long: at most {MAX_PROMPT_LENGTH} characters.")
-    negative = clean_text(negative_prompt)
+    negative = clean(negative_prompt)
     if len(negative) > MAX_PROMPT_LENGTH:
         raise InvalidRequest(
             f"The negative prompt is too long: at most {MAX_PROMPT_LENGTH} characters."

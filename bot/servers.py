@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from bot.database import Database, Row
+from bot.text import folded
 
 SAFE_NEGATIVE_PROMPT = "nudity, nsfw, explicit, sexual content"
 
@@ -30,10 +31,15 @@ class ServerSettings:
 
 
 def blocked_word_in(texts: list[str], words: tuple[str, ...]) -> str | None:
-    """The first blocked word found as a whole word in any of `texts`, ignoring case."""
+    """The first blocked word found as a whole word in any of `texts`, compared as `folded`
+    (case, compatibility forms and invisible characters do not hide a word)."""
+    searched = [folded(text) for text in texts]
     for word in words:
-        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
-        if any(pattern.search(text) for text in texts):
+        key = folded(word)
+        if not key:  # an invisible word, blocked before words were cleaned, blocks nothing
+            continue
+        pattern = re.compile(rf"(?<!\w){re.escape(key)}(?!\w)")
+        if any(pattern.search(text) for text in searched):
             return word
     return None
 

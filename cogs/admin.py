@@ -11,9 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.quotas import daily_quotas
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.store import DAY_SECONDS
+from bot.text import clean, folded
+from cogs.cards import timestamp
 
 MAX_SERVER_NEGATIVE = 300
 
@@ -36,13 +39,20 @@ class AdminCog(commands.Cog):
     async def usage(self, interaction: discord.Interaction) -> None:
         """Your generations and spend over the last 24 hours, and what is left today."""
         bot, settings = self.bot, self.bot.settings
-        since = bot.clock() - DAY_SECONDS
-        mine = await bot.store.spend_since(since, requester_id=interaction.user.id)
-        left = max(0, settings.user_daily_limit - mine.generations)
+        now = bot.clock()
+        since = now - DAY_SECONDS
+        server = await bot.servers.get(interaction.guild_id) if interaction.guild_id else None
+        # What /pose would decide now: the same quotas, read the same way.
+        quotas = await daily_quotas(bot.store, settings, server, interaction.user.id, now)
+        member, mine = quotas.member, quotas.member.spend
         lines = [
             f"In the last 24 hours you made {_generations(mine.generations)} "
-            f"(${mine.dollars:.2f}); {left} of your {settings.user_daily_limit} are left."
+            f"(${mine.dollars:.2f}); {member.left} of your {member.limit} are left."
         ]
+        if quotas.refusal is not None:
+            lines.append(quotas.refusal.message(timestamp))
+        elif quotas.left < member.left:
+            lines.append(f"{quotas.tightest.name} leaves room for {quotas.tightest.left} more.")
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
             here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
             top = await bot.store.spend_per(
@@ -128,7 +138,7 @@ class AdminCog(commands.Cog):
         text: app_commands.Range[str, 1, MAX_SERVER_NEGATIVE] | None = None,
     ) -> None:
         """Set the negative prompt every request in this server gets."""
-        cleaned = " ".join((text or "").split())
+        cleaned = clean(text)
         await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
 
     @admin.command(name="block")
@@ -137,11 +147,14 @@ class AdminCog(commands.Cog):
         self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
     ) -> None:
         """Refuse requests whose prompt uses this word."""
-        word = " ".join(word.split()).casefold()
+        word = folded(word)
+        if not word:
+            await send_private(interaction, "That word has nothing visible in it to block.")
+            return
         await self._change(
             interaction,
             lambda s: dataclasses.replace(
-                s, blocked_words=(*[w for w in s.blocked_words if w != word], word)
+                s, blocked_words=(*[w for w in s.blocked_words if folded(w) != word], word)
             ),
         )
 
@@ -149,11 +162,11 @@ class AdminCog(commands.Cog):
     @app_commands.describe(word="A word blocked before")
     async def unblock(self, interaction: discord.Interaction, word: str) -> None:
         """Allow a blocked word again."""
-        word = " ".join(word.split()).casefold()
+        word = folded(word)
         await self._change(
             interaction,
             lambda s: dataclasses.replace(
-                s, blocked_words=tuple(w for w in s.blocked_words if w != word)
+                s, blocked_words=tuple(w for w in s.blocked_words if folded(w) != word)
             ),
         )
 

@@ -32,9 +32,10 @@ from bot.pose import (
     PoseOptions,
     check_options,
 )
+from bot.quotas import daily_quotas
 from bot.replies import send_private
 from bot.servers import ServerSettings, blocked_word_in, negative_prompt_for
-from bot.store import CHARACTER, DAY_SECONDS, POSE, NewJob, StoredImage
+from bot.store import CHARACTER, POSE, NewJob, StoredImage
 from cogs.cards import timestamp
 from cogs.characters import character_names, find_character
 
@@ -253,35 +254,10 @@ class PoseCog(commands.Cog):
         return dataclasses.replace(options, negative_prompt=negative)
 
     async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
-        """The daily caps, over a rolling 24 hours; an accepted request counts at once."""
-        settings = self.bot.settings
-        since = self.bot.clock() - DAY_SECONDS
-        limit = server.user_cap or settings.user_daily_limit
-        mine = await self.bot.store.spend_since(since, requester_id=user_id)
-        if mine.generations >= limit:
-            frees = (mine.oldest or since) + DAY_SECONDS
-            return (
-                f"You have used your {limit} generations for today; "
-                f"the next one frees up {timestamp(frees)}."
-            )
-        if server.daily_cap is not None:
-            here = await self.bot.store.spend_since(since, guild_id=server.guild_id)
-            if here.generations >= server.daily_cap:
-                frees = (here.oldest or since) + DAY_SECONDS
-                return (
-                    f"This server's {server.daily_cap} generations for today are used; "
-                    f"the next one frees up {timestamp(frees)}."
-                )
-        budget = settings.daily_budget_usd
-        if budget is not None:
-            everyone = await self.bot.store.spend_since(since)
-            if everyone.dollars + settings.cost_per_generation_usd > budget + 1e-9:
-                frees = (everyone.oldest or since) + DAY_SECONDS
-                return (
-                    f"The bot's daily budget (${budget:.2f}) is used up; generation opens "
-                    f"again {timestamp(frees)}."
-                )
-        return None
+        """The daily quotas (bot/quotas.py decides them, for /usage too)."""
+        bot = self.bot
+        quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
+        return quotas.refusal.message(timestamp) if quotas.refusal is not None else None
 
     def _attachments(
         self, character: discord.Attachment, pose: discord.Attachment | None

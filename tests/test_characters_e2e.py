@@ -288,6 +288,32 @@ async def test_names_clash_without_regard_to_case(
     assert sorted(await names_stored(bot)) == ["HERO", "Hero", "Mage"]
 
 
+async def test_names_clash_whatever_their_form_and_text_is_kept_clean(
+    start_bot: StartBot, discord_api: FakeDiscord, database_url: str
+) -> None:
+    bot = await start_bot(database_url=database_url)
+    alice = person(discord_api, 211, "alice")
+    # A NUL once crashed the save on PostgreSQL; invisible characters are dropped like it.
+    message = await saved(
+        discord_api, "Aria", user=alice, description="red\x00 cloak,\u200b silver\ufeff hair"
+    )
+    assert message.embeds[0]["description"] == "red cloak, silver hair"
+    [row] = await rows(bot, "SELECT name, description FROM characters")
+    assert (row["name"], row["description"]) == ("Aria", "red cloak, silver hair")
+
+    for clash in ("Ａria", "ＡＲＩＡ", "Ar\u200bia"):
+        text = await said(await save(discord_api, clash, user=alice))
+        assert text == "You already have a character called “Aria”.", clash
+    await saved(discord_api, "Mage", user=alice)
+    text = await said(
+        await character(discord_api, "rename", user=alice, name="ｍａｇｅ", new_name="Ａria")
+    )
+    assert text == "There is already a character called “Aria”."
+    shown = await answer(await character(discord_api, "show", user=alice, name="ａｒｉａ"))
+    assert shown.embeds[0]["title"] == "Aria"
+    assert sorted(await names_stored(bot)) == ["Aria", "Mage"]
+
+
 async def test_the_limit_per_user(start_bot: StartBot, discord_api: FakeDiscord) -> None:
     bot = await start_bot(user_max_characters=2)
     alice = person(discord_api, 301, "alice")

@@ -284,6 +284,30 @@ async def test_blank_prompt_is_refused_at_once(
     assert segmind.submits == []
 
 
+async def test_a_prompt_of_invisible_characters_is_empty_and_costs_nothing(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    bot: PoseBot = await start_bot()
+    invisible = "\u200b\u200d\u2060\ufeff"  # zero-width space and joiner, word joiner, BOM
+    interaction = await pose(discord_api, prompt=invisible)
+    assert "prompt is empty" in await refused(interaction)
+    assert interaction.callbacks[0][0] == 4, "answered directly, without a deferral"
+
+    attachment = discord_api.add_attachment("oc.png", png())
+    menu = await discord_api.invoke_message_command(
+        "Pose this character", discord_api.add_user_message("my OC!", [attachment])
+    )
+    await menu.wait_for(lambda i: i.modal is not None)
+    submitted = await discord_api.submit_modal(menu, {"prompt": invisible})
+    assert "prompt is empty" in await refused(submitted)
+    assert segmind.submits == []
+    assert bot.cooldowns.until(int(interaction.user["id"])) is None, "no cooldown taken"
+
+    # Inside a prompt they are dropped too: the API gets what the user can see.
+    await delivered(await pose(discord_api, prompt=f"the hero{invisible}, wav\u200bing"))
+    assert segmind.submits[0].body["prompt"] == "the hero, waving"
+
+
 async def test_mentions_in_a_prompt_ping_nobody(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:

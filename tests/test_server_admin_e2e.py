@@ -154,3 +154,48 @@ async def test_private_results_stay_with_the_requester_even_after_the_token(
     assert dm.content == "Your pose is ready."
     in_guild = [m for m in discord_api.channel_messages if m.channel_id == FakeDiscord.CHANNEL_ID]
     assert in_guild == [], "nothing was posted where others can see it"
+
+
+async def usage(discord_api: FakeDiscord, user: dict[str, Any] | None = None) -> str:
+    return await refused(await discord_api.invoke("usage", user=user, permissions=0))
+
+
+async def test_usage_says_what_pose_decides_under_the_servers_caps(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0, user_daily_limit=10)
+    await admin(discord_api, "caps", user=1)
+    await delivered(await pose(discord_api))
+    mine = await usage(discord_api)
+    assert "1 generation ($0.58); 0 of your 1 are left." in mine
+    refusal = await refused(await pose(discord_api))
+    assert "You have used your 1 generations for today" in refusal
+    assert refusal in mine, "the same words, the same moment"
+
+    # A member with room of their own is told what the server's cap leaves.
+    other = discord_api.make_user(73, "other")
+    await admin(discord_api, "caps", server=3, user=0)
+    assert "This server's daily cap leaves room for 2 more." in await usage(discord_api, other)
+    await admin(discord_api, "caps", server=1)
+    theirs = await usage(discord_api, other)
+    assert "10 of your 10 are left." in theirs
+    refusal = await refused(await pose(discord_api, user=other))
+    assert "This server's 1 generations for today are used" in refusal
+    assert refusal in theirs
+    assert len(segmind.submits) == 1
+
+
+async def test_blocked_words_are_found_whatever_their_form(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=0)
+    assert "nothing visible" in await admin(discord_api, "block", word="\u200b\u2060")
+    assert "Blocked words: none" in await admin(discord_api, "settings")
+    await admin(discord_api, "block", word="Ｇore")  # full-width, as a phone keyboard may type
+    assert "Blocked words: gore" in await admin(discord_api, "settings")
+    for prompt in ("covered in ＧＯＲＥ", "covered in go\u200bre", "covered in GORE"):
+        text = await refused(await pose(discord_api, prompt=prompt))
+        assert "does not allow the word “gore”" in text, prompt
+    assert segmind.submits == []
+    await admin(discord_api, "unblock", word="GORE")
+    assert "Blocked words: none" in await admin(discord_api, "settings")

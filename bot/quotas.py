@@ -1,0 +1,149 @@
+"""The daily quotas of /pose, decided in one place: each member's generations, each server's, and
+the bot's budget, over a rolling 24 hours.
+
+/pose, the result buttons, "Pose this character" and /usage all ask `daily_quotas`, so what
+/usage says is left is what /pose allows. Each quota is one function from the spend it counts
+to a `Quota`; a refusal says why and when the quota frees up, and leaves the wording of the
+moment to the caller (Discord shows it as a relative timestamp).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.servers import ServerSettings
+from bot.settings import Settings
+from bot.store import DAY_SECONDS, Spend, Store
+
+# Dollars are summed in floating point: a budget of exactly n generations must allow n.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request may not start now, written for the user; "{when}" in `reason` stands
+    for the moment it frees up, `frees_at` (None: no moment is known)."""
+
+    reason: str
+    frees_at: float | None = None
+
+    def message(self, when: Callable[[float], str]) -> str:
+        """The reason, with `frees_at` written by `when` (e.g. a Discord relative timestamp)."""
+        moment = when(self.frees_at) if self.frees_at is not None else "later"
+        return self.reason.format(when=moment)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One daily quota as it stands: its limit and what is used of it (generations, or dollars
+    for the budget), how many more requests it lets start, and, when none, why not."""
+
+    name: str  # how /usage names it: "This server's daily cap"
+    limit: float
+    used: float
+    left: float  # whole requests; math.inf when the quota cannot run out
+    spend: Spend  # the figures it was decided from
+    refusal: Refusal | None = None
+
+
+@dataclass(frozen=True)
+class DailyQuotas:
+    """Every daily quota that applies to one member in one server."""
+
+    member: Quota
+    server: Quota | None = None  # None: the server sets no cap
+    budget: Quota | None = None  # None: the bot's owner sets no budget
+
+    @property
+    def quotas(self) -> tuple[Quota, ...]:
+        return tuple(q for q in (self.member, self.server, self.budget) if q is not None)
+
+    @property
+    def refusal(self) -> Refusal | None:
+        """The first quota's refusal, the member's own before the server's and the budget's."""
+        return next((q.refusal for q in self.quotas if q.refusal is not None), None)
+
+    @property
+    def tightest(self) -> Quota:
+        """The quota with the fewest requests left (the member's own on a tie)."""
+        return min(self.quotas, key=lambda q: q.left)
+
+    @property
+    def left(self) -> float:
+        """How many more requests may start today, all quotas taken together."""
+        return self.tightest.left
+
+
+def member_quota(mine: Spend, limit: int) -> Quota:
+    """A member's generations: `limit` is the server's per-member cap or USER_DAILY_LIMIT."""
+    left = max(0, limit - mine.generations)
+    refusal = None
+    if left == 0:
+        refusal = Refusal(
+            f"You have used your {limit} generations for today; the next one frees up {{when}}.",
+            _frees_at(mine),
+        )
+    return Quota("Your daily limit", limit, mine.generations, left, mine, refusal)
+
+
+def server_quota(here: Spend, cap: int) -> Quota:
+    """A server's generations, all its members together."""
+    left = max(0, cap - here.generations)
+    refusal = None
+    if left == 0:
+        refusal = Refusal(
+            f"This server's {cap} generations for today are used; the next one frees up {{when}}.",
+            _frees_at(here),
+        )
+    return Quota("This server's daily cap", cap, here.generations, left, here, refusal)
+
+
+def budget_quota(everyone: Spend, budget: float, price: float) -> Quota:
+    """The bot's dollars, everyone's generations together; a request reserves `price`."""
+    room = budget - everyone.dollars
+    if price > 0:
+        left: float = max(0, math.floor(room / price + _EPSILON))
+    else:
+        left = math.inf if room > -_EPSILON else 0
+    refusal = None
+    if left == 0:
+        frees_at = _frees_at(everyone)
+        if frees_at is None:  # nothing spent, and still no room: the budget is below one price
+            reason = f"The bot's daily budget (${budget:.2f}) is less than one generation costs."
+        else:
+            reason = (
+                f"The bot's daily budget (${budget:.2f}) is used up; "
+                "generation opens again {when}."
+            )
+        refusal = Refusal(reason, frees_at)
+    return Quota("The bot's daily budget", budget, everyone.dollars, left, everyone, refusal)
+
+
+async def daily_quotas(
+    store: Store,
+    settings: Settings,
+    server: ServerSettings | None,
+    user_id: int,
+    now: float,
+) -> DailyQuotas:
+    """Every daily quota for `user_id` in `server` (None: outside any server), from the spend
+    the store counts: an accepted request counts at once, a failed or cancelled one not."""
+    since = now - DAY_SECONDS
+    limit = (server.user_cap if server else None) or settings.user_daily_limit
+    member = member_quota(await store.spend_since(since, requester_id=user_id), limit)
+    here = None
+    if server is not None and server.daily_cap is not None:
+        spent_here = await store.spend_since(since, guild_id=server.guild_id)
+        here = server_quota(spent_here, server.daily_cap)
+    budget = None
+    if settings.daily_budget_usd is not None:
+        everyone = await store.spend_since(since)
+        budget = budget_quota(everyone, settings.daily_budget_usd, settings.cost_per_generation_usd)
+    return DailyQuotas(member, here, budget)
+
+
+def _frees_at(spend: Spend) -> float | None:
+    """When the oldest counted request leaves the window, giving back what it took."""
+    return spend.oldest + DAY_SECONDS if spend.oldest is not None else None

@@ -1,0 +1,35 @@
+"""Text from users, cleaned one way everywhere before it is checked, stored or sent on.
+
+Prompts, negative prompts, character names and descriptions, and admins' words all pass through
+`clean`; whatever decides that two texts are the same (names, blocked words) compares `folded`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Control (NUL among them: PostgreSQL refuses it in text), format (zero-width space and joiners,
+# word joiner, BOM, bidirectional overrides), lone surrogates, private use and unassigned.
+_DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def clean(text: str | None) -> str:
+    """`text` with what cannot be seen removed: invisible characters dropped, white space
+    (newlines and tabs too) folded to single spaces, and no space at either end."""
+    if not text:
+        return ""
+    kept = []
+    for ch in unicodedata.normalize("NFC", text):
+        if ch.isspace():
+            kept.append(" ")
+        elif unicodedata.category(ch) not in _DROPPED:
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
+def folded(text: str | None) -> str:
+    """What two texts share when they are the same words: `clean`, then compatibility forms
+    ("Ａria", "ﬁ") and case folded away (NFKC casefold)."""
+    once = unicodedata.normalize("NFKC", clean(text)).casefold()
+    # Case folding can undo the normal form (and NFKC can make new spaces): do both again.
+    return " ".join(unicodedata.normalize("NFKC", once).split())
