@@ -14,7 +14,7 @@ import discord
 
 from bot.database import connect, describe_url
 from bot.memory import return_large_buffers_to_the_system
-from bot.posebot import PoseBot
+from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings, SettingsError
 from bot.store import Store
 
@@ -39,7 +39,10 @@ async def open_store(url: str | None) -> Store:
 async def run(settings: Settings) -> None:
     store = await open_store(settings.database_url)
     try:
-        async with aiohttp.ClientSession() as session, PoseBot(settings, session, store) as bot:
+        async with (
+            aiohttp.ClientSession() as session,
+            bot_class(settings)(settings, session, store) as bot,
+        ):
             await _serve(bot, settings)
     finally:
         await store.close()

@@ -46,12 +46,18 @@ class PoseBot(commands.Bot):
         # Slash commands need no privileged intent; guilds gives the bot its channels.
         intents = discord.Intents.none()
         intents.guilds = True
+        sharding = (
+            {"shard_count": settings.shard_count, "shard_ids": settings.shard_ids}
+            if settings.shard_count is not None
+            else {}
+        )
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=PoseTree,
             allowed_mentions=NO_MENTIONS,
             help_command=None,
+            **sharding,
         )
         self.settings = settings
         self._closed = asyncio.Event()
@@ -144,3 +150,11 @@ class PoseBot(commands.Bot):
     async def wait_closed(self) -> None:
         """Until `close`: what a worker, which has no gateway session to run, waits on."""
         await self._closed.wait()
+
+
+class ShardedPoseBot(PoseBot, commands.AutoShardedBot):
+    """The bot run as one or more of several Discord shards (SHARD_COUNT, SHARD_IDS)."""
+
+
+def bot_class(settings: Settings) -> type[PoseBot]:
+    return ShardedPoseBot if settings.shard_count is not None else PoseBot

@@ -57,6 +57,10 @@ class Settings:
     # A process that stops renewing its jobs (killed, frozen, cut off from the database) loses
     # them to another after this long.
     job_lease_seconds: float = 15.0
+    # Discord sharding, for a bot in thousands of servers: how many shards in all, and which of
+    # them this process runs (None: all of them).
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def runs_jobs(self) -> bool:
@@ -121,6 +125,7 @@ class Settings:
             job_lease_seconds=reader.get(
                 "JOB_LEASE_SECONDS", cls.job_lease_seconds, _number(1, 300)
             ),
+            **_shards(reader),
         )
 
 
@@ -145,6 +150,29 @@ class _Reader:
         except ValueError as error:
             shown = name if secret else f"{name}={raw!r}"  # a URL may carry a password
             raise SettingsError(f"{shown} is not valid: {error}") from None
+
+
+def _shards(reader: _Reader) -> dict[str, object]:
+    count = reader.get("SHARD_COUNT", None, _integer(1, 100_000))
+    ids = reader.get("SHARD_IDS", None, _id_list)
+    if ids is not None and count is None:
+        raise SettingsError("SHARD_IDS needs SHARD_COUNT: the number of shards in all")
+    if ids is not None and count is not None and max(ids) >= count:
+        raise SettingsError(
+            f"SHARD_IDS={','.join(map(str, ids))!r} is not valid: "
+            f"shard ids go from 0 to SHARD_COUNT - 1 ({count - 1})"
+        )
+    return {"shard_count": count, "shard_ids": ids}
+
+
+def _id_list(raw: str) -> tuple[int, ...]:
+    try:
+        ids = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ValueError("expected shard ids separated by commas, such as 0,1") from None
+    if not ids or min(ids) < 0:
+        raise ValueError("expected shard ids separated by commas, such as 0,1")
+    return ids
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:

@@ -303,6 +303,7 @@ class _Session:
     id: str
     ws: web.WebSocketResponse | None
     sequence: int = 0
+    shard: tuple[int, int] | None = None  # (shard id, shard count) from IDENTIFY
     # (sequence, frame) of what was dispatched, replayed to a client that resumes.
     sent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_FRAMES))
 
@@ -1343,9 +1344,12 @@ class FakeDiscord:
         }
         if "shard" in identify:
             ready["shard"] = identify["shard"]
+            shard_id, shard_count = identify["shard"]
+            session.shard = (int(shard_id), int(shard_count))
         async with self._send_lock:
             await self._send(session, "READY", ready)
-            await self._send(session, "GUILD_CREATE", self._guild())
+            if _routes_to(session, self.GUILD_ID):
+                await self._send(session, "GUILD_CREATE", self._guild())
             # Registered after its READY, so that no event overtakes it.
             self._sessions[session.id] = session
         self.sessions_started += 1
@@ -1372,9 +1376,11 @@ class FakeDiscord:
         if not any(session.attached for session in self._sessions.values()):
             raise RuntimeError("no bot has a live session on the fake gateway")
         # One lock, so that each session's sequence numbers go out in the order they were given.
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         async with self._send_lock:
             for session in list(self._sessions.values()):
-                await self._send(session, event, data)
+                if _routes_to(session, guild_id):
+                    await self._send(session, event, data)
 
     async def _send(self, session: _Session, event: str, data: JSON) -> None:
         session.sequence += 1
@@ -1822,6 +1828,17 @@ class FakeDiscord:
 
 
 # -- request parsing and Discord's validation ----------------------------------------------------
+
+
+def _routes_to(session: _Session, guild_id: int | None) -> bool:
+    """Whether Discord sends a guild's events (None: direct messages) to this session: with
+    sharding, guild events go to shard (guild_id >> 22) % shard_count, direct messages to 0."""
+    if session.shard is None:
+        return True
+    shard_id, shard_count = session.shard
+    if guild_id is None:
+        return shard_id == 0
+    return (guild_id >> 22) % shard_count == shard_id
 
 
 async def _read_json(request: web.Request) -> Any:

@@ -27,6 +27,8 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.log_level == "INFO"
     assert (settings.segmind_rpm, settings.user_max_queued) == (5, 3)
     assert settings.database_url is None
+    assert (settings.bot_role, settings.job_lease_seconds) == ("all", 15)
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
 
 
 def test_every_variable_is_read() -> None:
@@ -52,6 +54,10 @@ def test_every_variable_is_read() -> None:
             "USER_DAILY_LIMIT": "4",
             "DAILY_BUDGET_USD": "12.5",
             "LOW_CREDITS_WARNING": "20",
+            "BOT_ROLE": "Worker",
+            "JOB_LEASE_SECONDS": "5",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "3, 1",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -69,6 +75,9 @@ def test_every_variable_is_read() -> None:
     assert settings.alert_channel_id == 223456789012345678
     assert (settings.cost_per_generation_usd, settings.user_daily_limit) == (0.60, 4)
     assert (settings.daily_budget_usd, settings.low_credits_warning) == (12.5, 20.0)
+    assert (settings.bot_role, settings.runs_jobs, settings.has_gateway) == ("worker", True, False)
+    assert settings.job_lease_seconds == 5
+    assert (settings.shard_count, settings.shard_ids) == (4, (1, 3))
 
 
 @pytest.mark.parametrize(
@@ -89,11 +98,21 @@ def test_every_variable_is_read() -> None:
         ("DAILY_BUDGET_USD", "lots", "amount in US dollars"),
         ("USER_MAX_QUEUED", "many", "USER_MAX_QUEUED='many'"),
         ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL is not valid: expected sqlite"),
+        ("BOT_ROLE", "leader", "expected one of all, gateway, worker"),
+        ("JOB_LEASE_SECONDS", "0", "JOB_LEASE_SECONDS='0' is not valid"),
+        ("SHARD_COUNT", "none", "SHARD_COUNT='none'"),
+        ("SHARD_IDS", "1", "SHARD_IDS needs SHARD_COUNT"),
+        ("SHARD_IDS", "a,b", "SHARD_IDS='a,b' is not valid"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         Settings.from_env({**REQUIRED, variable: value})
+
+
+def test_shard_ids_must_be_below_the_count() -> None:
+    with pytest.raises(SettingsError, match="from 0 to SHARD_COUNT - 1"):
+        Settings.from_env({**REQUIRED, "SHARD_COUNT": "2", "SHARD_IDS": "0,2"})
 
 
 def test_secrets_stay_out_of_repr_and_errors() -> None:
