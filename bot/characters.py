@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from bot.database import Database, Row
+from bot.errors import UserError
 
 MAX_NAME_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 300
@@ -23,7 +24,7 @@ MAX_DESCRIPTION_LENGTH = 300
 _NAME = re.compile(r"[^\W_][\w .'-]*")
 
 
-class CharacterError(Exception):
+class CharacterError(UserError):
     """A request about characters that cannot be done; the message is written for the user."""
 
 

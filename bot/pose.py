@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import UserError
 from bot.images import PreparedImage
 
 MAX_PROMPT_LENGTH = 1000
@@ -21,7 +22,7 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(UserError):
     """An option that cannot be used; the message is written for the user."""
 
 

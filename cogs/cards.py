@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CharacterError
-from bot.images import GeneratedImage, ImageRejected, fit_for_upload
-from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
+from bot import ui
+from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from bot.errors import UserError
+from bot.images import GeneratedImage, fit_for_upload
+from bot.pose import MAX_PROMPT_LENGTH, check_options
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
 from bot.runner import WaitTooLong
 from bot.segmind import SegmindError
@@ -69,6 +71,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:ca
     ) -> CancelButton:
         return cls(int(match["id"]))
 
+    @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
@@ -219,7 +222,7 @@ class DiscordPresenter:
                 "The image service is limiting how often the bot may call it. "
                 f"Please try again {timestamp(error.until)}; nothing was charged."
             )
-        if isinstance(error, SegmindError | ImageRejected | InvalidRequest):
+        if isinstance(error, SegmindError | UserError):
             return explain(error)
         if isinstance(error, discord.HTTPException):
             return "Your image was made but could not be posted here: " + error.text[:200]
@@ -316,6 +319,7 @@ class ResultButton(
     ) -> ResultButton:
         return cls(match["action"], int(match["id"]))
 
+    @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         job = await bot.store.job(self.job_id)
@@ -377,7 +381,7 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
     await interaction.delete_original_response()  # the message the button is on
 
 
-class NewPoseModal(discord.ui.Modal, title="New pose"):
+class NewPoseModal(ui.Modal, title="New pose"):
     """The same character and seed, with new words for the pose."""
 
     def __init__(self, job: Job) -> None:
@@ -395,24 +399,20 @@ class NewPoseModal(discord.ui.Modal, title="New pose"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         options = self.job.options
-        try:
-            new_options = check_options(
-                prompt=self.prompt.value,
-                negative_prompt=options.negative_prompt,
-                seed=options.seed,
-                steps=options.steps,
-                guidance=options.guidance,
-                size=options.size,
-            )
-        except InvalidRequest as error:
-            await send_private(interaction, str(error))
-            return
+        new_options = check_options(
+            prompt=self.prompt.value,
+            negative_prompt=options.negative_prompt,
+            seed=options.seed,
+            steps=options.steps,
+            guidance=options.guidance,
+            size=options.size,
+        )
         await pose_cog(bot).start_job(
             interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
         )
 
 
-class SaveCharacterModal(discord.ui.Modal, title="Save this character"):
+class SaveCharacterModal(ui.Modal, title="Save this character"):
     """Keeps a result's image in the presser's character library."""
 
     def __init__(self, job: Job) -> None:
@@ -437,22 +437,18 @@ class SaveCharacterModal(discord.ui.Modal, title="Save this character"):
         if result is None:
             await send_private(interaction, "This result is no longer stored.")
             return
-        try:
-            character = await bot.characters.save(
-                owner_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                name=self.name.value,
-                description=self.description.value or "",
-                shared=False,
-                image_format=result.format,
-                width=result.width,
-                height=result.height,
-                data=result.data,
-                now=bot.clock(),
-            )
-        except CharacterError as error:
-            await send_private(interaction, str(error))
-            return
+        character = await bot.characters.save(
+            owner_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            name=self.name.value,
+            description=self.description.value or "",
+            shared=False,
+            image_format=result.format,
+            width=result.width,
+            height=result.height,
+            data=result.data,
+            now=bot.clock(),
+        )
         await send_private(
             interaction,
             f"Saved “{character.name}” to your characters: pose it with "

@@ -16,6 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import ui
 from bot.characters import Character
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected
 from bot.images import prepare_reference as prepare_image
@@ -336,7 +337,7 @@ class PoseCog(commands.Cog):
         await send_private(interaction, text)
 
 
-class PoseThisModal(discord.ui.Modal, title="Pose this character"):
+class PoseThisModal(ui.Modal, title="Pose this character"):
     """Asks for the pose when a character is taken from a message's image."""
 
     def __init__(self, cog: PoseCog, attachment: discord.Attachment) -> None:
@@ -352,11 +353,7 @@ class PoseThisModal(discord.ui.Modal, title="Pose this character"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        try:
-            options = check_options(prompt=self.prompt.value)
-        except InvalidRequest as error:
-            await send_private(interaction, str(error))
-            return
+        options = check_options(prompt=self.prompt.value)
         await self.cog.start_job(interaction, options, self.cog._attachments(self.attachment, None))
 
 

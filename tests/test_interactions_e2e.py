@@ -1,0 +1,95 @@
+"""Buttons, forms and commands that fail, are forged, race each other or come from the wrong
+place: each one still gets an answer, and only the right message is touched."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from bot.posebot import PoseBot
+from tests.conftest import StartBot
+from tests.fake_discord import FakeDiscord
+from tests.test_results_e2e import buttons, save_character
+from tests.user_actions import delivered, pose, refused
+
+
+def assert_reference_logged(text: str, caplog: pytest.LogCaptureFixture, cause: str) -> None:
+    """The user got the generic answer; its reference leads to the traceback in the log."""
+    reference = re.search(r"reference: `([0-9a-f]{8})`", text)
+    assert reference, text
+    logged = [r for r in caplog.records if reference.group(1) in r.getMessage()]
+    assert logged, "the reference is in the log"
+    assert logged[0].exc_info is not None, "with the traceback"
+    assert cause in str(logged[0].exc_info[1])
+
+
+async def test_a_button_that_fails_is_answered_privately_with_a_reference(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = await start_bot(user_cooldown_seconds=0)
+    result = await delivered(await pose(discord_api))
+
+    async def broken(job_id: int) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(bot.store, "job", broken)
+    press = await discord_api.press(result, buttons(result)["Reroll"])
+    assert_reference_logged(await refused(press), caplog, "the database went away")
+    assert press.callbacks[0][1]["flags"] & 64, "privately"
+
+
+async def test_a_form_that_fails_is_answered_privately_with_a_reference(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = await start_bot()
+    result = await delivered(await pose(discord_api))
+
+    opened = await discord_api.press(result, buttons(result)["Save character"])
+    await opened.wait_for(lambda i: i.modal is not None)
+    bad_name = await discord_api.submit_modal(opened, {"name": "🐉🐉"})
+    assert "start with a letter or digit" in await refused(bad_name), "a UserError's own words"
+
+    async def broken(job_id: int) -> None:
+        raise RuntimeError("the images are unreadable")
+
+    monkeypatch.setattr(bot.store, "images", broken)
+    opened = await discord_api.press(result, buttons(result)["Save character"])
+    await opened.wait_for(lambda i: i.modal is not None)
+    submitted = await discord_api.submit_modal(opened, {"name": "Hero"})
+    assert_reference_logged(await refused(submitted), caplog, "the images are unreadable")
+
+
+async def test_an_interaction_another_process_answered_gets_nothing_more(
+    start_bot: StartBot, discord_api: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    first: PoseBot = await start_bot()
+    user = discord_api.make_user(95, "lister")
+    await save_character(first, 95, "Aria")
+    result = await delivered(await pose(discord_api, user=user))
+    # A second process, as during a deploy: each receives every interaction.
+    await start_bot()
+    await discord_api.wait_for(lambda: discord_api.sessions_started == 2)
+    caplog.clear()
+
+    listing = await discord_api.invoke("character", subcommand="list", user=user)
+    await discord_api.press(result, buttons(result)["Delete"], user=user)
+    await discord_api.wait_for(lambda: result.deleted)
+    await listing.wait_for(lambda i: bool(i.followups))
+
+    def answered_elsewhere() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "answered by another process" in r.getMessage()]
+
+    await discord_api.wait_for(lambda: len(answered_elsewhere()) == 2)
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in answered_elsewhere())
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [shown] = listing.messages()
+    assert [embed["title"] for embed in shown.embeds] == ["Aria"], "the list, and nothing else"
