@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 # Interaction tokens live 15 minutes; keep a margin for the last call to get through.
 TOKEN_MARGIN_SECONDS = 60
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+# Ids are signed 64-bit integers in both databases: a button naming a larger one is forged.
+MAX_STORED_ID = 2**63 - 1
 
 
 def timestamp(epoch: float) -> str:
@@ -52,7 +54,24 @@ def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
     return discord.Webhook.from_state(data=data, state=bot._connection)
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>\d+)"):
+async def job_of_button(bot: PoseBot, job_id: int) -> Job | None:
+    """The stored job a button names, or None when it is gone."""
+    if job_id > MAX_STORED_ID:
+        raise UserError("This button does not belong to any request of this bot.")
+    return await bot.store.job(job_id)
+
+
+def check_on_its_message(interaction: discord.Interaction, job: Job) -> None:
+    """A job's buttons act only on its own card or result, whatever their custom_id says."""
+    message = interaction.message
+    if message is None or message.id not in (job.status_message_id, job.result_message_id):
+        raise UserError("This button does not belong to this message's request.")
+
+
+# The custom_ids' ids are ASCII digits only: `\d` would also take other scripts' digits.
+class CancelButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>[0-9]+)"
+):
     """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
 
     def __init__(self, job_id: int) -> None:
@@ -74,10 +93,11 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:ca
     @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = bot.runner.job(self.job_id) or await bot.store.job(self.job_id)
+        job = bot.runner.job(self.job_id) or await job_of_button(bot, self.job_id)
         if job is None or job.requester_id != interaction.user.id:
             await send_private(interaction, "Only the person who asked for this can cancel it.")
             return
+        check_on_its_message(interaction, job)
         if not await bot.runner.cancel(self.job_id):
             await send_private(interaction, "It has already started, so it cannot be cancelled.")
             return
@@ -301,7 +321,7 @@ RESULT_ACTIONS = {
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>\d+)",
+    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)",
 ):
     def __init__(self, action: str, job_id: int) -> None:
         label, emoji, style = RESULT_ACTIONS[action]
@@ -322,12 +342,13 @@ class ResultButton(
     @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = await bot.store.job(self.job_id)
+        job = await job_of_button(bot, self.job_id)
         if job is None:
             await send_private(
                 interaction, "This result is no longer stored, so it cannot be reused."
             )
             return
+        check_on_its_message(interaction, job)
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":

@@ -10,9 +10,19 @@ import pytest
 
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, FakeMessage
 from tests.test_results_e2e import buttons, save_character
 from tests.user_actions import delivered, pose, refused
+
+
+def forge(message: FakeMessage, label: str, custom_id: str) -> None:
+    """Give the button `label` on `message` another custom_id, as a forged client would send."""
+    for row in message.components:
+        for component in row.get("components", []):
+            if component.get("label") == label:
+                component["custom_id"] = custom_id
+                return
+    raise AssertionError(f"no button {label!r} on {message!r}")
 
 
 def assert_reference_logged(text: str, caplog: pytest.LogCaptureFixture, cause: str) -> None:
@@ -65,6 +75,33 @@ async def test_a_form_that_fails_is_answered_privately_with_a_reference(
     await opened.wait_for(lambda i: i.modal is not None)
     submitted = await discord_api.submit_modal(opened, {"name": "Hero"})
     assert_reference_logged(await refused(submitted), caplog, "the images are unreadable")
+
+
+@pytest.mark.parametrize("job_id", ["9" * 100, str(2**63)], ids=["100-digits", "2**63"])
+async def test_a_button_naming_an_impossible_job_is_answered(
+    start_bot: StartBot, discord_api: FakeDiscord, job_id: str
+) -> None:
+    await start_bot()
+    result = await delivered(await pose(discord_api))
+    forge(result, "Delete", f"pose:delete:{job_id}")
+    press = await discord_api.press(result, f"pose:delete:{job_id}")
+    assert "does not belong to any request" in await refused(press)
+    assert not result.deleted
+
+
+async def test_delete_acts_only_on_its_own_requests_message(
+    start_bot: StartBot, discord_api: FakeDiscord
+) -> None:
+    await start_bot()
+    me, them = discord_api.make_user(71, "me"), discord_api.make_user(72, "them")
+    mine = await delivered(await pose(discord_api, user=me))
+    theirs = await delivered(await pose(discord_api, user=them))
+    # A Delete naming my request, on their result: the requester check alone would pass.
+    forge(theirs, "Delete", buttons(mine)["Delete"])
+    press = await discord_api.press(theirs, buttons(mine)["Delete"], user=me)
+    assert "does not belong to this message" in await refused(press)
+    assert not theirs.deleted
+    assert not mine.deleted
 
 
 async def test_an_interaction_another_process_answered_gets_nothing_more(
