@@ -27,7 +27,7 @@ from bot.pose import MAX_PROMPT_LENGTH, check_options
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
 from bot.runner import WaitTooLong
 from bot.segmind import SegmindError
-from bot.store import CHARACTER, POSE, RESULT, Job, StoredImage
+from bot.store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -99,7 +99,14 @@ class CancelButton(
             return
         check_on_its_message(interaction, job)
         if not await bot.runner.cancel(self.job_id):
-            await send_private(interaction, "It has already started, so it cannot be cancelled.")
+            # Two presses at once: the one that lost finds the job cancelled, not started.
+            now = await bot.store.job(self.job_id)
+            if now is None or now.state == CANCELLED:
+                await send_private(interaction, "It was already cancelled; nothing was charged.")
+            else:
+                await send_private(
+                    interaction, "It has already started, so it cannot be cancelled."
+                )
             return
         await interaction.response.edit_message(
             content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS

@@ -3,6 +3,7 @@ place: each one still gets an answer, and only the right message is touched."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -11,8 +12,9 @@ import pytest
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord, FakeMessage
+from tests.fake_segmind import FakeSegmind
 from tests.test_results_e2e import buttons, save_character
-from tests.user_actions import delivered, pose, refused
+from tests.user_actions import card_text, delivered, pose, private_text, refused
 
 
 def forge(message: FakeMessage, label: str, custom_id: str) -> None:
@@ -102,6 +104,32 @@ async def test_delete_acts_only_on_its_own_requests_message(
     assert "does not belong to this message" in await refused(press)
     assert not theirs.deleted
     assert not mine.deleted
+
+
+async def test_two_cancel_presses_at_once_both_hear_it_was_cancelled(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    segmind.latency = 3  # the first request holds the only slot while the second waits
+    await start_bot(segmind_max_concurrency=1)
+    owner = discord_api.make_user(81, "owner")
+    blocker = await pose(discord_api, user=discord_api.make_user(82, "first"))
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    queued = await pose(discord_api, user=owner)
+    await queued.wait_for(lambda i: "Queued: position 1" in card_text(i))
+    card = queued.original
+    assert card is not None
+    [cancel] = [c for c in buttons(card).values() if c.startswith("pose:cancel:")]
+
+    presses = await asyncio.gather(
+        discord_api.press(card, cancel, user=owner), discord_api.press(card, cancel, user=owner)
+    )
+    for press in presses:
+        await press.wait_for(lambda i: bool(i.callbacks))
+    answers = sorted(private_text(press) or card_text(press) for press in presses)
+    assert answers[0].startswith("It was already cancelled"), answers
+    assert answers[1].startswith("🚫 Cancelled"), answers
+    await delivered(blocker, timeout=20)
+    assert len(segmind.submits) == 1
 
 
 async def test_an_interaction_another_process_answered_gets_nothing_more(
