@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import UserError
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.store import DAY_SECONDS
@@ -138,6 +139,9 @@ class AdminCog(commands.Cog):
     ) -> None:
         """Refuse requests whose prompt uses this word."""
         word = " ".join(word.split()).casefold()
+        if not word:
+            # Discord counts spaces as characters; a blank "word" would refuse every request.
+            raise UserError("Give a word to block: it cannot be blank.")
         await self._change(
             interaction,
             lambda s: dataclasses.replace(

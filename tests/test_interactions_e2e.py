@@ -14,6 +14,7 @@ from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord, FakeMessage
 from tests.fake_segmind import FakeSegmind
 from tests.test_results_e2e import buttons, save_character
+from tests.test_server_admin_e2e import admin
 from tests.user_actions import card_text, delivered, pose, private_text, refused
 
 
@@ -130,6 +131,25 @@ async def test_two_cancel_presses_at_once_both_hear_it_was_cancelled(
     assert answers[1].startswith("🚫 Cancelled"), answers
     await delivered(blocker, timeout=20)
     assert len(segmind.submits) == 1
+
+
+async def test_caps_take_no_negative_number(start_bot: StartBot, discord_api: FakeDiscord) -> None:
+    await start_bot()
+    [registered] = [c for c in discord_api.synced_commands if c["name"] == "admin"]
+    [caps] = [o for o in registered["options"] if o["name"] == "caps"]
+    assert {o["name"]: o.get("min_value") for o in caps["options"]} == {"server": 0, "user": 0}
+    with pytest.raises(ValueError, match="Discord does not send -1"):
+        await admin(discord_api, "caps", server=-1)
+    assert "Server cap: none" in await admin(discord_api, "caps", server=0)
+
+
+async def test_a_blank_word_is_not_blocked(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot()
+    assert "cannot be blank" in await admin(discord_api, "block", word="   ")
+    assert "Blocked words: none" in await admin(discord_api, "settings")
+    await delivered(await pose(discord_api, prompt="a knight, kneeling"))
 
 
 async def test_an_interaction_another_process_answered_gets_nothing_more(
