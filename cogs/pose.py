@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -56,6 +56,25 @@ MAX_PARALLEL_INTAKE = 2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 ImageSource = Callable[[], Awaitable[list[StoredImage]]]
+T = TypeVar("T")
+
+
+def in_a_server(interaction: discord.Interaction) -> bool:
+    """A request from a direct message is refused (the tree says why) before anything is
+    taken: Discord no longer offers the commands there, but a client may still send one."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return True
+
+
+def servers_only(callback: T) -> T:
+    """A way to ask for a pose: offered in the servers that added the bot, and nowhere else
+    (not in direct messages, group chats, or as an app installed to a user)."""
+    callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
+        callback
+    )
+    callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
+    return app_commands.check(in_a_server)(callback)
 
 
 class PoseCog(commands.Cog):
@@ -66,7 +85,6 @@ class PoseCog(commands.Cog):
         self._pose_this = app_commands.ContextMenu(
             name="Pose this character", callback=self.pose_this_character
         )
-        self._pose_this.guild_only = True
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._pose_this)
@@ -75,7 +93,7 @@ class PoseCog(commands.Cog):
         self.bot.tree.remove_command(self._pose_this.name, type=self._pose_this.type)
 
     @app_commands.command(name="pose")
-    @app_commands.guild_only()
+    @servers_only
     @app_commands.describe(
         prompt="The character and the pose, in words",
         character="An image of your character (or use saved)",
@@ -132,6 +150,7 @@ class PoseCog(commands.Cog):
         assert character is not None
         await self.start_job(interaction, options, self._attachments(character, pose))
 
+    @servers_only
     async def pose_this_character(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:

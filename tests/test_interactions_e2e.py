@@ -15,7 +15,7 @@ from tests.fake_discord import FakeDiscord, FakeMessage
 from tests.fake_segmind import FakeSegmind
 from tests.test_results_e2e import buttons, save_character
 from tests.test_server_admin_e2e import admin
-from tests.user_actions import card_text, delivered, pose, private_text, refused
+from tests.user_actions import accepted, card_text, delivered, png, pose, private_text, refused
 
 
 def forge(message: FakeMessage, label: str, custom_id: str) -> None:
@@ -150,6 +150,41 @@ async def test_a_blank_word_is_not_blocked(
     assert "cannot be blank" in await admin(discord_api, "block", word="   ")
     assert "Blocked words: none" in await admin(discord_api, "settings")
     await delivered(await pose(discord_api, prompt="a knight, kneeling"))
+
+
+async def test_pose_is_offered_in_servers_only(
+    start_bot: StartBot, discord_api: FakeDiscord
+) -> None:
+    await start_bot(discord_guild_id=None)
+    for name, kind in (("pose", 1), ("Pose this character", 3)):
+        [command] = [
+            c for c in discord_api.synced_commands if c["name"] == name and c["type"] == kind
+        ]
+        assert command["contexts"] == [0], name  # servers: not DMs, not group chats
+        assert command["integration_types"] == [0], name  # installed to servers, not users
+
+
+async def test_pose_from_a_direct_message_is_refused_and_costs_nothing(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(discord_guild_id=None, user_cooldown_seconds=60)
+    user = discord_api.make_user(91, "dm")
+    attachment = discord_api.add_attachment("hero.png", png())
+    in_dm = await discord_api.invoke(
+        "pose",
+        [
+            {"name": "character", "type": 11, "value": attachment["id"]},
+            {"name": "prompt", "type": 3, "value": "waving"},
+        ],
+        user=user,
+        attachments=[attachment],
+        guild=False,
+    )
+    assert "not in direct messages" in await refused(in_dm)
+    assert in_dm.callbacks[0][1]["flags"] & 64, "privately"
+    assert segmind.submits == []
+    assert discord_api.cdn_requests == [], "not even downloaded"
+    await accepted(await pose(discord_api, user=user))  # no cooldown was taken
 
 
 async def test_an_interaction_another_process_answered_gets_nothing_more(
