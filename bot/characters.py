@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from bot.database import Database, Executor, Row
+from bot.errors import UserError
 from bot.text import clean, folded
 
 MAX_NAME_LENGTH = 32
@@ -24,7 +25,7 @@ MAX_DESCRIPTION_LENGTH = 300
 _NAME = re.compile(r"[^\W_][\w .'-]*")
 
 
-class CharacterError(Exception):
+class CharacterError(UserError):
     """A request about characters that cannot be done; the message is written for the user."""
 
 

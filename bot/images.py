@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps
 
+from bot.errors import UserError
+
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 1024
@@ -25,7 +27,7 @@ _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-class ImageRejected(Exception):
+class ImageRejected(UserError):
     """An upload that cannot be used; the message is written for the user."""
 
 

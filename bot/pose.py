@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import UserError
 from bot.images import PreparedImage
 from bot.text import clean
 
@@ -21,7 +22,7 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(UserError):
     """An option that cannot be used; the message is written for the user."""
 
 

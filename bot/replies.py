@@ -8,12 +8,14 @@ import secrets
 import discord
 
 from bot import segmind
-from bot.images import ImageRejected
-from bot.pose import InvalidRequest
+from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+# Discord's answer to a second response: another process of the bot answered first (two
+# overlap during a deploy, and each receives every interaction).
+ALREADY_ACKNOWLEDGED = 40060
 
 
 async def send_private(interaction: discord.Interaction, content: str) -> None:
@@ -26,7 +28,37 @@ async def send_private(interaction: discord.Interaction, content: str) -> None:
                 content, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
     except discord.HTTPException as error:
-        log.warning("could not reply to interaction %s: %s", interaction.id, error)
+        if error.code == ALREADY_ACKNOWLEDGED:
+            _answered_elsewhere(interaction)
+        else:
+            log.warning("could not reply to interaction %s: %s", interaction.id, error)
+
+
+async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The one answer to a command, button or form that failed: a UserError's own message,
+    anything else a generic one with a reference to the logged traceback. Private, whether or
+    not the interaction was answered already; nothing when another process answered it."""
+    if isinstance(error, discord.HTTPException) and error.code == ALREADY_ACKNOWLEDGED:
+        _answered_elsewhere(interaction)
+        return
+    if isinstance(error, UserError):
+        await send_private(interaction, str(error))
+        return
+    await send_private(interaction, report_unexpected(error, _source(interaction)))
+
+
+def _answered_elsewhere(interaction: discord.Interaction) -> None:
+    log.info("interaction %s was answered by another process of the bot", interaction.id)
+
+
+def _source(interaction: discord.Interaction) -> str:
+    """What the user used, for the log: "/pose", "component pose:reroll:12", "form …"."""
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    custom_id = (interaction.data or {}).get("custom_id", "?")
+    if interaction.type is discord.InteractionType.modal_submit:
+        return f"form {custom_id}"
+    return f"component {custom_id}"
 
 
 def report_unexpected(error: BaseException, context: str) -> str:
@@ -41,7 +73,7 @@ def report_unexpected(error: BaseException, context: str) -> str:
 
 def explain(error: Exception) -> str:
     """What a known failure means for the user, and what to do about it."""
-    if isinstance(error, ImageRejected | InvalidRequest):
+    if isinstance(error, UserError):
         return str(error)
     if isinstance(error, segmind.BadRequest):
         return f"The image service refused this request: {error.message}"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.replies import report_unexpected, send_private
+from bot.replies import answer_error, send_private
 
 
 class PoseTree(app_commands.CommandTree):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        original = getattr(error, "original", error)
         if isinstance(error, app_commands.NoPrivateMessage):
             message = "This command works in a server channel, not in direct messages."
         elif isinstance(error, app_commands.BotMissingPermissions):
@@ -23,6 +22,6 @@ class PoseTree(app_commands.CommandTree):
         elif isinstance(error, app_commands.CheckFailure):
             message = "You cannot use this command here."
         else:
-            name = interaction.command.qualified_name if interaction.command else "a command"
-            message = report_unexpected(original, f"/{name}")
+            await answer_error(interaction, getattr(error, "original", error))
+            return
         await send_private(interaction, message)

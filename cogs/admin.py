@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import UserError
 from bot.quotas import daily_quotas
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
@@ -149,8 +150,8 @@ class AdminCog(commands.Cog):
         """Refuse requests whose prompt uses this word."""
         word = folded(word)
         if not word:
-            await send_private(interaction, "That word has nothing visible in it to block.")
-            return
+            # Discord counts spaces as characters; a blank "word" would refuse every request.
+            raise UserError("Give a word to block: it has nothing visible in it.")
         await self._change(
             interaction,
             lambda s: dataclasses.replace(

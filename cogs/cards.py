@@ -20,13 +20,15 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, CharacterError
+from bot import ui
+from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.engine.presenter import WaitTooLong
-from bot.images import GeneratedImage, ImageRejected, fit_for_upload
-from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
+from bot.errors import UserError
+from bot.images import GeneratedImage, fit_for_upload
+from bot.pose import MAX_PROMPT_LENGTH, check_options
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
 from bot.segmind import SegmindError
-from bot.store import CHARACTER, POSE, RESULT, Job, StoredImage
+from bot.store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 # Interaction tokens live 15 minutes; keep a margin for the last call to get through.
 TOKEN_MARGIN_SECONDS = 60
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+# Ids are signed 64-bit integers in both databases: a button naming a larger one is forged.
+MAX_STORED_ID = 2**63 - 1
 
 
 def timestamp(epoch: float) -> str:
@@ -51,7 +55,24 @@ def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
     return discord.Webhook.from_state(data=data, state=bot._connection)
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>\d+)"):
+async def job_of_button(bot: PoseBot, job_id: int) -> Job | None:
+    """The stored job a button names, or None when it is gone."""
+    if job_id > MAX_STORED_ID:
+        raise UserError("This button does not belong to any request of this bot.")
+    return await bot.store.job(job_id)
+
+
+def check_on_its_message(interaction: discord.Interaction, job: Job) -> None:
+    """A job's buttons act only on its own card or result, whatever their custom_id says."""
+    message = interaction.message
+    if message is None or message.id not in (job.status_message_id, job.result_message_id):
+        raise UserError("This button does not belong to this message's request.")
+
+
+# The custom_ids' ids are ASCII digits only: `\d` would also take other scripts' digits.
+class CancelButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"pose:cancel:(?P<id>[0-9]+)"
+):
     """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
 
     def __init__(self, job_id: int) -> None:
@@ -70,14 +91,23 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pose:ca
     ) -> CancelButton:
         return cls(int(match["id"]))
 
+    @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = await bot.store.job(self.job_id)
+        job = await job_of_button(bot, self.job_id)
         if job is None or job.requester_id != interaction.user.id:
             await send_private(interaction, "Only the person who asked for this can cancel it.")
             return
+        check_on_its_message(interaction, job)
         if not await bot.runner.cancel(self.job_id):
-            await send_private(interaction, "It has already started, so it cannot be cancelled.")
+            # Two presses at once: the one that lost finds the job cancelled, not started.
+            now = await bot.store.job(self.job_id)
+            if now is None or now.state == CANCELLED:
+                await send_private(interaction, "It was already cancelled; nothing was charged.")
+            else:
+                await send_private(
+                    interaction, "It has already started, so it cannot be cancelled."
+                )
             return
         await interaction.response.edit_message(
             content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS
@@ -226,7 +256,7 @@ class DiscordPresenter:
                 "The image service is limiting how often the bot may call it. "
                 f"Please try again {timestamp(error.until)}; nothing was charged."
             )
-        if isinstance(error, SegmindError | ImageRejected | InvalidRequest):
+        if isinstance(error, SegmindError | UserError):
             return explain(error)
         if isinstance(error, discord.HTTPException):
             return "Your image was made but could not be posted here: " + error.text[:200]
@@ -309,7 +339,7 @@ RESULT_ACTIONS = {
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>\d+)",
+    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)",
 ):
     def __init__(self, action: str, job_id: int) -> None:
         label, emoji, style = RESULT_ACTIONS[action]
@@ -327,14 +357,16 @@ class ResultButton(
     ) -> ResultButton:
         return cls(match["action"], int(match["id"]))
 
+    @ui.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        job = await bot.store.job(self.job_id)
+        job = await job_of_button(bot, self.job_id)
         if job is None:
             await send_private(
                 interaction, "This result is no longer stored, so it cannot be reused."
             )
             return
+        check_on_its_message(interaction, job)
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":
@@ -388,7 +420,7 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
     await interaction.delete_original_response()  # the message the button is on
 
 
-class NewPoseModal(discord.ui.Modal, title="New pose"):
+class NewPoseModal(ui.Modal, title="New pose"):
     """The same character and seed, with new words for the pose."""
 
     def __init__(self, job: Job) -> None:
@@ -406,24 +438,20 @@ class NewPoseModal(discord.ui.Modal, title="New pose"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         options = self.job.options
-        try:
-            new_options = check_options(
-                prompt=self.prompt.value,
-                negative_prompt=options.negative_prompt,
-                seed=options.seed,
-                steps=options.steps,
-                guidance=options.guidance,
-                size=options.size,
-            )
-        except InvalidRequest as error:
-            await send_private(interaction, str(error))
-            return
+        new_options = check_options(
+            prompt=self.prompt.value,
+            negative_prompt=options.negative_prompt,
+            seed=options.seed,
+            steps=options.steps,
+            guidance=options.guidance,
+            size=options.size,
+        )
         await pose_cog(bot).start_job(
             interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
         )
 
 
-class SaveCharacterModal(discord.ui.Modal, title="Save this character"):
+class SaveCharacterModal(ui.Modal, title="Save this character"):
     """Keeps a result's image in the presser's character library."""
 
     def __init__(self, job: Job) -> None:
@@ -448,22 +476,18 @@ class SaveCharacterModal(discord.ui.Modal, title="Save this character"):
         if result is None:
             await send_private(interaction, "This result is no longer stored.")
             return
-        try:
-            character = await bot.characters.save(
-                owner_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                name=self.name.value,
-                description=self.description.value or "",
-                shared=False,
-                image_format=result.format,
-                width=result.width,
-                height=result.height,
-                data=result.data,
-                now=bot.clock(),
-            )
-        except CharacterError as error:
-            await send_private(interaction, str(error))
-            return
+        character = await bot.characters.save(
+            owner_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            name=self.name.value,
+            description=self.description.value or "",
+            shared=False,
+            image_format=result.format,
+            width=result.width,
+            height=result.height,
+            data=result.data,
+            now=bot.clock(),
+        )
         await send_private(
             interaction,
             f"Saved “{character.name}” to your characters: pose it with "

@@ -17,7 +17,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import store as states
+from bot import ui
 from bot.characters import MAX_DESCRIPTION_LENGTH, Character, CharacterError, check_name, name_key
+from bot.errors import UserError
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected, PreparedImage, prepare_reference, thumbnail
 from bot.replies import NO_MENTIONS, report_unexpected, send_private
 from bot.servers import blocked_word_in
@@ -118,7 +120,7 @@ def _may_change(character: Character, interaction: discord.Interaction, verb: st
     )
 
 
-class Confirm(discord.ui.View):
+class Confirm(ui.View):
     """Confirm / Cancel under a private question; only the asker may answer. On Confirm the
     action runs and its answer replaces the question."""
 
@@ -156,7 +158,7 @@ class Confirm(discord.ui.View):
         )
         try:
             text = await self.action()
-        except CharacterError as error:
+        except UserError as error:
             text = str(error)
         except Exception as error:
             command = self.origin.command
@@ -188,13 +190,8 @@ class Confirm(discord.ui.View):
         except discord.HTTPException as error:
             log.debug("could not mark a question as expired: %s", error)
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        await send_private(interaction, report_unexpected(error, "a confirmation button"))
 
-
-class CharacterPages(discord.ui.View):
+class CharacterPages(ui.View):
     """The character list, PAGE_SIZE to a page, with Previous / Next for the asker."""
 
     def __init__(
@@ -269,11 +266,6 @@ class CharacterPages(discord.ui.View):
             await self.origin.edit_original_response(view=None)
         except discord.HTTPException as error:
             log.debug("could not remove the list's buttons: %s", error)
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        await send_private(interaction, report_unexpected(error, "the character list"))
 
 
 class CharacterCog(commands.Cog):

@@ -10,12 +10,13 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import ui
 from bot.characters import Character
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected
 from bot.images import prepare_reference as prepare_image
@@ -57,6 +58,25 @@ MAX_PARALLEL_INTAKE = 2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 ImageSource = Callable[[], Awaitable[list[StoredImage]]]
+T = TypeVar("T")
+
+
+def in_a_server(interaction: discord.Interaction) -> bool:
+    """A request from a direct message is refused (the tree says why) before anything is
+    taken: Discord no longer offers the commands there, but a client may still send one."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return True
+
+
+def servers_only(callback: T) -> T:
+    """A way to ask for a pose: offered in the servers that added the bot, and nowhere else
+    (not in direct messages, group chats, or as an app installed to a user)."""
+    callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
+        callback
+    )
+    callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
+    return app_commands.check(in_a_server)(callback)
 
 
 class PoseCog(commands.Cog):
@@ -67,7 +87,6 @@ class PoseCog(commands.Cog):
         self._pose_this = app_commands.ContextMenu(
             name="Pose this character", callback=self.pose_this_character
         )
-        self._pose_this.guild_only = True
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self._pose_this)
@@ -76,7 +95,7 @@ class PoseCog(commands.Cog):
         self.bot.tree.remove_command(self._pose_this.name, type=self._pose_this.type)
 
     @app_commands.command(name="pose")
-    @app_commands.guild_only()
+    @servers_only
     @app_commands.describe(
         prompt="The character and the pose, in words",
         character="An image of your character (or use saved)",
@@ -133,6 +152,7 @@ class PoseCog(commands.Cog):
         assert character is not None
         await self.start_job(interaction, options, self._attachments(character, pose))
 
+    @servers_only
     async def pose_this_character(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
@@ -324,7 +344,7 @@ class PoseCog(commands.Cog):
         await send_private(interaction, text)
 
 
-class PoseThisModal(discord.ui.Modal, title="Pose this character"):
+class PoseThisModal(ui.Modal, title="Pose this character"):
     """Asks for the pose when a character is taken from a message's image."""
 
     def __init__(self, cog: PoseCog, attachment: discord.Attachment) -> None:
@@ -340,11 +360,7 @@ class PoseThisModal(discord.ui.Modal, title="Pose this character"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        try:
-            options = check_options(prompt=self.prompt.value)
-        except InvalidRequest as error:
-            await send_private(interaction, str(error))
-            return
+        options = check_options(prompt=self.prompt.value)
         await self.cog.start_job(interaction, options, self.cog._attachments(self.attachment, None))
 
 

@@ -1992,12 +1992,30 @@ def _check_options(
             nested = f"{command} {option['name']}"
             inner = option.get("options") or []
             _check_options(nested, expected.get("options") or [], inner, partial=partial)
+        elif not partial:
+            _check_range(command, expected, option["value"])
     if partial:
         return
     names = {option["name"] for option in given}
     missing = [o["name"] for o in schema if o.get("required") and o["name"] not in names]
     if missing:
         raise ValueError(f"/{command} needs the options {missing}")
+
+
+def _check_range(command: str, expected: JSON, value: Any) -> None:
+    """Discord's client sends no number outside the option's min_value/max_value, and no text
+    outside its min_length/max_length."""
+    if isinstance(value, str) and expected["type"] == 3:
+        measured, low, high = len(value), expected.get("min_length"), expected.get("max_length")
+    elif isinstance(value, int | float) and expected["type"] in (4, 10):
+        measured, low, high = value, expected.get("min_value"), expected.get("max_value")
+    else:
+        return
+    if (low is not None and measured < low) or (high is not None and measured > high):
+        raise ValueError(
+            f"/{command} option {expected['name']!r} takes {low}–{high}"
+            f"{' characters' if isinstance(value, str) else ''}: Discord does not send {value!r}"
+        )
 
 
 def _qualified_name(command: str, group: str | None, subcommand: str | None) -> str:
