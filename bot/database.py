@@ -12,6 +12,7 @@ run twice: guarded state moves, inserts keyed on something unique.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -189,13 +190,21 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
             try:
+                await self._connection.execute("BEGIN IMMEDIATE")
                 yield _SqliteTransaction(self)
+                await self._connection.execute("COMMIT")
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                # Also when BEGIN or COMMIT was interrupted (a cancelled task, a busy file):
+                # the statement still runs in aiosqlite's thread, and a transaction left open
+                # would hold the file's write lock against every other process for good.
+                await asyncio.shield(self._roll_back())
                 raise
-            await self._connection.execute("COMMIT")
+
+    async def _roll_back(self) -> None:
+        # Statements run in order on the connection's thread: this comes after the one cut off.
+        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+            await self._connection.execute("ROLLBACK")
 
     async def close(self) -> None:
         await self._connection.close()

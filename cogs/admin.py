@@ -151,7 +151,9 @@ class AdminCog(commands.Cog):
         word = folded(word)
         if not word:
             # Discord counts spaces as characters; a blank "word" would refuse every request.
-            raise UserError("Give a word to block: it has nothing visible in it.")
+            raise UserError(
+                "Give a word to block: it cannot be blank, and this one has nothing visible in it."
+            )
         await self._change(
             interaction,
             lambda s: dataclasses.replace(
