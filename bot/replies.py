@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
+from typing import Any
 
 import discord
 
 from bot import segmind
 from bot.errors import UserError
+from bot.message_limits import fit_content
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +21,20 @@ NO_MENTIONS = discord.AllowedMentions.none()
 ALREADY_ACKNOWLEDGED = 40060
 
 
-async def send_private(interaction: discord.Interaction, content: str) -> None:
+async def send_private(
+    interaction: discord.Interaction, content: str, *, files: Sequence[discord.File] = ()
+) -> None:
     """Answer privately, whether or not the interaction was answered already."""
+    content = fit_content(content)
+    extra: dict[str, Any] = {"files": list(files)} if files else {}
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.followup.send(
+                content, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra
+            )
         else:
             await interaction.response.send_message(
-                content, ephemeral=True, allowed_mentions=NO_MENTIONS
+                content, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra
             )
     except discord.HTTPException as error:
         if error.code == ALREADY_ACKNOWLEDGED:

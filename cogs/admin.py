@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
+from bot.message_limits import Listing, show_list
 from bot.quotas import daily_quotas
 from bot.replies import send_private
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
@@ -20,6 +21,12 @@ from bot.text import clean, folded
 from cogs.cards import timestamp
 
 MAX_SERVER_NEGATIVE = 300
+# Characters for the servers in /admin spend, one a line, and the most servers its file lists.
+SPEND_LIST_BUDGET = 1400
+MAX_SPEND_SERVERS = 1000
+CHANNELS_FILE = "pose-channels.txt"
+WORDS_FILE = "blocked-words.txt"
+SPEND_FILE = "spend-per-server.txt"
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -84,7 +91,8 @@ class AdminCog(commands.Cog):
         """Show how /pose is set up in this server."""
         server = await self._server(interaction)
         if server is not None:
-            await send_private(interaction, _describe(server))
+            text, files = _describe(server, interaction.guild)
+            await send_private(interaction, text, files=files)
 
     @admin.command(name="enable")
     @app_commands.describe(on="Whether members may use /pose in this server")
@@ -203,7 +211,8 @@ class AdminCog(commands.Cog):
             return
         changed = change(server)
         await self.bot.servers.save(changed)
-        await send_private(interaction, "Saved.\n" + _describe(changed))
+        text, files = _describe(changed, interaction.guild)
+        await send_private(interaction, "Saved.\n" + text, files=files)
 
     @admin.command(name="pause")
     async def pause(self, interaction: discord.Interaction) -> None:
@@ -230,15 +239,21 @@ class AdminCog(commands.Cog):
             f"Last 24 hours: {_generations(everyone.generations)}, ${everyone.dollars:.2f}"
             + (f" of the ${budget:.2f} budget" if budget is not None else " (no budget set)"),
         ]
-        for row in await bot.store.spend_per("guild_id", since):
+        servers = []
+        for row in await bot.store.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else f"server {row['guild_id']}"
-            lines.append(
+            servers.append(
                 f"- {name}: {_generations(int(row['generations']))}, ${float(row['dollars']):.2f}"
             )
+        shown = show_list(
+            servers, noun="servers", budget=SPEND_LIST_BUDGET, separator="\n", filename=SPEND_FILE
+        )
+        if servers:
+            lines.append(shown.text)
         if paused := await bot.runner.pause_reason():
             lines.append(f"⏸️ Paused: {paused}.")
-        await send_private(interaction, "\n".join(lines))
+        await send_private(interaction, "\n".join(lines), files=_files(shown))
 
     async def _owner(self, interaction: discord.Interaction) -> bool:
         # Checked by id, not by permission: server admins must not control what the owner pays.
@@ -260,22 +275,41 @@ class AdminCog(commands.Cog):
         await send_private(interaction, f"Resumed: {waiting} waiting request(s) will run now.")
 
 
-def _describe(server: ServerSettings) -> str:
-    channels = ", ".join(f"<#{c}>" for c in server.channels) or "every channel"
-    words = ", ".join(server.blocked_words) or "none"
+def _describe(
+    server: ServerSettings, guild: discord.Guild | None
+) -> tuple[str, list[discord.File]]:
+    """The server's settings as one message, and the whole of each list that had to be cut."""
+    channels = show_list(
+        [f"<#{c}>" for c in server.channels],
+        noun="channels",
+        filename=CHANNELS_FILE,
+        lines=[_channel_name(guild, c) for c in server.channels],
+    )
+    words = show_list(server.blocked_words, noun="words", filename=WORDS_FILE)
     nsfw = "relaxed in age-restricted channels" if server.nsfw_allowed else "always excluded"
-    return "\n".join(
+    text = "\n".join(
         [
             f"- Bot: {'on' if server.enabled else 'off'} in this server",
-            f"- /pose works in: {channels}",
+            f"- /pose works in: {channels.text or 'every channel'}",
             f"- Server cap: {server.daily_cap or 'none'} generations per 24 hours",
             f"- Per-member cap: {server.user_cap or 'the bot default'}",
             f"- Negative prompt added: {server.negative_prompt or 'none'}",
             f"- Nudity ({SAFE_NEGATIVE_PROMPT}): {nsfw}",
-            f"- Blocked words: {words}",
+            f"- Blocked words: {words.text or 'none'}",
             f"- Results: {'private to each requester' if server.private_results else 'public'}",
         ]
     )
+    return text, _files(channels, words)
+
+
+def _files(*listings: Listing) -> list[discord.File]:
+    """The files of the lists that had to be cut, to attach to the reply that shows them."""
+    return [listing.file for listing in listings if listing.file is not None]
+
+
+def _channel_name(guild: discord.Guild | None, channel_id: int) -> str:
+    channel = guild.get_channel(channel_id) if guild else None
+    return f"#{channel.name} ({channel_id})" if channel else f"unknown channel ({channel_id})"
 
 
 def _generations(count: int) -> str:

@@ -20,6 +20,7 @@ from bot import ui
 from bot.characters import Character
 from bot.images import MAX_UPLOAD_BYTES, ImageRejected
 from bot.images import prepare_reference as prepare_image
+from bot.message_limits import show_list
 from bot.pose import (
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
@@ -258,7 +259,8 @@ class PoseCog(commands.Cog):
         if not server.enabled:
             raise InvalidRequest("This server's admins have turned the bot off here.")
         if server.channels and interaction.channel_id not in server.channels:
-            places = ", ".join(f"<#{channel}>" for channel in server.channels)
+            mentions = [f"<#{channel}>" for channel in server.channels]
+            places = show_list(mentions, noun="channels").text
             raise InvalidRequest(f"In this server, /pose can be used in {places}.")
         word = blocked_word_in([options.prompt, options.negative_prompt], server.blocked_words)
         if word is not None:

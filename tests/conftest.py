@@ -81,7 +81,9 @@ async def segmind() -> AsyncIterator[FakeSegmind]:
 
 
 @pytest.fixture
-async def discord_api() -> AsyncIterator[FakeDiscord]:
+async def discord_api(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord. A test fails if the bot sent anything Discord refuses as an invalid
+    body (over a size limit, say), even when the bot carried on as if nothing happened."""
     fake = FakeDiscord()
     await fake.start()
     fake.install()
@@ -90,6 +92,9 @@ async def discord_api() -> AsyncIterator[FakeDiscord]:
     finally:
         fake.uninstall()
         await fake.close()
+    if "invalid_bodies_expected" not in request.keywords:
+        refused = "\n".join(map(str, fake.invalid_bodies()))
+        assert not refused, f"Discord would refuse what the bot sent:\n{refused}"
 
 
 @pytest.fixture

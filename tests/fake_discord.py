@@ -15,11 +15,12 @@ The fake behaves like Discord where bots can get it wrong: one callback per inte
 type allowed for it, within 3 s; followups only after a callback and only while the token
 lives; the first followup after a deferral replaces the "thinking" message and keeps its
 visibility; for a button press, ``@original`` is the message the button is on; uploads over the
-interaction's limit, over-long content and empty messages are refused with Discord's codes;
-channel posts with ``enforce_nonce`` are deduplicated. Every live gateway session receives every
-event, as on Discord, so a restarted bot gets a fresh READY and can answer interactions that its
-predecessor received (tokens, not sessions, own interactions). Everything the bot sends is
-recorded as `FakeInteraction` and `FakeMessage` objects.
+interaction's limit, empty messages and anything over Discord's size limits (in every message,
+modal, autocomplete answer and command sync; see tests/discord_limits.py) are refused with
+Discord's codes; channel posts with ``enforce_nonce`` are deduplicated. Every live gateway
+session receives every event, as on Discord, so a restarted bot gets a fresh READY and can
+answer interactions that its predecessor received (tokens, not sessions, own interactions).
+Everything the bot sends is recorded as `FakeInteraction` and `FakeMessage` objects.
 
 Typical use::
 
@@ -63,6 +64,15 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, hdrs, web
 
+from tests.discord_limits import (
+    COMPONENT_LIMITS,
+    INVALID_FORM_BODY,
+    choices_errors,
+    commands_errors,
+    message_errors,
+    modal_errors,
+)
+
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -73,22 +83,6 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 # Discord's interaction rules.
 CALLBACK_DEADLINE_SECONDS = 3.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-MAX_CONTENT_LENGTH = 2000
-MAX_EMBED_TOTAL = 6000
-EMBED_TEXT_LIMITS: dict[tuple[str, ...], int] = {
-    ("title",): 256,
-    ("description",): 4096,
-    ("footer", "text"): 2048,
-    ("author", "name"): 256,
-}
-MAX_EMBED_FIELDS = 25
-FIELD_TEXT_LIMITS = {"name": 256, "value": 1024}
-
-MAX_AUTOCOMPLETE_CHOICES = 25
-MAX_MODAL_TITLE = 45
-MAX_MODAL_COMPONENTS = 5
-MAX_TEXT_INPUT_LENGTH = 4000
-MAX_NONCE_LENGTH = 25
 # Discord returns the earlier message for a repeated enforce_nonce post within a few minutes.
 NONCE_WINDOW_SECONDS = 5 * 60
 
@@ -243,6 +237,7 @@ class RecordedError:
     status: int
     code: int
     message: str
+    errors: JSON | None = None  # for 50035 Invalid Form Body: what was invalid, and where
 
 
 @dataclass(frozen=True)
@@ -595,7 +590,7 @@ class FakeDiscord:
         try:
             return await handler(request)
         except _ApiError as error:
-            self._record_error(request, error.status, error.code, error.message)
+            self._record_error(request, error.status, error.code, error.message, error.errors)
             return _json(error.body(), status=error.status)
         except Exception as error:
             # A 5xx would make discord.py retry for 16 s; a 4xx fails the test at once.
@@ -606,8 +601,20 @@ class FakeDiscord:
         finally:
             self._changes.notify()
 
-    def _record_error(self, request: web.Request, status: int, code: int, message: str) -> None:
-        self.errors.append(RecordedError(request.method, request.path, status, code, message))
+    def _record_error(
+        self,
+        request: web.Request,
+        status: int,
+        code: int,
+        message: str,
+        errors: JSON | None = None,
+    ) -> None:
+        recorded = RecordedError(request.method, request.path, status, code, message, errors)
+        self.errors.append(recorded)
+
+    def invalid_bodies(self) -> list[RecordedError]:
+        """The requests refused as Discord refuses a payload over its limits (50035)."""
+        return [error for error in self.errors if error.code == INVALID_FORM_BODY]
 
     async def _unknown_route(self, request: web.Request) -> web.Response:
         raise _ApiError(404, 0, "404: Not Found")
@@ -1444,7 +1451,9 @@ class FakeDiscord:
         known = {(c["name"], c["type"]): c["id"] for c in self._commands.get(scope, [])}
         version = str(self._ids.next())
         registered = []
-        for command in await _read_json(request):
+        commands = await _read_json(request)
+        _refuse(commands_errors(commands))
+        for command in commands:
             key = (command["name"], command.get("type", CHAT_INPUT))
             entry: JSON = {
                 "type": CHAT_INPUT,
@@ -1513,7 +1522,7 @@ class FakeDiscord:
             raise _ApiError(404, 10003, "Unknown Channel")
         if kind == CHANNEL_MESSAGE:
             _check_uploads(uploads, interaction.attachment_size_limit)
-            _check_message(data, uploads, creating=True)
+            _check_message(data, uploads, creating=True, at=("data",))
             interaction.original = self._new_message(
                 "original", interaction.channel_id, data, uploads, interaction=interaction
             )
@@ -1526,14 +1535,14 @@ class FakeDiscord:
                 raise _ApiError(404, 10008, "Unknown Message")
             if kind == UPDATE_MESSAGE:
                 _check_uploads(uploads, interaction.attachment_size_limit)
-                _check_message(data, uploads, creating=False)
+                _check_message(data, uploads, creating=False, at=("data",))
                 self._edit_message(message, data, uploads)
             # From now on "@original" is the message the button is on.
             interaction.original = message
         elif kind == AUTOCOMPLETE_RESULT:
-            _check_choices(data)
+            _refuse(choices_errors(data), ("data",))
         elif kind == MODAL:
-            _check_modal(data)
+            _refuse(modal_errors(data), ("data",))
             interaction.modal = data
         interaction.callbacks.append((kind, data, received))
         if not _truthy(request.query.get("with_response")):
@@ -1681,8 +1690,6 @@ class FakeDiscord:
         _check_uploads(uploads, self.channel_upload_limit)
         _check_message(payload, uploads, creating=True)
         nonce = payload.get("nonce")
-        if nonce is not None and len(str(nonce)) > MAX_NONCE_LENGTH:
-            raise _ApiError(400, 50035, "Invalid Form Body", {"nonce": _too_long(MAX_NONCE_LENGTH)})
         # Every channel post here comes from the one bot user, so (channel, nonce) identifies
         # "the same author's nonce" in Discord's dedupe rule.
         key = (channel_id, str(nonce))
@@ -1872,99 +1879,31 @@ def _check_uploads(uploads: Sequence[_Upload], limit: int) -> None:
         raise _ApiError(413, 40005, "Request entity too large")
 
 
-def _check_message(payload: JSON, uploads: Sequence[_Upload], *, creating: bool) -> None:
-    """Refuse what Discord refuses: empty new messages and text over Discord's limits."""
+def _check_message(
+    payload: JSON, uploads: Sequence[_Upload], *, creating: bool, at: Sequence[str] = ()
+) -> None:
+    """Refuse what Discord refuses: empty new messages, and anything over Discord's limits.
+
+    `at`: where the message sits in the request body (``data`` in an interaction callback).
+    """
     content_keys = ("content", "embeds", "components", "attachments", "sticker_ids", "poll")
     if creating and not uploads and not any(payload.get(key) for key in content_keys):
         raise _ApiError(400, 50006, "Cannot send an empty message")
-    errors: JSON = {}
-    content = payload.get("content")
-    if content is not None and len(content) > MAX_CONTENT_LENGTH:
-        errors["content"] = _too_long(MAX_CONTENT_LENGTH)
-    embed_errors = {
-        str(index): found
-        for index, embed in enumerate(payload.get("embeds") or [])
-        if (found := _embed_errors(embed))
-    }
-    if embed_errors:
-        errors["embeds"] = embed_errors
-    if errors:
-        raise _ApiError(400, 50035, "Invalid Form Body", errors)
+    _refuse(message_errors(payload), at)
 
 
-def _embed_errors(embed: JSON) -> JSON:
-    errors: JSON = {}
-    total = 0
-    for path, limit in EMBED_TEXT_LIMITS.items():
-        text = _dig(embed, path) or ""
-        total += len(text)
-        if len(text) > limit:
-            _put(errors, path, _too_long(limit))
-    fields = embed.get("fields") or []
-    if len(fields) > MAX_EMBED_FIELDS:
-        errors["fields"] = _too_long(MAX_EMBED_FIELDS)
-    for index, embed_field in enumerate(fields):
-        for key, limit in FIELD_TEXT_LIMITS.items():
-            text = str(embed_field.get(key) or "")
-            total += len(text)
-            if len(text) > limit:
-                _put(errors, ("fields", str(index), key), _too_long(limit))
-    if total > MAX_EMBED_TOTAL:
-        message = f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}"
-        errors["_errors"] = [{"code": "MAX_EMBED_SIZE_EXCEEDED", "message": message}]
-    return errors
-
-
-def _too_long(limit: int) -> JSON:
-    message = f"Must be {limit} or fewer in length."
-    return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": message}]}
+def _refuse(errors: JSON, at: Sequence[str] = ()) -> None:
+    """Answer Discord's 400 Invalid Form Body when a check found anything."""
+    if not errors:
+        return
+    for key in reversed(at):
+        errors = {key: errors}
+    raise _ApiError(400, INVALID_FORM_BODY, "Invalid Form Body", errors)
 
 
 def _invalid_value(value: object, allowed: Iterable[int]) -> JSON:
     message = f"Value must be one of {sorted(allowed)}, not {value!r}."
     return {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": message}]}
-
-
-def _check_choices(data: JSON) -> None:
-    choices = data.get("choices") or []
-    if len(choices) > MAX_AUTOCOMPLETE_CHOICES:
-        errors = {"choices": _too_long(MAX_AUTOCOMPLETE_CHOICES)}
-        raise _ApiError(400, 50035, "Invalid Form Body", errors)
-
-
-def _check_modal(data: JSON) -> None:
-    errors: JSON = {}
-    if not data.get("custom_id"):
-        errors["custom_id"] = _required()
-    title = data.get("title")
-    if not title:
-        errors["title"] = _required()
-    elif len(title) > MAX_MODAL_TITLE:
-        errors["title"] = _too_long(MAX_MODAL_TITLE)
-    components = data.get("components") or []
-    if not components:
-        errors["components"] = _required()
-    elif len(components) > MAX_MODAL_COMPONENTS:
-        errors["components"] = _too_long(MAX_MODAL_COMPONENTS)
-    if errors:
-        raise _ApiError(400, 50035, "Invalid Form Body", errors)
-
-
-def _required() -> JSON:
-    return {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}
-
-
-def _dig(data: Mapping[str, Any], path: Sequence[str]) -> str | None:
-    for key in path[:-1]:
-        data = data.get(key) or {}
-    value = data.get(path[-1])
-    return None if value is None else str(value)
-
-
-def _put(errors: JSON, path: Sequence[str], error: JSON) -> None:
-    for key in path[:-1]:
-        errors = errors.setdefault(key, {})
-    errors[path[-1]] = error
 
 
 def _check_options(
@@ -2125,7 +2064,7 @@ def _text_input_value(component: JSON, given: str | Sequence[str] | None) -> str
             raise ValueError(f"the text input {custom_id!r} is required")
         return value
     low = component.get("min_length") or 0
-    high = component.get("max_length") or MAX_TEXT_INPUT_LENGTH
+    high = component.get("max_length") or COMPONENT_LIMITS[TEXT_INPUT][("value",)].most
     if not low <= len(value) <= high:
         raise ValueError(f"the text input {custom_id!r} takes {low}-{high} characters")
     return value
