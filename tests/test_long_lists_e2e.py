@@ -119,6 +119,8 @@ async def test_spend_over_many_servers_shows_the_top_ones_and_attaches_them_all(
     start_bot: StartBot, discord_api: FakeDiscord
 ) -> None:
     bot: PoseBot = await start_bot()
+    # Requests that were accepted and wait: held, so that the bot does not run them meanwhile.
+    await bot.runner.pause("the test holds every request")
     now = time.time()
     servers = 150
     for n in range(servers):
@@ -144,7 +146,7 @@ def job_in(guild_id: int, now: float, *, cost: float) -> NewJob:
         guild_id=guild_id,
         channel_id=1,
         application_id=FakeDiscord.APP_ID,
-        interaction_id=1,
+        interaction_id=guild_id,  # one interaction is one request
         token="token",
         token_expires_at=now + 900,
         status_message_id=None,

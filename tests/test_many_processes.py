@@ -120,6 +120,8 @@ async def test_herokus_overlapping_restart_loses_refuses_and_repeats_nothing(
 
     await everything_delivered_once(discord_api, segmind, interactions + during + later)
     assert segmind.max_in_flight <= 2
+    synced = [r for r in discord_api.requests if r.startswith("PUT") and r.endswith("/commands")]
+    assert len(synced) == 1, "commands are registered by one process only"
     assert await new.stop(signal.SIGTERM) == 0, new.log
     clean(old.log)
     clean(new.log)
@@ -247,4 +249,25 @@ async def test_a_frozen_worker_that_wakes_up_changes_nothing(
     assert await count_jobs(database_url, "state = 'delivered' AND owner IS NULL") == 2
     for process in (frozen, other, gateway):
         assert await process.stop(signal.SIGTERM) == 0
+        clean(process.log)
+
+
+async def test_shards_split_the_servers_between_processes(
+    launch: Launch, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    """Two processes, one shard each: a server's interactions reach only its shard's process
+    (Discord routes them by `(guild_id >> 22) % shard_count`), and are delivered once."""
+    shards = [await launch(f"shard{n}", SHARD_COUNT="2", SHARD_IDS=str(n)) for n in range(2)]
+    await gateway_up(discord_api, sessions=2)
+    interactions = [
+        await pose(discord_api, user=person, prompt=f"request {n}")
+        for n, person in enumerate(users(discord_api, 3))
+    ]
+    await everything_delivered_once(discord_api, segmind, interactions)
+    owner = shards[(FakeDiscord.GUILD_ID >> 22) % 2]
+    other = shards[1 - (FakeDiscord.GUILD_ID >> 22) % 2]
+    assert "answered by another process" not in owner.log + other.log
+    assert "SHARD_COUNT" not in owner.log
+    for process in shards:
+        assert await process.stop(signal.SIGTERM) == 0, process.log
         clean(process.log)
