@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test test-slow bench bench-quick lock clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -13,20 +13,36 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.dev: requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m bot
 
+# Lint, then every test but the slow ones (real processes, real 60-second rate windows);
+# `make test-slow` runs those, and CI runs both.
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(VENV)/.dev
+	$(BIN)/python -m pytest -m slow
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
+
+# The locks, with hashes, from pyproject.toml's dependencies (after changing a pin there).
+LOCK := .tools/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	$(LOCK) --output-file requirements.txt pyproject.toml
+	$(LOCK) --extra dev --output-file requirements-dev.txt pyproject.toml
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run
+
+bench-quick: $(VENV)/.dev
+	$(BIN)/python -m bench.run --quick

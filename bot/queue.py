@@ -16,7 +16,7 @@ to its place.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot import fairness
@@ -82,23 +82,33 @@ _FAIR_CANDIDATES = f"""
 class SharedQueue:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.last_gate_until = 0.0
         # PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE has already locked the file.
         lock = " FOR UPDATE" if database.dialect == "postgres" else ""
         self._lock_sql = f"SELECT gate_until, gate_strikes FROM dispatch WHERE id = 1{lock}"  # noqa: S608
 
     # Dispatch
 
-    async def claim(self, owner: str, now: float, limits: Limits, *, start_new: bool) -> Claim:
+    async def claim(
+        self, owner: str, now: float | Callable[[], float], limits: Limits, *, start_new: bool
+    ) -> Claim:
         """Take over jobs whose owner went away and, unless paused, held by the 429 gate or
-        `start_new` is False, start the next jobs in fair order within the limits."""
+        `start_new` is False, start the next jobs in fair order within the limits.
+
+        `now` may be a clock: it is then read once the lock is held, so that start times
+        (and the rate window) follow the order in which processes took their turns.
+        """
 
         async def work(tx: Executor) -> Claim:
             [gate] = await tx.fetch(self._lock_sql)
+            nonlocal now
+            if callable(now):
+                now = now()
             paused = await _paused(tx)
             taken = await self._take_over(tx, owner, now, limits.lease_seconds)
             started: list[Job] = []
             wake_at: float | None = None
-            gate_until = float(gate["gate_until"])
+            gate_until = self._saw_gate(float(gate["gate_until"]))
             if start_new and paused is None:
                 if gate_until > now:
                     wake_at = gate_until
@@ -286,7 +296,7 @@ class SharedQueue:
                 delay = min(BACKOFF_BASE_SECONDS * 2**strikes, BACKOFF_MAX_SECONDS)
                 until = now + delay * random.uniform(0.75, 1.25)
                 strikes += 1
-            until = max(float(gate["gate_until"]), until)
+            until = self._saw_gate(max(float(gate["gate_until"]), until))
             await tx.execute(
                 "UPDATE dispatch SET gate_until = ?, gate_strikes = ? WHERE id = 1",
                 until,
@@ -322,7 +332,12 @@ class SharedQueue:
 
     async def gate_until(self) -> float:
         [gate] = await self.database.fetch("SELECT gate_until FROM dispatch WHERE id = 1")
-        return float(gate["gate_until"])
+        return self._saw_gate(float(gate["gate_until"]))
+
+    def _saw_gate(self, until: float) -> float:
+        """Remember when the gate opens, as last read: the quick checks before a deferral."""
+        self.last_gate_until = until
+        return until
 
     # What the cards and commands read
 

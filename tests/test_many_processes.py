@@ -28,6 +28,9 @@ from tests.fake_segmind import API_KEY, FakeSegmind
 from tests.test_process import count_jobs, wait_for_jobs
 from tests.user_actions import delivered, pose, private_text, result_of
 
+# Real bot processes, started and stopped: minutes in all, so `make test` leaves them to CI.
+pytestmark = pytest.mark.slow
+
 Launch = Callable[..., Awaitable[BotProcess]]
 
 

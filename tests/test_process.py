@@ -21,6 +21,9 @@ from tests.fake_discord import FakeDiscord, FakeInteraction
 from tests.fake_segmind import API_KEY, FakeSegmind
 from tests.user_actions import delivered, pose, result_of
 
+# Real bot processes, started and stopped: minutes in all, so `make test` leaves them to CI.
+pytestmark = pytest.mark.slow
+
 USERS = 8
 REQUESTS = 20
 

@@ -63,9 +63,8 @@ class JobRunner:
         self.presenter: Presenter | None = None
         # False once shutting down: no new API call starts here (requests are still stored).
         self.accepting = True
-        # Why generation is paused for everyone, and when the 429 gate opens: as last read.
+        # Why generation is paused for everyone, as last read.
         self.paused: str | None = None
-        self.gate_until = 0.0
         self._runs_jobs = runs_jobs
         self._shows_queue = shows_queue
         self._cooldowns = cooldowns
@@ -215,7 +214,8 @@ class JobRunner:
     @property
     def gate_reopens_at(self) -> float | None:
         """When the API's 429 gate opens again, as last read; None when it is open."""
-        return self.gate_until if self.gate_until > self._clock() else None
+        until = self.queue.last_gate_until
+        return until if until > self._clock() else None
 
     # Dispatching
 
@@ -262,10 +262,10 @@ class JobRunner:
             await self._claim()
 
     async def _claim(self) -> None:
-        now = self._clock()
-        claim = await self.queue.claim(self.owner, now, self.limits, start_new=self.accepting)
+        claim = await self.queue.claim(
+            self.owner, self._clock, self.limits, start_new=self.accepting
+        )
         self.paused = claim.paused
-        self.gate_until = claim.gate_until
         for job in claim.taken_over:
             log.info("taking over job %s (%s) from a process that went away", job.id, job.state)
             self._run(job, resumed=True)
@@ -298,7 +298,7 @@ class JobRunner:
 
     async def _read_shared_state(self) -> None:
         self.paused = await self.queue.paused()
-        self.gate_until = await self.queue.gate_until()
+        await self.queue.gate_until()
 
     def _get_presenter(self) -> Presenter:
         if self.presenter is None:
