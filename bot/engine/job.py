@@ -54,8 +54,9 @@ PAUSE_REASONS = {
 # Posting a result again after Discord failed: from 1 s, doubling, to at most a minute apart.
 DELIVERY_RETRY_BASE_SECONDS = 1.0
 DELIVERY_RETRY_MAX_SECONDS = 60.0
-# A failure notice is worth a few tries; a result is worth trying until it arrives.
-FAILURE_NOTICE_TRIES = 5
+# A result is worth trying until it arrives; a failure notice for as long as Discord's
+# incidents usually last (a job that failed has nothing else to show its requester).
+FAILURE_NOTICE_PATIENCE_SECONDS = 15 * 60
 
 
 class LostJob(Exception):
@@ -261,16 +262,23 @@ class JobLife:
     async def _tell_failure(self, job: Job, error: Exception) -> None:
         presenter = self._presenter()
         delay = DELIVERY_RETRY_BASE_SECONDS
-        for tries in range(1, FAILURE_NOTICE_TRIES + 1):
+        give_up_at = self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS
+        while True:
             try:
                 await presenter.report_failure(job, error)
                 return
             except Exception as problem:
-                if not presenter.is_transient(problem) or tries == FAILURE_NOTICE_TRIES:
+                if not presenter.is_transient(problem) or self._clock() + delay > give_up_at:
                     log.exception("could not tell the requester of job %s", job.id)
                     return
+                log.warning(
+                    "could not tell the requester of job %s (%s); trying again in %.0fs",
+                    job.id,
+                    _describe(problem),
+                    delay,
+                )
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
 
     async def _give_back(self, job: Job) -> None:
         try:
