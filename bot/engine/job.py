@@ -34,6 +34,7 @@ from bot.segmind import (
 from bot.store import (
     CHARACTER,
     DAY_SECONDS,
+    FAILED,
     GENERATED,
     POSE,
     RESULT,
@@ -235,8 +236,9 @@ class JobLife:
 
     async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
         reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        now = self._clock()
         try:
-            moved = await self.store.fail(job, reason, self._clock())
+            moved = await self.store.fail(job, reason, now) or await self._failed_at(job, now)
         except Exception:
             # The database is away: give the job back so that it ends (or runs) elsewhere.
             log.exception("could not record the failure of job %s", job.id)
@@ -258,6 +260,12 @@ class JobLife:
             log.info("job %s failed: %s", job.id, reason)
         await self._cards.settle(job.id)
         await self._tell_failure(job, error)
+
+    async def _failed_at(self, job: Job, now: float) -> bool:
+        """After a failure write that changed nothing: was it this very one, made already (a
+        retried commit whose answer was lost)? Then the requester is still to be told."""
+        stored = await self.store.job(job.id)
+        return stored is not None and stored.state == FAILED and stored.finished_at == now
 
     async def _tell_failure(self, job: Job, error: Exception) -> None:
         presenter = self._presenter()
