@@ -263,11 +263,13 @@ class JobRunner:
 
     async def _claim(self) -> None:
         now = self._clock()
-        claim = await self.queue.claim(self.owner, now, self.limits, start_new=self.accepting)
+        claim = await self.queue.claim(
+            self.owner, now, self.limits, start_new=self.accepting, working_on=set(self._running)
+        )
         self.paused = claim.paused
         self.gate_until = claim.gate_until
         for job in claim.taken_over:
-            log.info("taking over job %s (%s) from a process that went away", job.id, job.state)
+            log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)
         for job in claim.started:
             self._run(job, resumed=False)
