@@ -12,6 +12,7 @@ run twice: guarded state moves, inserts keyed on something unique.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -77,6 +78,11 @@ def is_connection_lost(error: BaseException) -> bool:
     if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
         return True
     if isinstance(error, asyncpg.AdminShutdownError | asyncpg.CannotConnectNowError):
+        return True
+    if isinstance(error, asyncpg.InternalClientError):
+        # A pooled connection whose server went away while it was idle: asyncpg has read the
+        # termination notice but not yet the end of the socket, and refuses the next statement
+        # before sending it ("cannot switch to state …", MagicStack/asyncpg#1069).
         return True
     if isinstance(error, sqlite3.OperationalError):
         return "locked" in str(error) or "busy" in str(error)
@@ -189,13 +195,18 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
             try:
+                await self._connection.execute("BEGIN IMMEDIATE")
                 yield _SqliteTransaction(self)
+                await self._connection.execute("COMMIT")
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                # Also when BEGIN or COMMIT failed or was cancelled (a shutdown cancels what
+                # waits for the lock): aiosqlite's thread may run it all the same, and a
+                # transaction left open would hold the file's write lock for good. The
+                # rollback runs after it in that thread, and is a no-op without one.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._connection.rollback())
                 raise
-            await self._connection.execute("COMMIT")
 
     async def close(self) -> None:
         await self._connection.close()
