@@ -37,6 +37,7 @@ from bot.store import (
     FAILED,
     GENERATED,
     POSE,
+    QUEUED,
     RESULT,
     RUNNING,
     Job,
@@ -149,7 +150,7 @@ class JobLife:
             log.warning("segmind answered 429; holding every request until %.0f", until)
             if until - self._clock() > self._max_wait:
                 raise WaitTooLong(until) from None
-            if not await self.queue.requeue(job):
+            if not await self.queue.requeue(job) and not await self._requeued(job):
                 raise LostJob from None
             await self._cards.settle(job.id)
             if await self.queue.note_card(job.id, f"waiting:{round(until)}"):
@@ -158,6 +159,12 @@ class JobLife:
             return None
         await self.queue.gate_succeeded()
         return generation
+
+    async def _requeued(self, job: Job) -> bool:
+        """After a requeue that changed nothing: is the job back in the queue all the same (a
+        retried commit whose answer was lost)? Then it waits there as if requeued now."""
+        stored = await self.store.job(job.id)
+        return stored is not None and stored.state == QUEUED
 
     async def _remember_ticket(self, job: Job, ticket: Ticket) -> None:
         if not await self.store.set_ticket(job, ticket):
@@ -300,7 +307,7 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
-        if not await self.queue.requeue(job):
+        if not await self.queue.requeue(job) and not await self._requeued(job):
             raise LostJob
         self._slot_freed()
         self._cooldowns.refund(job.requester_id)
