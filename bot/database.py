@@ -79,6 +79,11 @@ def is_connection_lost(error: BaseException) -> bool:
         return True
     if isinstance(error, asyncpg.AdminShutdownError | asyncpg.CannotConnectNowError):
         return True
+    if isinstance(error, asyncpg.InternalClientError):
+        # A pooled connection whose server went away while it was idle: asyncpg has read the
+        # termination notice but not yet the end of the socket, and refuses the next statement
+        # before sending it ("cannot switch to state …", MagicStack/asyncpg#1069).
+        return True
     if isinstance(error, sqlite3.OperationalError):
         return "locked" in str(error) or "busy" in str(error)
     return isinstance(error, ConnectionError | OSError) and not isinstance(error, sqlite3.Error)
@@ -195,16 +200,13 @@ class SqliteDatabase:
                 yield _SqliteTransaction(self)
                 await self._connection.execute("COMMIT")
             except BaseException:
-                # Also when BEGIN or COMMIT was interrupted (a cancelled task, a busy file):
-                # the statement still runs in aiosqlite's thread, and a transaction left open
-                # would hold the file's write lock against every other process for good.
-                await asyncio.shield(self._roll_back())
+                # Also when BEGIN or COMMIT failed or was cancelled (a shutdown cancels what
+                # waits for the lock): aiosqlite's thread may run it all the same, and a
+                # transaction left open would hold the file's write lock for good. The
+                # rollback runs after it in that thread, and is a no-op without one.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._connection.rollback())
                 raise
-
-    async def _roll_back(self) -> None:
-        # Statements run in order on the connection's thread: this comes after the one cut off.
-        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
-            await self._connection.execute("ROLLBACK")
 
     async def close(self) -> None:
         await self._connection.close()

@@ -16,7 +16,7 @@ to its place.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from bot import fairness
@@ -90,14 +90,25 @@ class SharedQueue:
     # Dispatch
 
     async def claim(
-        self, owner: str, now: float | Callable[[], float], limits: Limits, *, start_new: bool
+        self,
+        owner: str,
+        now: float | Callable[[], float],
+        limits: Limits,
+        *,
+        start_new: bool,
+        working_on: Collection[int] | None = None,
     ) -> Claim:
         """Take over jobs whose owner went away and, unless paused, held by the 429 gate or
         `start_new` is False, start the next jobs in fair order within the limits.
 
         `now` may be a clock: it is then read once the lock is held, so that start times
         (and the rate window) follow the order in which processes took their turns.
-        """
+
+        Given `working_on`, the jobs the owner works on, the jobs it holds but is not working
+        on are taken over too: a claim whose commit went through but whose answer was lost
+        with the connection started them, and the owner's lease renewals would otherwise
+        keep them from everyone for good."""
+        working = None if working_on is None else frozenset(working_on)
 
         async def work(tx: Executor) -> Claim:
             [gate] = await tx.fetch(self._lock_sql)
@@ -105,7 +116,7 @@ class SharedQueue:
             if callable(now):
                 now = now()
             paused = await _paused(tx)
-            taken = await self._take_over(tx, owner, now, limits.lease_seconds)
+            taken = await self._take_over(tx, owner, now, limits.lease_seconds, working)
             started: list[Job] = []
             wake_at: float | None = None
             gate_until = self._saw_gate(float(gate["gate_until"]))
@@ -119,15 +130,29 @@ class SharedQueue:
         return await self.database.run(work)
 
     async def _take_over(
-        self, tx: Executor, owner: str, now: float, lease_seconds: float
+        self,
+        tx: Executor,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        working: frozenset[int] | None,
     ) -> list[Job]:
-        expired = await tx.fetch(
-            "SELECT id, requester_id, state, status_url FROM jobs"
-            " WHERE state IN (?, ?) AND (lease_until IS NULL OR lease_until < ?) ORDER BY id",
+        abandoned = await tx.fetch(
+            "SELECT id, requester_id, state, status_url, owner, lease_until FROM jobs"
+            " WHERE state IN (?, ?) AND (lease_until IS NULL OR lease_until < ? OR owner = ?)"
+            " ORDER BY id",
             RUNNING,
             GENERATED,
             now,
+            owner,
         )
+        expired = [
+            row
+            for row in abandoned
+            if row["lease_until"] is None
+            or row["lease_until"] < now
+            or (working is not None and row["owner"] == owner and row["id"] not in working)
+        ]
         taken = []
         for row in expired:
             if row["state"] == RUNNING and row["status_url"] is None:

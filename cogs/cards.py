@@ -242,12 +242,15 @@ class DiscordPresenter:
                 text, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
+        # Sent again when Discord lost the answer: the nonce keeps it to one message.
         if job.private:
             dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
-            await dm.send(text, allowed_mentions=NO_MENTIONS)
+            await dm.send(text, allowed_mentions=NO_MENTIONS, nonce=_nonce(job, "fail"))
             return
         await self._channel(job).send(
-            f"<@{job.requester_id}> {text}", allowed_mentions=_only_requester(job)
+            f"<@{job.requester_id}> {text}",
+            allowed_mentions=_only_requester(job),
+            nonce=_nonce(job, "fail"),
         )
 
     def _failure_text(self, job: Job, error: Exception) -> str:
@@ -312,8 +315,8 @@ def result_link(job: Job) -> str:
     return f"https://discord.com/channels/{guild}/{job.channel_id}/{job.result_message_id}"
 
 
-def _nonce(job: Job) -> str:
-    return f"pose-{job.id}-{int(job.created_at) % 100_000}"
+def _nonce(job: Job, what: str = "pose") -> str:
+    return f"{what}-{job.id}-{int(job.created_at) % 100_000}"
 
 
 def _only_requester(job: Job) -> discord.AllowedMentions:

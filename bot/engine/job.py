@@ -34,8 +34,10 @@ from bot.segmind import (
 from bot.store import (
     CHARACTER,
     DAY_SECONDS,
+    FAILED,
     GENERATED,
     POSE,
+    QUEUED,
     RESULT,
     RUNNING,
     Job,
@@ -54,8 +56,9 @@ PAUSE_REASONS = {
 # Posting a result again after Discord failed: from 1 s, doubling, to at most a minute apart.
 DELIVERY_RETRY_BASE_SECONDS = 1.0
 DELIVERY_RETRY_MAX_SECONDS = 60.0
-# A failure notice is worth a few tries; a result is worth trying until it arrives.
-FAILURE_NOTICE_TRIES = 5
+# A result is worth trying until it arrives; a failure notice for as long as Discord's
+# incidents usually last (a job that failed has nothing else to show its requester).
+FAILURE_NOTICE_PATIENCE_SECONDS = 15 * 60
 
 
 class LostJob(Exception):
@@ -147,7 +150,7 @@ class JobLife:
             log.warning("segmind answered 429; holding every request until %.0f", until)
             if until - self._clock() > self._max_wait:
                 raise WaitTooLong(until) from None
-            if not await self.queue.requeue(job):
+            if not await self.queue.requeue(job) and not await self._requeued(job):
                 raise LostJob from None
             await self._cards.settle(job.id)
             if await self.queue.note_card(job.id, f"waiting:{round(until)}"):
@@ -156,6 +159,12 @@ class JobLife:
             return None
         await self.queue.gate_succeeded()
         return generation
+
+    async def _requeued(self, job: Job) -> bool:
+        """After a requeue that changed nothing: is the job back in the queue all the same (a
+        retried commit whose answer was lost)? Then it waits there as if requeued now."""
+        stored = await self.store.job(job.id)
+        return stored is not None and stored.state == QUEUED
 
     async def _remember_ticket(self, job: Job, ticket: Ticket) -> None:
         if not await self.store.set_ticket(job, ticket):
@@ -234,8 +243,9 @@ class JobLife:
 
     async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
         reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        now = self._clock()
         try:
-            moved = await self.store.fail(job, reason, self._clock())
+            moved = await self.store.fail(job, reason, now) or await self._failed_at(job, now)
         except Exception:
             # The database is away: give the job back so that it ends (or runs) elsewhere.
             log.exception("could not record the failure of job %s", job.id)
@@ -258,19 +268,32 @@ class JobLife:
         await self._cards.settle(job.id)
         await self._tell_failure(job, error)
 
+    async def _failed_at(self, job: Job, now: float) -> bool:
+        """After a failure write that changed nothing: was it this very one, made already (a
+        retried commit whose answer was lost)? Then the requester is still to be told."""
+        stored = await self.store.job(job.id)
+        return stored is not None and stored.state == FAILED and stored.finished_at == now
+
     async def _tell_failure(self, job: Job, error: Exception) -> None:
         presenter = self._presenter()
         delay = DELIVERY_RETRY_BASE_SECONDS
-        for tries in range(1, FAILURE_NOTICE_TRIES + 1):
+        give_up_at = self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS
+        while True:
             try:
                 await presenter.report_failure(job, error)
                 return
             except Exception as problem:
-                if not presenter.is_transient(problem) or tries == FAILURE_NOTICE_TRIES:
+                if not presenter.is_transient(problem) or self._clock() + delay > give_up_at:
                     log.exception("could not tell the requester of job %s", job.id)
                     return
+                log.warning(
+                    "could not tell the requester of job %s (%s); trying again in %.0fs",
+                    job.id,
+                    _describe(problem),
+                    delay,
+                )
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
 
     async def _give_back(self, job: Job) -> None:
         try:
@@ -284,7 +307,7 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
-        if not await self.queue.requeue(job):
+        if not await self.queue.requeue(job) and not await self._requeued(job):
             raise LostJob
         self._slot_freed()
         self._cooldowns.refund(job.requester_id)

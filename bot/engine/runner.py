@@ -263,11 +263,15 @@ class JobRunner:
 
     async def _claim(self) -> None:
         claim = await self.queue.claim(
-            self.owner, self._clock, self.limits, start_new=self.accepting
+            self.owner,
+            self._clock,
+            self.limits,
+            start_new=self.accepting,
+            working_on=set(self._running),
         )
         self.paused = claim.paused
         for job in claim.taken_over:
-            log.info("taking over job %s (%s) from a process that went away", job.id, job.state)
+            log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)
         for job in claim.started:
             self._run(job, resumed=False)
