@@ -38,6 +38,11 @@ RETRY_MAX_SECONDS = 5.0
 Work = Callable[["Executor"], Awaitable[T]]
 MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
 Listener = Callable[[], None]
+# A migration is SQL, or steps run in order in its one transaction: SQL, or a Python step
+# (given the transaction and the dialect) for what SQL cannot do in both databases, such as
+# hashing bytes (SQLite has no SHA-256).
+MigrationStep = str | Callable[["Executor", str], Awaitable[None]]
+Migration = str | Sequence[MigrationStep]
 
 
 class DatabaseUrlError(ValueError):
@@ -337,7 +342,7 @@ _TYPES = {
 }
 
 
-async def migrate(database: Database, migrations: Sequence[str]) -> int:
+async def migrate(database: Database, migrations: Sequence[Migration]) -> int:
     """Apply the numbered migrations not applied yet (migration N is migrations[N-1]).
 
     Processes that start together (an overlapping restart, a gateway and its workers) take
@@ -354,12 +359,16 @@ async def migrate(database: Database, migrations: Sequence[str]) -> int:
         applied = {row["version"] for row in rows}
         types = _TYPES[database.dialect]
         done = []
-        for version, script in enumerate(migrations, start=1):
+        for version, migration in enumerate(migrations, start=1):
             if version in applied:
                 continue
-            for statement in script.format(**types).split(";"):
-                if statement.strip():
-                    await tx.execute(statement)
+            for step in (migration,) if isinstance(migration, str) else migration:
+                if not isinstance(step, str):
+                    await step(tx, database.dialect)
+                    continue
+                for statement in step.format(**types).split(";"):
+                    if statement.strip():
+                        await tx.execute(statement)
             await tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", version)
             done.append(version)
         return done
