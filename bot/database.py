@@ -158,11 +158,12 @@ class SqliteDatabase:
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
         await connection.execute("PRAGMA foreign_keys = ON")
+        await connection.execute("PRAGMA busy_timeout = 5000")
+        await _reclaim_space_incrementally(connection)
         await connection.execute("PRAGMA journal_mode = WAL")
         # WAL with synchronous=NORMAL survives a killed process; only a power cut can lose
         # the last commits, and a worker's disk does not outlive a restart anyway.
         await connection.execute("PRAGMA synchronous = NORMAL")
-        await connection.execute("PRAGMA busy_timeout = 5000")
         return cls(connection)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
@@ -213,6 +214,28 @@ class SqliteDatabase:
 
     async def close(self) -> None:
         await self._connection.close()
+
+
+async def _reclaim_space_incrementally(connection: aiosqlite.Connection) -> None:
+    """Let deleted images give their pages back to the file system (`PRAGMA
+    incremental_vacuum`, run by the storage sweep) instead of leaving the file at its peak."""
+    incremental = 2
+    if await _pragma(connection, "auto_vacuum") == incremental:
+        return
+    await connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    if await _pragma(connection, "auto_vacuum") == incremental:
+        return  # a new file: the mode applies at once
+    # A file made before: the mode changes only when the file is rebuilt, once.
+    try:
+        await connection.execute("VACUUM")
+    except sqlite3.OperationalError as error:  # another process has it open: next start
+        log.warning("could not switch the database to incremental vacuum yet: %s", error)
+
+
+async def _pragma(connection: aiosqlite.Connection, name: str) -> Any:
+    async with connection.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 class _SqliteTransaction:
