@@ -3,7 +3,7 @@
 Names are per owner, 1–32 characters, unique without regard to case or compatibility forms
 ("Ａria" is "Aria"). A shared character can be
 used by everyone in its server. The image is the cleaned, normalised copy, never a Discord CDN
-link (those expire).
+link (those expire), kept once in the images table however many characters and jobs use it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from bot import image_store
 from bot.database import Database, Executor, Row
 from bot.errors import UserError
 from bot.text import clean, folded
@@ -66,7 +67,10 @@ def name_key(name: str) -> str:
 
 
 _SUMMARY = "id, owner_id, guild_id, name, description, shared, created_at"
-_FULL = f"{_SUMMARY}, format, width, height, data"
+_FULL = (
+    "c.id, c.owner_id, c.guild_id, c.name, c.description, c.shared, c.created_at,"
+    " i.format, i.width, i.height, i.data"
+)
 _OWN_NAMES = "SELECT id, name FROM characters WHERE owner_id = ?"
 
 
@@ -108,24 +112,33 @@ class CharacterStore:
     ) -> Character:
         name = check_name(name)
         description = clean(description)[:MAX_DESCRIPTION_LENGTH].rstrip()
+        sha256 = await image_store.digest_off_loop(data)
         try:
             async with self.database.transaction() as tx:
                 await self._one_at_a_time(tx, owner_id)
                 self._check_room(await tx.fetch(_OWN_NAMES, owner_id), name)
+                # An image kept already (a result saved as a character, the same upload
+                # again) is referred to, not stored again.
+                await image_store.put(
+                    tx,
+                    sha256,
+                    image_format=image_format,
+                    width=width,
+                    height=height,
+                    data=data,
+                    now=now,
+                )
                 [row] = await tx.fetch(
                     "INSERT INTO characters (owner_id, guild_id, name, name_key, description,"
-                    " shared, format, width, height, data, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    " shared, image_sha256, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     owner_id,
                     guild_id,
                     name,
                     name_key(name),
                     description,
                     shared,
-                    image_format,
-                    width,
-                    height,
-                    data,
+                    sha256,
                     now,
                 )
         except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
@@ -154,7 +167,8 @@ class CharacterStore:
 
     async def get(self, character_id: int) -> Character | None:
         rows = await self.database.fetch(
-            f"SELECT {_FULL} FROM characters WHERE id = ?",  # noqa: S608 - column list
+            f"SELECT {_FULL} FROM characters c JOIN images i ON i.sha256 = c.image_sha256"  # noqa: S608 - column list
+            " WHERE c.id = ?",
             character_id,
         )
         return _character(rows[0]) if rows else None
@@ -213,12 +227,15 @@ class CharacterStore:
 
     async def delete(self, character_id: int) -> bool:
         rows = await self.database.fetch(
-            "DELETE FROM characters WHERE id = ? RETURNING id", character_id
+            "DELETE FROM characters WHERE id = ? RETURNING image_sha256", character_id
         )
+        await image_store.delete_unused_quietly(self.database, [r["image_sha256"] for r in rows])
         return bool(rows)
 
     async def delete_user_data(self, user_id: int) -> int:
+        """Forget a user's characters, and their images unless something else uses them."""
         rows = await self.database.fetch(
-            "DELETE FROM characters WHERE owner_id = ? RETURNING id", user_id
+            "DELETE FROM characters WHERE owner_id = ? RETURNING image_sha256", user_id
         )
+        await image_store.delete_unused_quietly(self.database, [r["image_sha256"] for r in rows])
         return len(rows)

@@ -38,6 +38,11 @@ RETRY_MAX_SECONDS = 5.0
 Work = Callable[["Executor"], Awaitable[T]]
 MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
 Listener = Callable[[], None]
+# A migration is SQL, or steps run in order in its one transaction: SQL, or a Python step
+# (given the transaction and the dialect) for what SQL cannot do in both databases, such as
+# hashing bytes (SQLite has no SHA-256).
+MigrationStep = str | Callable[["Executor", str], Awaitable[None]]
+Migration = str | Sequence[MigrationStep]
 
 
 class DatabaseUrlError(ValueError):
@@ -158,11 +163,12 @@ class SqliteDatabase:
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
         await connection.execute("PRAGMA foreign_keys = ON")
+        await connection.execute("PRAGMA busy_timeout = 5000")
+        await _reclaim_space_incrementally(connection)
         await connection.execute("PRAGMA journal_mode = WAL")
         # WAL with synchronous=NORMAL survives a killed process; only a power cut can lose
         # the last commits, and a worker's disk does not outlive a restart anyway.
         await connection.execute("PRAGMA synchronous = NORMAL")
-        await connection.execute("PRAGMA busy_timeout = 5000")
         return cls(connection)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
@@ -210,6 +216,28 @@ class SqliteDatabase:
 
     async def close(self) -> None:
         await self._connection.close()
+
+
+async def _reclaim_space_incrementally(connection: aiosqlite.Connection) -> None:
+    """Let deleted images give their pages back to the file system (`PRAGMA
+    incremental_vacuum`, run by the storage sweep) instead of leaving the file at its peak."""
+    incremental = 2
+    if await _pragma(connection, "auto_vacuum") == incremental:
+        return
+    await connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    if await _pragma(connection, "auto_vacuum") == incremental:
+        return  # a new file: the mode applies at once
+    # A file made before: the mode changes only when the file is rebuilt, once.
+    try:
+        await connection.execute("VACUUM")
+    except sqlite3.OperationalError as error:  # another process has it open: next start
+        log.warning("could not switch the database to incremental vacuum yet: %s", error)
+
+
+async def _pragma(connection: aiosqlite.Connection, name: str) -> Any:
+    async with connection.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 class _SqliteTransaction:
@@ -339,7 +367,7 @@ _TYPES = {
 }
 
 
-async def migrate(database: Database, migrations: Sequence[str]) -> int:
+async def migrate(database: Database, migrations: Sequence[Migration]) -> int:
     """Apply the numbered migrations not applied yet (migration N is migrations[N-1]).
 
     Processes that start together (an overlapping restart, a gateway and its workers) take
@@ -356,12 +384,16 @@ async def migrate(database: Database, migrations: Sequence[str]) -> int:
         applied = {row["version"] for row in rows}
         types = _TYPES[database.dialect]
         done = []
-        for version, script in enumerate(migrations, start=1):
+        for version, migration in enumerate(migrations, start=1):
             if version in applied:
                 continue
-            for statement in script.format(**types).split(";"):
-                if statement.strip():
-                    await tx.execute(statement)
+            for step in (migration,) if isinstance(migration, str) else migration:
+                if not isinstance(step, str):
+                    await step(tx, database.dialect)
+                    continue
+                for statement in step.format(**types).split(";"):
+                    if statement.strip():
+                        await tx.execute(statement)
             await tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", version)
             done.append(version)
         return done

@@ -18,6 +18,7 @@ from bot.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
 from bot.queue import Limits
 from bot.replies import NO_MENTIONS
+from bot.retention import Retention, StorageKeeper
 from bot.segmind import SegmindClient
 from bot.servers import ServerSettingsStore
 from bot.settings import Settings
@@ -93,6 +94,14 @@ class PoseBot(commands.Bot):
             low_credits_warning=settings.low_credits_warning,
             clock=clock,
         )
+        self.storage = StorageKeeper(
+            store,
+            self.runner.queue,
+            Retention.from_settings(settings),
+            owner=self.runner.owner,
+            alert=self._alert_owner,
+            clock=clock,
+        )
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -104,6 +113,7 @@ class PoseBot(commands.Bot):
             await self._sync_commands()
         # After the cogs: jobs are shown and delivered through them.
         await self.runner.start()
+        self.storage.start()
 
     async def _sync_commands(self) -> None:
         """Register the commands with Discord, unless a process already registered these very
@@ -141,11 +151,17 @@ class PoseBot(commands.Bot):
         """
         log.info("shutting down")
         await self.runner.shutdown(grace)
+        await self.storage.close()
         await self.close()
 
     async def close(self) -> None:
+        await self.storage.close()
         await super().close()
         self._closed.set()
+
+    async def _alert_owner(self, text: str) -> None:
+        if self.runner.presenter is not None:
+            await self.runner.presenter.alert_owner(text)
 
     async def wait_closed(self) -> None:
         """Until `close`: what a worker, which has no gateway session to run, waits on."""

@@ -177,6 +177,9 @@ class SharedQueue:
         await tx.execute("DELETE FROM api_sends WHERE sent_at <= ?", now - WINDOW_SECONDS)
         sends = [r["sent_at"] for r in await tx.fetch("SELECT sent_at FROM api_sends")]
         sends.sort()
+        # A process that read its clock before waiting for the lock starts its jobs after the
+        # ones started by the process it waited for: start times follow the order of starts.
+        now = max(now, sends[-1]) if sends else now
         free_sends = limits.rpm - len(sends)
         count = min(free_slots, free_sends)
         started: list[Job] = []

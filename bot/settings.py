@@ -57,6 +57,14 @@ class Settings:
     # A process that stops renewing its jobs (killed, frozen, cut off from the database) loses
     # them to another after this long.
     job_lease_seconds: float = 15.0
+    # What is kept, and for how long (days; fractions allowed): a delivered job's images after
+    # its last use, and job rows (without images) for /usage and the caps. A sweep lets go of
+    # the rest every STORAGE_SWEEP_SECONDS, and keeps the database within STORAGE_BUDGET_MB
+    # (None: no budget) by deleting the oldest images of delivered jobs first.
+    image_retention_days: float = 7.0
+    history_retention_days: float = 30.0
+    storage_sweep_seconds: float = 600.0
+    storage_budget_mb: float | None = None
     # Discord sharding, for a bot in thousands of servers: how many shards in all, and which of
     # them this process runs (None: all of them).
     shard_count: int | None = None
@@ -125,6 +133,17 @@ class Settings:
             job_lease_seconds=reader.get(
                 "JOB_LEASE_SECONDS", cls.job_lease_seconds, _number(1, 300)
             ),
+            image_retention_days=reader.get(
+                "IMAGE_RETENTION_DAYS", cls.image_retention_days, _days(0.0001, 3650)
+            ),
+            # At least a day: the caps and /usage count the last 24 hours from these rows.
+            history_retention_days=reader.get(
+                "HISTORY_RETENTION_DAYS", cls.history_retention_days, _days(1, 3650)
+            ),
+            storage_sweep_seconds=reader.get(
+                "STORAGE_SWEEP_SECONDS", cls.storage_sweep_seconds, _number(1, 86_400)
+            ),
+            storage_budget_mb=reader.get("STORAGE_BUDGET_MB", None, _megabytes),
             **_shards(reader),
         )
 
@@ -183,6 +202,29 @@ def _number(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _days(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number of days from {low:g} to {high:g}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number of days from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def _megabytes(raw: str) -> float:
+    try:
+        value = float(raw.upper().removesuffix("MB"))
+    except ValueError:
+        raise ValueError("expected a size in megabytes, such as 700") from None
+    if not 1 <= value <= 10_000_000:
+        raise ValueError("expected a size in megabytes from 1 to 10000000")
+    return value
 
 
 def _integer(low: int, high: int) -> Callable[[str], int]:

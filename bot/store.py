@@ -2,6 +2,9 @@
 
 A job moves queued → running → generated → delivered, or ends failed or cancelled. Every
 transition names the states it may come from, so a job can never be, say, delivered twice.
+A job refers to its images (bot/image_store.py keeps each once); when it ends, what it no longer
+needs goes: its interaction token and the API's status URLs always, its images too unless it
+was delivered (bot/retention.py then keeps them for a while after its last use).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bot import image_store
 from bot.database import Database, Executor, Row, migrate
 from bot.migrations import MIGRATIONS
 from bot.pose import PoseOptions
@@ -23,6 +27,7 @@ DELIVERED = "delivered"
 FAILED = "failed"
 CANCELLED = "cancelled"
 UNFINISHED = (QUEUED, RUNNING, GENERATED)
+ENDED = (DELIVERED, FAILED, CANCELLED)
 
 CHARACTER, POSE, RESULT = "character", "pose", "result"
 PAUSED = "paused"  # the fact in bot_state holding why generation is paused for everyone
@@ -48,6 +53,9 @@ class StoredImage:
     height: int
     data: bytes = field(repr=False)
     source_url: str | None = None
+    # Whose upload it is (None: the requester's own): a Reroll by someone else of a result
+    # still poses the first requester's upload, which /forget-me of theirs removes.
+    uploaded_by: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,7 @@ class Store:
             QUEUED,
         )
         placeholders = ", ".join("?" for _ in columns)
-        stored = list(images)
+        stored = [(image, await image_store.digest_off_loop(image.data)) for image in images]
 
         async def work(tx: Executor) -> int:
             # A user who had nothing queued or running starts a new fair-share spell.
@@ -190,8 +198,19 @@ class Store:
                     "SELECT id FROM jobs WHERE interaction_id = ?", job.interaction_id
                 )
                 return int(existing["id"])
-            for image in stored:
-                await _insert_image(tx, rows[0]["id"], image)
+            for image, sha256 in stored:
+                uploaded_by = image.uploaded_by or job.requester_id
+                await _attach_image(tx, rows[0]["id"], image, sha256, uploaded_by, job.created_at)
+            if job.parent_job_id is not None:
+                # A Reroll or New pose is a use of the result it came from: its images stay.
+                await tx.execute(
+                    "UPDATE jobs SET used_at = ? WHERE id = ? AND state = ?"
+                    " AND COALESCE(used_at, 0) < ?",
+                    job.created_at,
+                    job.parent_job_id,
+                    DELIVERED,
+                    job.created_at,
+                )
             return int(rows[0]["id"])
 
         return await self.database.run(work)
@@ -208,8 +227,10 @@ class Store:
         return [job_from_row(row) for row in rows]
 
     async def images(self, job_id: int) -> dict[str, StoredImage]:
+        """The images a job still has, by role (none once they are no longer kept)."""
         rows = await self.database.fetch(
-            "SELECT role, format, width, height, data, source_url FROM job_images WHERE job_id = ?",
+            "SELECT j.role, i.format, i.width, i.height, i.data, j.source_url, j.uploaded_by"
+            " FROM job_images j JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = ?",
             job_id,
         )
         return {
@@ -220,9 +241,15 @@ class Store:
                 row["height"],
                 bytes(row["data"]),
                 row["source_url"],
+                uploaded_by=row["uploaded_by"],
             )
             for row in rows
         }
+
+    async def image_roles(self, job_id: int) -> set[str]:
+        """Which images a job still has, without reading them."""
+        rows = await self.database.fetch("SELECT role FROM job_images WHERE job_id = ?", job_id)
+        return {row["role"] for row in rows}
 
     async def set_ticket(self, job: Job, ticket: Ticket) -> bool:
         """Remember an async generation the moment it is submitted: from then on it is
@@ -253,6 +280,7 @@ class Store:
         `cost` is what the API says it charged (x-cost); None keeps the reserved price. Safe to
         run twice (the second finds the job generated already and changes nothing).
         """
+        sha256 = await image_store.digest_off_loop(image.data)
 
         async def work(tx: Executor) -> bool:
             moved = await tx.fetch(
@@ -270,41 +298,86 @@ class Store:
                 await tx.execute(
                     "DELETE FROM job_images WHERE job_id = ? AND role = ?", job.id, RESULT
                 )
-                await _insert_image(tx, job.id, image)
+                await _attach_image(tx, job.id, image, sha256, job.requester_id, now)
             return bool(moved)
 
         return await self.database.run(work)
 
     async def mark_delivered(self, job: Job, message_id: int, now: float) -> bool:
-        return await self._move(
-            job,
+        """generated → delivered. Its images are kept for a while after their last use (the
+        sweep's business); Discord's links to the uploads go now."""
+        return await self._end(
+            job.id,
             (GENERATED,),
             DELIVERED,
-            "result_message_id = ?, finished_at = ?, owner = NULL, lease_until = NULL",
-            message_id,
-            now,
+            "result_message_id = ?, finished_at = ?, used_at = ?",
+            (message_id, now, now),
+            fence=job,
+            keep_images=True,
         )
 
     async def fail(self, job: Job, reason: str, now: float) -> bool:
-        return await self._move(
-            job,
+        return await self._end(
+            job.id,
             UNFINISHED,
             FAILED,
-            "reason = ?, finished_at = ?, owner = NULL, lease_until = NULL",
-            reason[:500],
-            now,
+            "reason = ?, finished_at = ?",
+            (reason[:500], now),
+            fence=job,
+            keep_images=False,
         )
 
     async def cancel(self, job_id: int, now: float) -> bool:
         """queued → cancelled; a running job has been paid for and cannot be."""
-        rows = await self.database.fetch(
-            "UPDATE jobs SET state = ?, finished_at = ? WHERE id = ? AND state = ? RETURNING id",
-            CANCELLED,
-            now,
-            job_id,
-            QUEUED,
+        return await self._end(
+            job_id, (QUEUED,), CANCELLED, "finished_at = ?", (now,), fence=None, keep_images=False
         )
-        return bool(rows)
+
+    async def _end(
+        self,
+        job_id: int,
+        sources: tuple[str, ...],
+        target: str,
+        sets: str,
+        args: tuple[Any, ...],
+        *,
+        fence: Job | None,
+        keep_images: bool,
+    ) -> bool:
+        """Move a job to an end, forgetting in the same transaction what it no longer needs:
+        the interaction token, the API's status URLs, and its images unless `keep_images`
+        (then only Discord's links to the uploads, and uploads their owner asked to forget).
+        A started job moves only while this attempt still owns it (`fence`)."""
+        fenced = f" AND {_FENCE}" if fence is not None else ""
+
+        async def work(tx: Executor) -> tuple[bool, list[str]]:
+            moved = await tx.fetch(
+                f"UPDATE jobs SET state = ?, {sets}, {_FORGET_SECRETS}"  # noqa: S608 - constants
+                f" WHERE id = ? AND state IN ({_in(sources)}){fenced} RETURNING id",
+                target,
+                *args,
+                job_id,
+                *(_fence(fence) if fence is not None else ()),
+            )
+            if not moved:
+                return False, []
+            if keep_images:
+                await tx.execute("UPDATE job_images SET source_url = NULL WHERE job_id = ?", job_id)
+                let_go = await tx.fetch(
+                    "DELETE FROM job_images WHERE job_id = ? AND forgotten RETURNING sha256",
+                    job_id,
+                )
+            else:
+                let_go = await tx.fetch(
+                    "DELETE FROM job_images WHERE job_id = ? RETURNING sha256", job_id
+                )
+            return True, [row["sha256"] for row in let_go]
+
+        moved, let_go = await self.database.run(work)
+        # Apart from the move: an image another job has just taken up again is refused
+        # deletion by the database, and that must not undo the move.
+        await image_store.delete_unused_quietly(self.database, let_go)
+        return moved
 
     async def spend_since(
         self, since: float, requester_id: int | None = None, guild_id: int | None = None
@@ -380,36 +453,81 @@ class Store:
         return [float(row["took"]) for row in rows]
 
     async def delete_user_data(self, user_id: int) -> int:
-        """Forget a user: their jobs and every image attached to them. Returns jobs deleted."""
-        rows = await self.database.fetch(
-            "DELETE FROM jobs WHERE requester_id = ? RETURNING id", user_id
-        )
-        return len(rows)
+        """Forget a user: their jobs with their images, and their uploads in other users' jobs
+        (`remove_uploads_of`). Returns how many of their own jobs were deleted."""
+        await self.remove_uploads_of(user_id)
 
-    async def _move(
-        self, job: Job, sources: tuple[str, ...], target: str, sets: str, *args: Any
-    ) -> bool:
-        """Move a started job on, only while this attempt still owns it."""
-        rows = await self.database.fetch(
-            f"UPDATE jobs SET state = ?, {sets} WHERE id = ? AND state IN ({_in(sources)})"  # noqa: S608
-            f" AND {_FENCE} RETURNING id",
-            target,
-            *args,
-            job.id,
-            *_fence(job),
-        )
-        return bool(rows)
+        async def work(tx: Executor) -> tuple[int, list[str]]:
+            images = await tx.fetch(
+                "SELECT DISTINCT i.sha256 FROM job_images i JOIN jobs j ON j.id = i.job_id"
+                " WHERE j.requester_id = ?",
+                user_id,
+            )
+            jobs = await tx.fetch("DELETE FROM jobs WHERE requester_id = ? RETURNING id", user_id)
+            return len(jobs), [row["sha256"] for row in images]
+
+        deleted, let_go = await self.database.run(work)
+        await image_store.delete_unused_quietly(self.database, let_go)
+        return deleted
+
+    async def remove_uploads_of(self, user_id: int) -> int:
+        """Take a user's uploads out of other users' jobs made from theirs (a Reroll of their
+        result, a pose of their shared character). A job still waiting or generating needs its
+        inputs: those go when it ends. Returns how many other users' jobs were touched."""
+
+        async def work(tx: Executor) -> tuple[int, list[str]]:
+            touched = await tx.fetch(
+                "SELECT DISTINCT i.job_id FROM job_images i JOIN jobs j ON j.id = i.job_id"
+                " WHERE i.uploaded_by = ? AND j.requester_id <> ?",
+                user_id,
+                user_id,
+            )
+            await tx.execute(
+                "UPDATE job_images SET forgotten = ?, uploaded_by = NULL WHERE uploaded_by = ?"  # noqa: S608 - states are constants
+                " AND job_id IN (SELECT id FROM jobs WHERE requester_id <> ?"
+                f" AND state IN ({_in((QUEUED, RUNNING))}))",
+                True,
+                user_id,
+                user_id,
+            )
+            removed = await tx.fetch(
+                "DELETE FROM job_images WHERE uploaded_by = ? AND job_id IN"
+                " (SELECT id FROM jobs WHERE requester_id <> ?) RETURNING sha256",
+                user_id,
+                user_id,
+            )
+            return len(touched), [row["sha256"] for row in removed]
+
+        touched, let_go = await self.database.run(work)
+        await image_store.delete_unused_quietly(self.database, let_go)
+        return touched
 
 
-async def _insert_image(tx: Executor, job_id: int, image: StoredImage) -> None:
+# What a job needs only until it ends: its interaction token (15 minutes of power over its
+# messages), the API's status and result URLs, and its lease.
+_FORGET_SECRETS = (
+    "token = '', status_url = NULL, response_url = NULL, owner = NULL, lease_until = NULL"
+)
+
+
+async def _attach_image(
+    tx: Executor, job_id: int, image: StoredImage, sha256: str, uploaded_by: int, now: float
+) -> None:
+    await image_store.put(
+        tx,
+        sha256,
+        image_format=image.format,
+        width=image.width,
+        height=image.height,
+        data=image.data,
+        now=now,
+    )
     await tx.execute(
-        "INSERT INTO job_images (job_id, role, format, width, height, source_url, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO job_images (job_id, role, sha256, uploaded_by, source_url)"
+        " VALUES (?, ?, ?, ?, ?)",
         job_id,
         image.role,
-        image.format,
-        image.width,
-        image.height,
+        sha256,
+        uploaded_by,
         image.source_url,
-        image.data,
     )

@@ -15,6 +15,7 @@ from bot.errors import UserError
 from bot.message_limits import Listing, show_list
 from bot.quotas import daily_quotas
 from bot.replies import send_private
+from bot.retention import KINDS, MB
 from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.store import DAY_SECONDS
 from bot.text import clean, folded
@@ -255,6 +256,30 @@ class AdminCog(commands.Cog):
             lines.append(f"⏸️ Paused: {paused}.")
         await send_private(interaction, "\n".join(lines), files=_files(shown))
 
+    @admin.command(name="storage")
+    async def storage(self, interaction: discord.Interaction) -> None:
+        """The database's size, its images by kind, and the budget (the bot's owner only)."""
+        if not await self._owner(interaction):
+            return
+        settings = self.bot.settings
+        figures = await self.bot.storage.figures()
+        budget = figures.budget_bytes
+        size = f"Database: {_megabytes(figures.database_bytes)}"
+        if budget is not None:
+            size += f" of the {_megabytes(budget)} budget ({figures.database_bytes / budget:.0%})"
+        else:
+            size += " (no budget: STORAGE_BUDGET_MB is not set)"
+        lines = [
+            size,
+            f"Images: {figures.images}, each stored once, {_megabytes(figures.image_bytes)} "
+            "in all. By kind (an image used two ways counts in both):",
+            *(f"- {label}: {_megabytes(figures.by_kind[kind])}" for kind, label in KINDS.items()),
+            f"Kept: a delivered request's images {settings.image_retention_days:g} days after "
+            f"its last use, request history {settings.history_retention_days:g} days, saved "
+            "characters until deleted.",
+        ]
+        await send_private(interaction, "\n".join(lines))
+
     async def _owner(self, interaction: discord.Interaction) -> bool:
         # Checked by id, not by permission: server admins must not control what the owner pays.
         if await self.bot.is_owner(interaction.user):
@@ -310,6 +335,10 @@ def _files(*listings: Listing) -> list[discord.File]:
 def _channel_name(guild: discord.Guild | None, channel_id: int) -> str:
     channel = guild.get_channel(channel_id) if guild else None
     return f"#{channel.name} ({channel_id})" if channel else f"unknown channel ({channel_id})"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / MB:.1f} MB"
 
 
 def _generations(count: int) -> str:

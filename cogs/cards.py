@@ -24,8 +24,8 @@ from bot import ui
 from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.engine.presenter import WaitTooLong
 from bot.errors import UserError
-from bot.images import GeneratedImage, fit_for_upload
-from bot.pose import MAX_PROMPT_LENGTH, check_options
+from bot.images import GeneratedImage, ImageRejected, fit_for_upload, prepare_reference
+from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
 from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
 from bot.segmind import SegmindError
 from bot.store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
@@ -373,7 +373,10 @@ class ResultButton(
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":
-            await interaction.response.send_modal(SaveCharacterModal(job))
+            attachment = result_attachment(interaction.message)
+            await interaction.response.send_modal(SaveCharacterModal(job, attachment))
+        elif CHARACTER not in await bot.store.image_roles(job.id):
+            await send_private(interaction, images_gone(bot))
         elif self.action == "newpose":
             await interaction.response.send_modal(NewPoseModal(job))
         else:
@@ -397,11 +400,33 @@ def pose_cog(bot: PoseBot) -> PoseCog:
     return cog  # type: ignore[return-value]
 
 
+def images_gone(bot: PoseBot) -> str:
+    """Why a Reroll or New pose of an old result cannot be made, and what can be."""
+    days = bot.settings.image_retention_days
+    return (
+        "The images behind this result are no longer kept: the bot keeps them "
+        f"{days:g} days after their last use. 💾 **Save character** still keeps this "
+        "character for good, or start again with `/pose`."
+    )
+
+
+def result_attachment(message: discord.Message | None) -> discord.Attachment | None:
+    """The image a result message carries: Discord's copy, once the bot's own is gone."""
+    if message is None:
+        return None
+    return next(
+        (a for a in message.attachments if (a.content_type or "image/").startswith("image/")),
+        None,
+    )
+
+
 def images_of(bot: PoseBot, job: Job) -> Any:
     """The job's own inputs, for a new request made from its result."""
 
     async def load() -> list[StoredImage]:
         stored = await bot.store.images(job.id)
+        if CHARACTER not in stored:  # let go of since the button was pressed
+            raise InvalidRequest(images_gone(bot))
         # As base64: the attachment URLs they came from may have expired by now.
         return [
             dataclasses.replace(stored[role], source_url=None)
@@ -455,11 +480,13 @@ class NewPoseModal(ui.Modal, title="New pose"):
 
 
 class SaveCharacterModal(ui.Modal, title="Save this character"):
-    """Keeps a result's image in the presser's character library."""
+    """Keeps a result's image in the presser's character library: the bot's copy while it is
+    kept, else the one the result's message carries."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, attachment: discord.Attachment | None = None) -> None:
         super().__init__()
         self.job = job
+        self.attachment = attachment
         self.name: discord.ui.TextInput[SaveCharacterModal] = discord.ui.TextInput(
             label="Name", max_length=MAX_NAME_LENGTH, custom_id="name"
         )
@@ -477,8 +504,11 @@ class SaveCharacterModal(ui.Modal, title="Save this character"):
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         result = (await bot.store.images(self.job.id)).get(RESULT)
         if result is None:
-            await send_private(interaction, "This result is no longer stored.")
-            return
+            if self.attachment is None:
+                await send_private(interaction, "This result is no longer stored.")
+                return
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            result = await self._download(self.attachment)
         character = await bot.characters.save(
             owner_id=interaction.user.id,
             guild_id=interaction.guild_id,
@@ -496,6 +526,16 @@ class SaveCharacterModal(ui.Modal, title="Save this character"):
             f"Saved “{character.name}” to your characters: pose it with "
             f"`/pose saved:{character.name}`.",
         )
+
+    async def _download(self, attachment: discord.Attachment) -> StoredImage:
+        try:
+            data = await attachment.read()
+        except discord.HTTPException:
+            raise ImageRejected(
+                "The result's image could not be downloaded from Discord; please try again."
+            ) from None
+        image = await asyncio.to_thread(prepare_reference, data, label="The result's image")
+        return StoredImage(RESULT, image.format, image.width, image.height, image.data)
 
 
 class CardsCog(commands.Cog):

@@ -465,7 +465,8 @@ class CharacterCog(commands.Cog):
         )
         await interaction.response.send_message(
             "This deletes your saved characters and every request you made, with their images, "
-            "and cancels the ones still waiting. It cannot be undone. Go ahead?",
+            "cancels the ones still waiting, and removes your images from requests other people "
+            "made from yours. It cannot be undone. Go ahead?",
             view=view,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -488,14 +489,28 @@ class CharacterCog(commands.Cog):
         if await self._generating(user_id):  # one started while the others were cancelled
             return f"Your waiting requests were cancelled, but one had started. {GENERATING}"
         characters = await self.bot.characters.delete_user_data(user_id)
+        # Others' Rerolls of a result of theirs, poses of a character they shared.
+        others = await self.bot.store.remove_uploads_of(user_id)
         requests = await self.bot.store.delete_user_data(user_id)
-        log.info("forgot user %s: %d character(s), %d request(s)", user_id, characters, requests)
-        if not characters and not requests:
+        log.info(
+            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)",
+            user_id,
+            characters,
+            requests,
+            others,
+        )
+        if not characters and not requests and not others:
             return "There was nothing to delete: the bot keeps no characters or requests of yours."
-        return (
+        text = (
             f"Deleted {_count(characters, 'character')} and {_count(requests, 'request')} "
             "with their images."
         )
+        if others:
+            text += (
+                f" Your images were also removed from {_count(others, 'request')} other people "
+                "made from yours."
+            )
+        return text
 
 
 def _count(number: int, noun: str) -> str:

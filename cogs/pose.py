@@ -377,10 +377,16 @@ def _saved_image(
     character: Character, pose: discord.Attachment | None, cog: PoseCog
 ) -> ImageSource:
     async def load() -> list[StoredImage]:
-        # Already checked and cleaned when it was saved; it has no URL of its own.
+        # Already checked and cleaned when it was saved; it has no URL of its own. It stays
+        # its owner's upload, which their /forget-me takes out of this job too.
         images = [
             StoredImage(
-                CHARACTER, character.format, character.width, character.height, character.data
+                CHARACTER,
+                character.format,
+                character.width,
+                character.height,
+                character.data,
+                uploaded_by=character.owner_id,
             )
         ]
         if pose is not None:

@@ -155,7 +155,11 @@ async def test_save_then_show_list_and_pick(
     assert max(decode(data).size) <= 256, "a thumbnail, not the whole image"
 
     # The cleaned image itself is kept, not a link to Discord's CDN (those expire).
-    [row] = await rows(bot, "SELECT data, width, height FROM characters")
+    [row] = await rows(
+        bot,
+        "SELECT i.data, i.width, i.height FROM characters c"
+        " JOIN images i ON i.sha256 = c.image_sha256",
+    )
     assert decode(bytes(row["data"])).size == (600, 800) == (row["width"], row["height"])
 
     shown = await answer(await character(discord_api, "show", name="sir hero"))

@@ -29,6 +29,8 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.database_url is None
     assert (settings.bot_role, settings.job_lease_seconds) == ("all", 15)
     assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert (settings.image_retention_days, settings.history_retention_days) == (7, 30)
+    assert (settings.storage_sweep_seconds, settings.storage_budget_mb) == (600, None)
 
 
 def test_every_variable_is_read() -> None:
@@ -58,6 +60,10 @@ def test_every_variable_is_read() -> None:
             "JOB_LEASE_SECONDS": "5",
             "SHARD_COUNT": "4",
             "SHARD_IDS": "3, 1",
+            "IMAGE_RETENTION_DAYS": "0.5",
+            "HISTORY_RETENTION_DAYS": "90",
+            "STORAGE_SWEEP_SECONDS": "60",
+            "STORAGE_BUDGET_MB": "700",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -78,6 +84,8 @@ def test_every_variable_is_read() -> None:
     assert (settings.bot_role, settings.runs_jobs, settings.has_gateway) == ("worker", True, False)
     assert settings.job_lease_seconds == 5
     assert (settings.shard_count, settings.shard_ids) == (4, (1, 3))
+    assert (settings.image_retention_days, settings.history_retention_days) == (0.5, 90)
+    assert (settings.storage_sweep_seconds, settings.storage_budget_mb) == (60, 700)
 
 
 @pytest.mark.parametrize(
@@ -103,6 +111,11 @@ def test_every_variable_is_read() -> None:
         ("SHARD_COUNT", "none", "SHARD_COUNT='none'"),
         ("SHARD_IDS", "1", "SHARD_IDS needs SHARD_COUNT"),
         ("SHARD_IDS", "a,b", "SHARD_IDS='a,b' is not valid"),
+        ("IMAGE_RETENTION_DAYS", "a week", "number of days from"),
+        ("IMAGE_RETENTION_DAYS", "0", "IMAGE_RETENTION_DAYS='0' is not valid"),
+        ("HISTORY_RETENTION_DAYS", "0.5", "number of days from 1 to 3650"),
+        ("STORAGE_SWEEP_SECONDS", "0", "STORAGE_SWEEP_SECONDS='0' is not valid"),
+        ("STORAGE_BUDGET_MB", "1GB", "size in megabytes"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:

@@ -113,7 +113,8 @@ async def test_the_whole_life_of_a_job_is_recorded(store: Store) -> None:
     assert stored is not None
     assert (stored.state, stored.result_message_id, stored.attempts) == (states.DELIVERED, 42, 1)
     assert (stored.started_at, stored.generated_at, stored.finished_at) == (1010.0, 1047.0, 1048.0)
-    assert stored.ticket == ticket
+    assert stored.ticket is None, "the API's status URLs are forgotten when the job ends"
+    assert stored.token == "", "and so is the interaction token"
     assert stored.usage == {"x-cost": "0.58"}
     assert stored.owner is None, "a delivered job belongs to no process"
     assert (await store.images(job_id))["result"] == RESULT
