@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot import image_store
 from bot.queue import SharedQueue
@@ -103,7 +103,6 @@ class SweepReport:
     deleted_rows: int = 0  # job rows past the history window
     database_bytes: int = 0
     warned: bool = False
-    hashes: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,8 @@ class StorageFigures:
 
 
 class StorageKeeper:
+    """Runs the sweep (one process at a time) and reads the figures /admin storage shows."""
+
     def __init__(
         self,
         store: Store,
@@ -182,7 +183,6 @@ class StorageKeeper:
                 return None
             report = SweepReport()
             now = self._clock()
-            retention = self.retention
             await self._forget_secrets_of_ended_jobs()
             report.ended_jobs = await self._let_go_of_images(
                 f"j.state IN ('{FAILED}', '{CANCELLED}')", (), report
@@ -190,15 +190,19 @@ class StorageKeeper:
             await self._let_go_of_forgotten_uploads(report)
             report.expired_jobs = await self._let_go_of_images(
                 f"j.state = '{DELIVERED}' AND j.used_at < ?",
-                (now - retention.image_seconds,),
+                (now - self.retention.image_seconds,),
                 report,
             )
-            if await self._hold():
-                report.deleted_rows = await self._delete_history(now)
-            if await self._hold():
-                await self._delete_unused_images(report)
-            if await self._hold():
-                report.evicted_jobs = await self._keep_within_budget(report)
+            # Each step renews the lease; one that finds it lost leaves the rest to its holder.
+            if not await self._hold():
+                return report
+            report.deleted_rows = await self._delete_history(now)
+            if not await self._hold():
+                return report
+            await self._delete_unused_images(report)
+            if not await self._hold():
+                return report
+            report.evicted_jobs = await self._keep_within_budget(report)
             await self._give_space_back()
             report.database_bytes = await self.database_bytes()
             report.warned = await self._warn_if_nearly_full(report.database_bytes, now)
@@ -345,7 +349,6 @@ class StorageKeeper:
             if freed:
                 report.deleted_images += 1
                 report.freed_bytes += freed
-                report.hashes.append(sha256)
 
     async def _give_space_back(self) -> None:
         """SQLite: return freed pages to the file system, a few megabytes per statement, when
