@@ -73,8 +73,8 @@ async def running_bot(
         {
             "SEGMIND_BASE_URL": segmind.base_url,
             "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-            "USER_COOLDOWN_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
+            **NO_USER_LIMITS,
             **env,
         },
         "bench",
@@ -90,6 +90,14 @@ async def running_bot(
         await bot.kill_if_running()
         await segmind.close()
         await discord_api.close()
+
+
+# The bench plays a crowd of heavy users: none of the per-user limits may refuse them.
+NO_USER_LIMITS = {
+    "USER_COOLDOWN_SECONDS": "0",
+    "USER_DAILY_LIMIT": "100000",
+    "USER_MAX_QUEUED": "1000",
+}
 
 
 def users(discord_api: FakeDiscord, count: int, base: int = 10_000) -> list[dict[str, Any]]:
