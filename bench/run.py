@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import one_process
-from bench.table import Row, p50_p99, print_table
+from bench.claims import time_claims
+from bench.postgres import REQUIRED, PostgresUnavailable, fresh_schema
+from bench.table import Row, ms, p50_p99, print_table
 
 Workdir = Callable[[str], Path]
 
@@ -144,12 +146,50 @@ async def newcomer_wait(workdir: Workdir, quick: bool) -> list[Row]:
     ]
 
 
+# The claim transaction, timed in this process
+
+
+async def claim_transaction(workdir: Workdir, quick: bool) -> list[Row]:
+    claims, jobs, people = (300 if quick else 2000), 1000, 100
+    rows = []
+    for database in ("PostgreSQL", "SQLite"):
+        for claimers in (1, 3):
+            measure = f"claim transaction, {database}, {claimers} at once"
+            if database == "PostgreSQL":
+                try:
+                    async with fresh_schema() as url:
+                        timings = await time_claims(url, claims=claims, claimers=claimers)
+                except PostgresUnavailable as error:
+                    rows.append(Row(measure, "skipped", "", str(error), failed=REQUIRED))
+                    continue
+            else:
+                path = workdir(f"claims-{claimers}") / "claims.db"
+                timings = await time_claims(f"sqlite:///{path}", claims=claims, claimers=claimers)
+            made = len(timings.seconds)
+            started = (
+                "each started a job"
+                if timings.started == made
+                else f"{timings.started} started a job, the others found the slot taken"
+            )
+            rows.append(
+                Row(
+                    measure,
+                    p50_p99(timings.seconds),
+                    "—",
+                    f"{made} claims, {jobs} queued from {people} users, C=4 with one slot "
+                    f"free: {started}; max {ms(max(timings.seconds))}",
+                )
+            )
+    return rows
+
+
 RUNS = (
     Run("acknowledge", acknowledgements, 300),
     Run("overhead per job (1024×1024)", overhead, 300),
     Run("queue efficiency, one process", one_process_queue, 600),
     Run("peak RSS, queued jobs", memory, 600),
     Run("longest wait of a one-job user", newcomer_wait, 300),
+    Run("claim transaction", claim_transaction, 600),
 )
 
 
@@ -170,6 +210,8 @@ async def run(quick: bool, only: str | None = None, keep: bool = False) -> list[
             started = time.monotonic()
             try:
                 rows += await asyncio.wait_for(each.rows(workdir, quick), each.timeout)
+            except PostgresUnavailable as error:
+                rows.append(Row(each.name, "skipped", "", str(error), failed=REQUIRED))
             except Exception as error:
                 traceback.print_exc()
                 first_line = (str(error) or type(error).__name__).splitlines()[0]
