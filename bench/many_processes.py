@@ -25,6 +25,7 @@ from bench.postgres import fresh_schema
 from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idle, users
 from bot.database import connect
 from bot.engine.runner import POLL_SECONDS_LISTENING
+from bot.settings import Settings
 from bot.store import Store
 from tests.bot_process import BotProcess
 from tests.fake_discord import FakeDiscord, FakeInteraction
@@ -216,6 +217,9 @@ async def takeover(workdir: Path, *, lease: float | None, jobs: int, latency: fl
             await asyncio.sleep(random.uniform(0, POLL_SECONDS_LISTENING))
             survivor = await processes.launch("survivor", "worker")
             await processes.ready(survivor)
+            # The kill falls anywhere between two of the doomed worker's lease renewals.
+            renewal = (lease or Settings.job_lease_seconds) / 3
+            await asyncio.sleep(random.uniform(0, renewal))
             rows = await store.database.fetch("SELECT owner, lease_until FROM jobs")
             [doomed_owner] = {row["owner"] for row in rows}
             doomed.process.send_signal(signal.SIGKILL)

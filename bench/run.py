@@ -233,7 +233,7 @@ def span(values: list[float]) -> str:
 async def takeover(workdir: Workdir, quick: bool) -> list[Row]:
     # The full run keeps the default lease (15 s); the quick one shortens it.
     # The fake's latency keeps the generations running until after the kill.
-    lease, trials, jobs, latency = (3.0, 1, 4, 10.0) if quick else (None, 3, 4, 12.0)
+    lease, trials, jobs, latency = (3.0, 1, 4, 10.0) if quick else (None, 3, 4, 15.0)
     stated = lease if lease is not None else Settings.job_lease_seconds
     poll = Settings.segmind_poll_seconds
     # A worker finds expired leases when it next looks at the queue on its own.
