@@ -287,6 +287,8 @@ async def restart_overlap(
         "SEGMIND_MODE": mode,
         "SEGMIND_MAX_CONCURRENCY": str(concurrency),
         "SEGMIND_RPM": "600",
+        # As on Heroku: the stopping process answers until its successor does.
+        "SHUTDOWN_HANDOVER_SECONDS": "20",
     }
     async with fleet(workdir, env, latency=latency) as processes:
         discord_api, segmind = processes.discord_api, processes.segmind

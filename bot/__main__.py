@@ -55,7 +55,10 @@ async def _serve(bot: PoseBot, settings: Settings) -> None:
     def request_shutdown(signame: str) -> None:
         if not stopping:
             log.info("received %s", signame)
-            stopping.append(loop.create_task(bot.shutdown()))
+            # SIGTERM is a platform's restart: keep answering until the next process does.
+            # SIGINT is a person at a terminal: no one is coming.
+            handover = settings.shutdown_handover_seconds if signame == "SIGTERM" else 0.0
+            stopping.append(loop.create_task(bot.shutdown(handover=handover)))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_shutdown, sig.name)

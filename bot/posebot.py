@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import aiohttp
 import discord
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters", "cogs.admin")
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
+# Requests being taken in when a shutdown ends get this long to be stored.
+INTAKE_GRACE_SECONDS = 5.0
+HANDOVER_POLL_SECONDS = 0.5
 COMMANDS_FACT = "commands"  # a fingerprint of the commands last registered with Discord
 
 
@@ -62,6 +67,9 @@ class PoseBot(commands.Bot):
         )
         self.settings = settings
         self._closed = asyncio.Event()
+        # Set at the very end of a shutdown: new requests are left to another process.
+        self.draining = False
+        self._intakes: set[asyncio.Task[Any]] = set()
         self.http_session = session
         self.store = store
         self.clock = clock
@@ -140,19 +148,57 @@ class PoseBot(commands.Bot):
         log.info("synced %d command(s) to server %s", len(synced), guild_id)
 
     async def on_ready(self) -> None:
+        await self.runner.announce_gateway(self._shards())
         user_id = self.user.id if self.user else None
         log.info("logged in as %s (id %s) in %d server(s)", self.user, user_id, len(self.guilds))
 
-    async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS, handover: float = 0.0) -> None:
         """Start no new API call, let running ones finish for `grace` seconds, then close.
 
-        Requests keep being stored until then; queued jobs stay in the store for whichever
-        process runs next (or runs alongside).
+        Requests keep being taken in and stored meanwhile, and for up to `handover` seconds
+        until the next process answers Discord; requests half taken in are then finished.
+        Queued jobs stay in the store for whichever process runs next (or runs alongside).
         """
         log.info("shutting down")
-        await self.runner.shutdown(grace)
+        await asyncio.gather(self.runner.shutdown(grace), self._await_successor(handover))
+        # From here on, new requests are left to the other process; the ones being taken in
+        # are finished and stored first.
+        self.draining = True
+        if self._intakes:
+            await asyncio.wait(set(self._intakes), timeout=INTAKE_GRACE_SECONDS)
+        await self.runner.stop_answering()
         await self.storage.close()
         await self.close()
+
+    @contextlib.contextmanager
+    def taking_in(self) -> Iterator[None]:
+        """Around a request being taken in: a shutdown waits for it to be stored."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._intakes.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._intakes.discard(task)
+
+    def _shards(self) -> str:
+        ids = self.settings.shard_ids
+        return "all" if ids is None else ",".join(map(str, ids))
+
+    async def _await_successor(self, timeout: float) -> None:
+        if timeout <= 0 or not self.settings.has_gateway:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if await self.runner.successor_answers(self._shards()):
+                    log.info("another process answers Discord now; handing over")
+                    return
+            except Exception as error:
+                log.warning("cannot tell whether another process answers Discord: %s", error)
+            await asyncio.sleep(HANDOVER_POLL_SECONDS)
+        log.info("no other process answers Discord yet; stopping all the same")
 
     async def close(self) -> None:
         await self.storage.close()

@@ -305,6 +305,16 @@ class SharedQueue:
         )
         return bool(rows)
 
+    async def others_hold(self, prefix: str, owner: str, now: float) -> bool:
+        """Whether another process holds a live lease whose name starts with `prefix`."""
+        rows = await self.database.fetch(
+            "SELECT 1 FROM leases WHERE name LIKE ? AND owner <> ? AND until > ? LIMIT 1",
+            prefix + "%",
+            owner,
+            now,
+        )
+        return bool(rows)
+
     async def let_go(self, name: str, owner: str) -> None:
         await self.database.execute(
             "UPDATE leases SET until = 0 WHERE name = ? AND owner = ?", name, owner

@@ -57,6 +57,10 @@ class Settings:
     # A process that stops renewing its jobs (killed, frozen, cut off from the database) loses
     # them to another after this long.
     job_lease_seconds: float = 15.0
+    # On SIGTERM, how long to keep answering Discord while waiting for the next process's
+    # gateway to be up (Heroku starts it at the same moment), so that no interaction finds
+    # nobody listening.
+    shutdown_handover_seconds: float = 20.0
     # What is kept, and for how long (days; fractions allowed): a delivered job's images after
     # its last use, and job rows (without images) for /usage and the caps. A sweep lets go of
     # the rest every STORAGE_SWEEP_SECONDS, and keeps the database within STORAGE_BUDGET_MB
@@ -144,6 +148,9 @@ class Settings:
                 "STORAGE_SWEEP_SECONDS", cls.storage_sweep_seconds, _number(1, 86_400)
             ),
             storage_budget_mb=reader.get("STORAGE_BUDGET_MB", None, _megabytes),
+            shutdown_handover_seconds=reader.get(
+                "SHUTDOWN_HANDOVER_SECONDS", cls.shutdown_handover_seconds, _number(0, 25)
+            ),
             **_shards(reader),
         )
 

@@ -181,6 +181,18 @@ class PoseCog(commands.Cog):
         parent_job_id: int | None = None,
     ) -> None:
         """Queue a request for whoever caused `interaction`, if they may make one now."""
+        if self.bot.draining:
+            return  # this process is about to exit: the next one answers it
+        with self.bot.taking_in():
+            await self._take_in(interaction, options, images, parent_job_id)
+
+    async def _take_in(
+        self,
+        interaction: discord.Interaction,
+        options: PoseOptions,
+        images: ImageSource,
+        parent_job_id: int | None,
+    ) -> None:
         refusal = self.refusal(interaction.user.id)
         if refusal is not None:
             await send_private(interaction, refusal)

@@ -50,6 +50,8 @@ class BotProcess:
                     "DISCORD_TOKEN": BOT_TOKEN,
                     "SEGMIND_API_KEY": API_KEY,
                     "DISCORD_GUILD_ID": str(FakeDiscord.GUILD_ID),
+                    # No successor is coming unless a test starts one and says so.
+                    "SHUTDOWN_HANDOVER_SECONDS": "0",
                     **env,
                 },
                 stdout=log_file,

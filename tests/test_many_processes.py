@@ -102,7 +102,7 @@ async def test_herokus_overlapping_restart_loses_refuses_and_repeats_nothing(
     mode: str,
 ) -> None:
     segmind.latency = 2.0
-    old = await launch("old", SEGMIND_MODE=mode)
+    old = await launch("old", SEGMIND_MODE=mode, SHUTDOWN_HANDOVER_SECONDS="20")
     await gateway_up(discord_api)
     people = users(discord_api, 5)
     interactions = [
@@ -129,6 +129,7 @@ async def test_herokus_overlapping_restart_loses_refuses_and_repeats_nothing(
     clean(old.log)
     clean(new.log)
     assert "received SIGTERM" in old.log
+    assert "handing over" in old.log, "the old process answered until the new one did"
 
 
 async def test_two_full_processes_keep_the_plans_limits_together(

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "posebot_jobs"
 POLL_SECONDS_LISTENING = 5.0
 POLL_SECONDS_POLLING = 0.5
+GATEWAY_LEASE = "gateway:"  # one lease per process that answers Discord, named by its shards
 
 
 def process_name() -> str:
@@ -97,6 +98,7 @@ class JobRunner:
         self._poll_seconds = POLL_SECONDS_POLLING
         self._loops = TaskGroup()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._gateway_lease: str | None = None  # held while this process answers Discord
 
     @property
     def low_credits_warning(self) -> float | None:
@@ -293,11 +295,34 @@ class JobRunner:
 
     # Leases and shared state
 
+    async def announce_gateway(self, shards: str) -> None:
+        """Say that this process answers Discord (for `shards`): a process that is stopping
+        waits for that before it stops answering."""
+        self._gateway_lease = f"{GATEWAY_LEASE}{shards}:{self.owner}"
+        await self._hold_gateway()
+
+    async def successor_answers(self, shards: str) -> bool:
+        """Whether another process answers Discord for the same shards."""
+        prefix = f"{GATEWAY_LEASE}{shards}:"
+        return await self.queue.others_hold(prefix, self.owner, self._clock())
+
+    async def stop_answering(self) -> None:
+        if self._gateway_lease is not None:
+            await self.queue.let_go(self._gateway_lease, self.owner)
+            self._gateway_lease = None
+
+    async def _hold_gateway(self) -> None:
+        if self._gateway_lease is not None:
+            await self.queue.hold(
+                self._gateway_lease, self.owner, self._clock(), self.limits.lease_seconds
+            )
+
     async def _renew_forever(self) -> None:
         interval = self.limits.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
             await self.queue.renew(self.owner, self._clock(), self.limits.lease_seconds)
+            await self._hold_gateway()
             await self._read_shared_state()
 
     async def _read_shared_state(self) -> None:
