@@ -102,6 +102,9 @@ class SweepReport:
     freed_bytes: int = 0
     deleted_rows: int = 0  # job rows past the history window
     database_bytes: int = 0
+    # Under a budget: still over the images' share with nothing left to let go of (saved
+    # characters and waiting requests take it all), so Reroll and New pose cannot serve.
+    images_over_budget: bool = False
     warned: bool = False
 
 
@@ -205,7 +208,7 @@ class StorageKeeper:
             report.evicted_jobs = await self._keep_within_budget(report)
             await self._give_space_back()
             report.database_bytes = await self.database_bytes()
-            report.warned = await self._warn_if_nearly_full(report.database_bytes, now)
+            report.warned = await self._warn_if_nearly_full(report, now)
             return report
 
     async def _hold(self) -> bool:
@@ -329,7 +332,9 @@ class StorageKeeper:
                 EVICTION_BATCH,
             )
             if not oldest:
-                break  # nothing left to let go of: saved characters and waiting jobs stay
+                # Nothing left to let go of: saved characters and waiting jobs stay.
+                report.images_over_budget = True
+                break
             for job in oldest:
                 # One job at a time, so that no more goes than the budget needs.
                 rows = await self.database.fetch(
@@ -372,9 +377,14 @@ class StorageKeeper:
         [row] = await self.database.fetch(f"PRAGMA {name}")
         return int(next(iter(row.values())))
 
-    async def _warn_if_nearly_full(self, database_bytes: int, now: float) -> bool:
+    async def _warn_if_nearly_full(self, report: SweepReport, now: float) -> bool:
+        """Tell the owner, at most once a day, when the budget cannot be kept by letting go of
+        images: the database past WARN_SHARE of it, or the images still over their share."""
         budget = self.retention.budget_bytes
-        if budget is None or database_bytes <= budget * WARN_SHARE:
+        database_bytes = report.database_bytes
+        if budget is None:
+            return False
+        if database_bytes <= budget * WARN_SHARE and not report.images_over_budget:
             return False
         warned_at = await self.store.fact(WARNED_FACT)
         if warned_at is not None and now - float(warned_at) < DAY_SECONDS:
@@ -385,10 +395,11 @@ class StorageKeeper:
         text = (
             f"⚠️ The bot's database holds {database_bytes / MB:.0f} MB, "
             f"{database_bytes / budget:.0%} of its {budget / MB:.0f} MB storage budget "
-            f"(STORAGE_BUDGET_MB), although the oldest images of delivered requests have been "
-            f"deleted: saved characters take {saved / MB:.0f} MB. Requests are still accepted. "
-            "Raise the budget with the database plan, or ask users to delete characters they "
-            "no longer need. `/admin storage` shows the figures."
+            f"(STORAGE_BUDGET_MB), although the images of delivered requests have been "
+            f"deleted, the oldest first: saved characters take {saved / MB:.0f} MB. Requests "
+            "are still accepted, but Reroll and New pose find fewer images. Raise the budget "
+            "with the database plan, or ask users to delete characters they no longer need. "
+            "`/admin storage` shows the figures."
         )
         try:
             await self._alert(text)

@@ -461,3 +461,38 @@ async def test_an_old_sqlite_file_is_switched_to_incremental_vacuum(tmp_path: Pa
         assert next(iter(row.values())) == 2
     finally:
         await database.close()
+
+
+async def test_the_owner_hears_when_saved_characters_leave_no_room(tmp_path: Path) -> None:
+    store = Store(await connect(f"sqlite:///{tmp_path / 'full.db'}"))
+    await store.migrate()
+    try:
+        characters = CharacterStore(store.database, max_per_user=5)
+        for n in range(3):
+            await characters.save(
+                owner_id=1,
+                guild_id=1,
+                name=f"Hero {n}",
+                description="",
+                shared=False,
+                image_format="png",
+                width=8,
+                height=8,
+                data=bytes([n]) * 1_000_000,
+                now=1.0,
+            )
+        now = [10.0]
+        # The images' share is 2.7 MB, the saved characters take 3: the database itself is
+        # still under 80 % of the budget, but nothing can be let go of.
+        sweeper, alerts = keeper(store, now, budget_bytes=4_500_000)
+        report = await sweeper.sweep()
+        assert report is not None
+        assert report.database_bytes < 0.8 * 4_500_000
+        assert report.images_over_budget
+        assert len(alerts.sent) == 1
+        assert "saved characters take 3 MB" in alerts.sent[0]
+        now[0] += DAY - 1
+        await sweeper.sweep()
+        assert len(alerts.sent) == 1, "once a day"
+    finally:
+        await store.close()
