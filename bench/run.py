@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import many_processes, one_process
+from bench import storage as bench_storage
 from bench.claims import time_claims
 from bench.postgres import REQUIRED, PostgresUnavailable, fresh_schema
 from bench.table import Row, ms, p50_p99, print_table
@@ -300,6 +301,14 @@ async def restart_overlap(workdir: Workdir, quick: bool) -> list[Row]:
     return rows
 
 
+async def storage(workdir: Workdir, quick: bool) -> list[Row]:
+    """Bytes per delivered job and the database's size after many jobs (bench/storage.py)."""
+    return [
+        Row(row.measure, row.value, row.goal, row.detail)
+        for row in await bench_storage.storage_rows(quick)
+    ]
+
+
 RUNS = (
     Run("acknowledge", acknowledgements, 300),
     Run("overhead per job (1024×1024)", overhead, 300),
@@ -311,6 +320,7 @@ RUNS = (
     Run("queue efficiency, rate-bound, workers", fleet_queue("rate-bound", RATE_BOUND), 900),
     Run("takeover after kill -9", takeover, 600),
     Run("restart overlap", restart_overlap, 600),
+    Run("storage", storage, 900),
 )
 # Runs the quick version leaves out: each waits out whole 60 s rate windows.
 NOT_QUICK = {"queue efficiency, rate-bound, workers"}
