@@ -303,10 +303,7 @@ async def restart_overlap(workdir: Workdir, quick: bool) -> list[Row]:
 
 async def storage(workdir: Workdir, quick: bool) -> list[Row]:
     """Bytes per delivered job and the database's size after many jobs (bench/storage.py)."""
-    return [
-        Row(row.measure, row.value, row.goal, row.detail)
-        for row in await bench_storage.storage_rows(quick)
-    ]
+    return await bench_storage.storage_rows(quick)
 
 
 RUNS = (

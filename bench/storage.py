@@ -31,6 +31,7 @@ from pathlib import Path
 import asyncpg
 from yarl import URL
 
+from bench.table import Row
 from bot.characters import CharacterStore
 from bot.database import connect
 from bot.pose import PoseOptions
@@ -43,16 +44,6 @@ from bot.store import CHARACTER, DAY_SECONDS, POSE, RESULT, NewJob, Store, Store
 BUDGET_MB = 700
 LIMITS = Limits(max_concurrency=4, rpm=1_000_000, lease_seconds=15)
 OPTIONS = PoseOptions("a pose", "", 1, 10, 3.0, "square")
-
-
-@dataclass
-class Row:
-    """One line of the benchmark's table (the fields of bench.run's rows)."""
-
-    measure: str
-    value: str
-    goal: str
-    detail: str
 
 
 @dataclass(frozen=True)
