@@ -174,7 +174,8 @@ async def claim_transaction(workdir: Workdir, quick: bool) -> list[Row]:
             started = (
                 "each started a job"
                 if timings.started == made
-                else f"{timings.started} started a job, the others found the slot taken"
+                else f"{timings.started} started a job, {made - timings.started} found the "
+                "slot taken"
             )
             rows.append(
                 Row(
