@@ -307,9 +307,13 @@ class JobRunner:
         return await self.queue.others_hold(prefix, self.owner, self._clock())
 
     async def stop_answering(self) -> None:
-        if self._gateway_lease is not None:
+        if self._gateway_lease is None:
+            return
+        try:
             await self.queue.let_go(self._gateway_lease, self.owner)
-            self._gateway_lease = None
+        except Exception as error:  # it runs out on its own within a lease
+            log.warning("could not give up the gateway lease: %s", error)
+        self._gateway_lease = None
 
     async def _hold_gateway(self) -> None:
         if self._gateway_lease is not None:
