@@ -16,10 +16,10 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from bot.database import Database, connect
-from bot.pose import PoseOptions
-from bot.queue import WINDOW_SECONDS, Limits, SharedQueue
-from bot.store import NewJob, Store
+from bot.domain.pose_request import PoseOptions
+from bot.storage.database import Database, connect
+from bot.storage.job_queue import WINDOW_SECONDS, Limits, SharedQueue
+from bot.storage.job_store import NewJob, Store
 
 OPTIONS = PoseOptions(
     prompt="the hero, sitting on a rock, waving",

@@ -23,10 +23,10 @@ from typing import Any
 
 from bench.postgres import fresh_schema
 from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idle, users
-from bot.database import connect
 from bot.engine.runner import POLL_SECONDS_LISTENING
 from bot.settings import Settings
-from bot.store import Store
+from bot.storage.database import connect
+from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
 from tests.fake_discord import FakeDiscord, FakeInteraction
 from tests.fake_segmind import FakeSegmind

@@ -32,13 +32,14 @@ import asyncpg
 from yarl import URL
 
 from bench.table import Row
-from bot.characters import CharacterStore
-from bot.database import connect
-from bot.pose import PoseOptions
-from bot.queue import Limits, SharedQueue
-from bot.retention import MB, Retention, StorageKeeper
+from bot.domain.pose_request import PoseOptions
+from bot.domain.quotas import DAY_SECONDS
 from bot.settings import Settings
-from bot.store import CHARACTER, DAY_SECONDS, POSE, RESULT, NewJob, Store, StoredImage
+from bot.storage.character_store import CharacterStore
+from bot.storage.database import connect
+from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_store import CHARACTER, POSE, RESULT, NewJob, Store, StoredImage
+from bot.storage.retention import MB, Retention, StorageKeeper
 
 # Heroku Postgres Essential-0 holds 1 GB; the README recommends this budget for it.
 BUDGET_MB = 700

@@ -12,11 +12,11 @@ import aiohttp
 import asyncpg
 import discord
 
-from bot.database import connect, describe_url
 from bot.memory import return_large_buffers_to_the_system
 from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings, SettingsError
-from bot.store import Store
+from bot.storage.database import connect, describe_url
+from bot.storage.job_store import Store
 
 log = logging.getLogger("bot")
 

@@ -15,21 +15,23 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.characters import CharacterStore
-from bot.cooldowns import UserCooldowns
+from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
-from bot.queue import Limits
-from bot.replies import NO_MENTIONS
-from bot.retention import Retention, StorageKeeper
 from bot.segmind import SegmindClient
-from bot.servers import ServerSettingsStore
 from bot.settings import Settings
-from bot.store import Store
-from bot.tree import PoseTree
+from bot.storage.character_store import CharacterStore
+from bot.storage.job_queue import Limits
+from bot.storage.job_store import Store
+from bot.storage.retention import Retention, StorageKeeper
+from bot.storage.server_store import ServerSettingsStore
+from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton
+from bot.ui.command_tree import PoseTree
+from bot.ui.intake import Intake
+from bot.ui.replies import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.cards", "cogs.pose", "cogs.characters", "cogs.admin")
+EXTENSIONS = ("cogs.pose", "cogs.characters", "cogs.admin")
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
 # Requests being taken in when a shutdown ends get this long to be stored.
@@ -86,10 +88,14 @@ class PoseBot(commands.Bot):
         self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
         self.servers = ServerSettingsStore(store.database)
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
+        # The bot's wiring, in one place: the runner shows and delivers jobs through the
+        # Discord presenter, and every way to ask for a pose goes through the intake.
+        self.intake = Intake(self)
         self.runner = JobRunner(
             store,
             self.segmind,
             self.cooldowns,
+            DiscordPresenter(self),
             image_input=settings.segmind_image_input,
             limits=Limits(
                 max_concurrency=settings.segmind_max_concurrency,
@@ -112,14 +118,14 @@ class PoseBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
+        # Persistent buttons: a card's or a result's buttons work after any restart.
+        self.add_dynamic_items(CancelButton, ResultButton)
+        # A command missing would be a broken promise to users: an extension that fails to
+        # load stops start-up, with its own error.
         for extension in EXTENSIONS:
-            try:
-                await self.load_extension(extension)
-            except commands.ExtensionError:
-                log.exception("failed to load extension %s", extension)
+            await self.load_extension(extension)
         if self.settings.has_gateway:
             await self._sync_commands()
-        # After the cogs: jobs are shown and delivered through them.
         await self.runner.start()
         self.storage.start()
 
@@ -206,8 +212,7 @@ class PoseBot(commands.Bot):
         self._closed.set()
 
     async def _alert_owner(self, text: str) -> None:
-        if self.runner.presenter is not None:
-            await self.runner.presenter.alert_owner(text)
+        await self.runner.presenter.alert_owner(text)
 
     async def wait_closed(self) -> None:
         """Until `close`: what a worker, which has no gateway session to run, waits on."""

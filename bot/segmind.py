@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from bot.images import GeneratedImage, NotAnImage, read_generated
+from bot.domain.images import GeneratedImage, NotAnImage, read_generated
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import UserError
-from bot.message_limits import Listing, show_list
-from bot.quotas import daily_quotas
-from bot.replies import send_private
-from bot.retention import KINDS, MB
-from bot.servers import SAFE_NEGATIVE_PROMPT, ServerSettings
-from bot.store import DAY_SECONDS
-from bot.text import clean, folded
-from cogs.cards import timestamp
+from bot.domain.errors import UserError
+from bot.domain.quotas import DAY_SECONDS, daily_quotas
+from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
+from bot.domain.text import clean, folded
+from bot.storage.retention import KINDS, MB
+from bot.ui.message_limits import Listing, show_list
+from bot.ui.replies import send_private, timestamp
 
 MAX_SERVER_NEGATIVE = 300
 # Characters for the servers in /admin spend, one a line, and the most servers its file lists.

@@ -16,14 +16,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import store as states
-from bot import ui
-from bot.characters import MAX_DESCRIPTION_LENGTH, Character, CharacterError, check_name, name_key
-from bot.errors import UserError
-from bot.images import MAX_UPLOAD_BYTES, ImageRejected, PreparedImage, prepare_reference, thumbnail
-from bot.replies import NO_MENTIONS, report_unexpected, send_private
-from bot.servers import blocked_word_in
-from cogs.cards import remove_card
+from bot.domain.characters import (
+    MAX_DESCRIPTION_LENGTH,
+    Character,
+    CharacterError,
+    check_name,
+)
+from bot.domain.errors import UserError
+from bot.domain.images import (
+    MAX_UPLOAD_BYTES,
+    ImageRejected,
+    PreparedImage,
+    prepare_reference,
+    thumbnail,
+)
+from bot.domain.server_rules import blocked_word_in
+from bot.storage import job_store as states
+from bot.ui import views
+from bot.ui.cards import remove_card
+from bot.ui.character_choice import character_names, find_character
+from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -32,51 +44,11 @@ log = logging.getLogger(__name__)
 
 # Discord allows 10 embeds and 10 files in one message: one page of the list.
 PAGE_SIZE = 10
-MAX_CHOICES = 25  # Discord's limit for autocomplete
 CONFIRM_TIMEOUT_SECONDS = 60.0
 # A private message can only be edited through its interaction, whose token lives 15 minutes.
 PAGES_TIMEOUT_SECONDS = 14 * 60
 SAVE_HINT = "Save one with `/character save`: give it a name and attach an image of it."
 GENERATING = "You have a generation running; try again when it is done."
-
-
-async def character_names(
-    interaction: discord.Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    """Autocomplete for a character option: the names this user may use, their own first,
-    then the ones shared in this server, filtered by what was typed (case does not count)."""
-    bot: PoseBot = interaction.client  # type: ignore[assignment]
-    typed = name_key(current)
-    user_id = interaction.user.id
-    choices: list[app_commands.Choice[str]] = []
-    for character in await bot.characters.usable(user_id, interaction.guild_id):
-        if typed not in name_key(character.name):
-            continue
-        label = character.name if character.owner_id == user_id else f"{character.name} (shared)"
-        choices.append(app_commands.Choice(name=label, value=character.name))
-        if len(choices) == MAX_CHOICES:
-            break
-    return choices
-
-
-async def find_character(
-    bot: PoseBot, interaction: discord.Interaction, name: str
-) -> Character | None:
-    """The character `name` means for this user, or None after telling them so privately."""
-    found = await bot.characters.find(interaction.user.id, interaction.guild_id, name)
-    if found is None:
-        await send_private(
-            interaction,
-            f"You have no character called {_quoted(name)}, and none by that name is "
-            "shared in this server. `/character list` shows the ones you can use.",
-        )
-    return found
-
-
-def _quoted(name: str) -> str:
-    """A name the user typed, safe to echo: short, on one line."""
-    name = " ".join(name.split())
-    return f"“{name[:40]}…”" if len(name) > 40 else f"“{name}”"
 
 
 def _image(character: Character) -> PreparedImage:
@@ -120,7 +92,7 @@ def _may_change(character: Character, interaction: discord.Interaction, verb: st
     )
 
 
-class Confirm(ui.View):
+class Confirm(views.View):
     """Confirm / Cancel under a private question; only the asker may answer. On Confirm the
     action runs and its answer replaces the question."""
 
@@ -191,7 +163,7 @@ class Confirm(ui.View):
             log.debug("could not mark a question as expired: %s", error)
 
 
-class CharacterPages(ui.View):
+class CharacterPages(views.View):
     """The character list, PAGE_SIZE to a page, with Previous / Next for the asker."""
 
     def __init__(

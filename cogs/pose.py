@@ -1,27 +1,19 @@
 """The ways to ask for a pose: `/pose`, and "Pose this character" on any message's image.
 
-Every request goes through `PoseCog.start_job`: the checks that cost nothing, an immediate
-deferral, the images, then the store and the queue. The job's card is shown by cogs/cards.py.
+Commands only: each request is handed to the bot's `Intake` (bot/ui/intake.py), and its card
+is shown by bot/ui/cards.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import ui
-from bot.characters import Character
-from bot.images import MAX_UPLOAD_BYTES, ImageRejected
-from bot.images import prepare_reference as prepare_image
-from bot.message_limits import show_list
-from bot.pose import (
+from bot.domain.pose_request import (
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
     MAX_GUIDANCE,
@@ -31,15 +23,11 @@ from bot.pose import (
     MIN_GUIDANCE,
     MIN_STEPS,
     InvalidRequest,
-    PoseOptions,
     check_options,
 )
-from bot.quotas import daily_quotas
-from bot.replies import send_private
-from bot.servers import ServerSettings, blocked_word_in, negative_prompt_for
-from bot.store import CHARACTER, POSE, NewJob, StoredImage
-from cogs.cards import timestamp
-from cogs.characters import character_names, find_character
+from bot.ui.character_choice import character_names, find_character
+from bot.ui.intake import PoseThisModal, described, looks_like_image, saved_image
+from bot.ui.replies import send_private
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -51,14 +39,6 @@ SIZE_CHOICES = [
     app_commands.Choice(name="Portrait (832×1216)", value="portrait"),
     app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
 ]
-TOKEN_LIFETIME_SECONDS = 15 * 60
-ALREADY_ACKNOWLEDGED = 40060  # Discord's code when another answer to the interaction came first
-# Requests downloading and checking their images at once: bounds memory when many users
-# upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
-MAX_PARALLEL_INTAKE = 2
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-
-ImageSource = Callable[[], Awaitable[list[StoredImage]]]
 T = TypeVar("T")
 
 
@@ -83,7 +63,6 @@ def servers_only(callback: T) -> T:
 class PoseCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
-        self._intake = asyncio.Semaphore(MAX_PARALLEL_INTAKE)
         # Context menus cannot be methods of a cog; this one is added to the tree by hand.
         self._pose_this = app_commands.ContextMenu(
             name="Pose this character", callback=self.pose_this_character
@@ -124,6 +103,7 @@ class PoseCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
         """Pose your character: attach its image (or pick a saved one) and describe the pose."""
+        intake = self.bot.intake
         if (character is None) == (saved is None):
             await send_private(
                 interaction,
@@ -147,18 +127,18 @@ class PoseCog(commands.Cog):
             found = await find_character(self.bot, interaction, saved)
             if found is None:
                 return
-            options = _described(options, found)
-            await self.start_job(interaction, options, _saved_image(found, pose, self))
+            options = described(options, found)
+            await intake.start_job(interaction, options, saved_image(found, pose, intake))
             return
         assert character is not None
-        await self.start_job(interaction, options, self._attachments(character, pose))
+        await intake.start_job(interaction, options, intake.attachments(character, pose))
 
     @servers_only
     async def pose_this_character(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Pose the character in this message's image: asks for the pose in words."""
-        attachment = next((a for a in message.attachments if _looks_like_image(a)), None)
+        attachment = next((a for a in message.attachments if looks_like_image(a)), None)
         if attachment is None:
             await send_private(
                 interaction,
@@ -166,253 +146,11 @@ class PoseCog(commands.Cog):
                 "with a picture of the character.",
             )
             return
-        refusal = self.refusal(interaction.user.id)
+        refusal = self.bot.intake.refusal(interaction.user.id)
         if refusal is not None:
             await send_private(interaction, refusal)
             return
-        await interaction.response.send_modal(PoseThisModal(self, attachment))
-
-    async def start_job(
-        self,
-        interaction: discord.Interaction,
-        options: PoseOptions,
-        images: ImageSource,
-        *,
-        parent_job_id: int | None = None,
-    ) -> None:
-        """Queue a request for whoever caused `interaction`, if they may make one now."""
-        if self.bot.draining:
-            return  # this process is about to exit: the next one answers it
-        with self.bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id)
-
-    async def _take_in(
-        self,
-        interaction: discord.Interaction,
-        options: PoseOptions,
-        images: ImageSource,
-        parent_job_id: int | None,
-    ) -> None:
-        refusal = self.refusal(interaction.user.id)
-        if refusal is not None:
-            await send_private(interaction, refusal)
-            return
-        user_id = interaction.user.id
-        # Taken with no await since the check: a double click cannot queue two jobs.
-        self.bot.cooldowns.start(user_id)
-        try:
-            # Read once per server, then from memory: the deferral stays immediate.
-            server = (
-                await self.bot.servers.get(interaction.guild_id)
-                if interaction.guild_id
-                else ServerSettings(0)
-            )
-            if not await self._defer(interaction, ephemeral=server.private_results):
-                return  # another process of the bot answered it, and takes care of it
-            # These read the store, so they come after the deferral (still before any cost).
-            await self._check_queue(user_id)
-            options = await self._apply_server_rules(interaction, server, options)
-            # Past the deferral, requests take turns: during a burst every user gets the
-            # deferral first, and only a few large images are in memory at once.
-            async with self._intake:
-                card = await interaction.edit_original_response(content="🔍 Checking your image…")
-                stored = await images()
-            job = self._new_job(interaction, card.id, options, parent_job_id, server)
-            # Stored even while this process shuts down: whichever process runs next runs it.
-            await self.bot.runner.submit(job, stored)
-        except (ImageRejected, InvalidRequest) as error:
-            self.bot.cooldowns.refund(user_id)
-            await self._refuse_after_defer(interaction, str(error))
-        except Exception:
-            self.bot.cooldowns.refund(user_id)
-            raise
-
-    async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
-        """Acknowledge at once; False when another process of the bot did first (while a
-        restart overlaps, every process hears every interaction and the first answer wins)."""
-        try:
-            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-        except discord.HTTPException as error:
-            if error.code != ALREADY_ACKNOWLEDGED:
-                raise
-            log.info("interaction %s was answered by another process", interaction.id)
-            return False
-        return True
-
-    async def _check_queue(self, user_id: int) -> None:
-        limit = self.bot.settings.user_max_queued
-        waiting, first_position = await self.bot.runner.queued_of(user_id)
-        if waiting >= limit:
-            raise InvalidRequest(
-                f"You already have {limit} requests waiting (the first is at position "
-                f"{first_position}). Please wait for one to start."
-            )
-
-    def refusal(self, user_id: int) -> str | None:
-        """Why this user may not queue a job now: the checks made before the deferral, so
-        they must be quick (memory only)."""
-        until = self.bot.cooldowns.until(user_id)
-        if until is not None:
-            return f"You can start your next generation {timestamp(until)}."
-        reopens_at = self.bot.runner.gate_reopens_at
-        max_wait = self.bot.settings.segmind_max_wait_seconds
-        if reopens_at is not None and reopens_at - self.bot.clock() > max_wait:
-            return (
-                "The image service is limiting how often the bot may call it. "
-                f"Please try again {timestamp(reopens_at)}."
-            )
-        return None
-
-    async def _apply_server_rules(
-        self, interaction: discord.Interaction, server: ServerSettings, options: PoseOptions
-    ) -> PoseOptions:
-        """The server's rules and the caps; returns the options with the negative prompt the
-        server adds. Raises InvalidRequest, written for the user, when the request may not run."""
-        if not server.enabled:
-            raise InvalidRequest("This server's admins have turned the bot off here.")
-        if server.channels and interaction.channel_id not in server.channels:
-            mentions = [f"<#{channel}>" for channel in server.channels]
-            places = show_list(mentions, noun="channels").text
-            raise InvalidRequest(f"In this server, /pose can be used in {places}.")
-        word = blocked_word_in([options.prompt, options.negative_prompt], server.blocked_words)
-        if word is not None:
-            raise InvalidRequest(f"This server does not allow the word “{word}” in prompts.")
-        over = await self._over_a_cap(interaction.user.id, server)
-        if over is not None:
-            raise InvalidRequest(over)
-        channel = interaction.channel
-        age_restricted = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
-        negative = negative_prompt_for(
-            server, options.negative_prompt, age_restricted=age_restricted
-        )
-        return dataclasses.replace(options, negative_prompt=negative)
-
-    async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
-        """The daily quotas (bot/quotas.py decides them, for /usage too)."""
-        bot = self.bot
-        quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
-        return quotas.refusal.message(timestamp) if quotas.refusal is not None else None
-
-    def _attachments(
-        self, character: discord.Attachment, pose: discord.Attachment | None
-    ) -> ImageSource:
-        async def load() -> list[StoredImage]:
-            images = [await self.load_attachment(character, CHARACTER, "The character image")]
-            if pose is not None:
-                images.append(await self.load_attachment(pose, POSE, "The pose image"))
-            return images
-
-        return load
-
-    async def load_attachment(
-        self, attachment: discord.Attachment, role: str, label: str
-    ) -> StoredImage:
-        if attachment.size > MAX_UPLOAD_BYTES:
-            raise ImageRejected(
-                f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
-            )
-        try:
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise ImageRejected(
-                f"{label} could not be downloaded from Discord; please attach it again."
-            ) from None
-        # Decoding takes a while: off the event loop, so other users get their replies.
-        image = await asyncio.to_thread(prepare_image, data, label=label)
-        return StoredImage(
-            role, image.format, image.width, image.height, image.data, attachment.url
-        )
-
-    def _new_job(
-        self,
-        interaction: discord.Interaction,
-        card_id: int,
-        options: PoseOptions,
-        parent_job_id: int | None,
-        server: ServerSettings,
-    ) -> NewJob:
-        now = self.bot.clock()
-        return NewJob(
-            requester_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or 0,
-            application_id=interaction.application_id,
-            interaction_id=interaction.id,
-            token=interaction.token,
-            token_expires_at=now + TOKEN_LIFETIME_SECONDS,
-            status_message_id=card_id,
-            upload_limit=interaction.filesize_limit,
-            options=options,
-            created_at=now,
-            parent_job_id=parent_job_id,
-            cost=self.bot.settings.cost_per_generation_usd,
-            private=server.private_results,
-        )
-
-    async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
-        """After a public deferral, a private answer means removing the public card first."""
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException as error:
-            log.warning("could not remove the card of interaction %s: %s", interaction.id, error)
-        await send_private(interaction, text)
-
-
-class PoseThisModal(ui.Modal, title="Pose this character"):
-    """Asks for the pose when a character is taken from a message's image."""
-
-    def __init__(self, cog: PoseCog, attachment: discord.Attachment) -> None:
-        super().__init__()
-        self.cog = cog
-        self.attachment = attachment
-        self.prompt: discord.ui.TextInput[PoseThisModal] = discord.ui.TextInput(
-            label="Describe the character and the pose",
-            style=discord.TextStyle.paragraph,
-            max_length=MAX_PROMPT_LENGTH,
-            custom_id="prompt",
-        )
-        self.add_item(self.prompt)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        options = check_options(prompt=self.prompt.value)
-        await self.cog.start_job(interaction, options, self.cog._attachments(self.attachment, None))
-
-
-def _described(options: PoseOptions, character: Character) -> PoseOptions:
-    """A saved character's look goes before the prompt, so the outfit stays the same."""
-    if not character.description:
-        return options
-    return dataclasses.replace(options, prompt=f"{character.description}, {options.prompt}")
-
-
-def _saved_image(
-    character: Character, pose: discord.Attachment | None, cog: PoseCog
-) -> ImageSource:
-    async def load() -> list[StoredImage]:
-        # Already checked and cleaned when it was saved; it has no URL of its own. It stays
-        # its owner's upload, which their /forget-me takes out of this job too.
-        images = [
-            StoredImage(
-                CHARACTER,
-                character.format,
-                character.width,
-                character.height,
-                character.data,
-                uploaded_by=character.owner_id,
-            )
-        ]
-        if pose is not None:
-            images.append(await cog.load_attachment(pose, POSE, "The pose image"))
-        return images
-
-    return load
-
-
-def _looks_like_image(attachment: discord.Attachment) -> bool:
-    content_type = attachment.content_type or ""
-    return content_type.startswith("image/") or attachment.filename.lower().endswith(
-        IMAGE_EXTENSIONS
-    )
+        await interaction.response.send_modal(PoseThisModal(self.bot.intake, attachment))
 
 
 async def setup(bot: PoseBot) -> None:

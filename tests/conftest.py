@@ -17,10 +17,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.database import connect
 from bot.posebot import PoseBot
 from bot.settings import Settings
-from bot.store import Job, Store
+from bot.storage.database import connect
+from bot.storage.job_store import Job, Store
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind
 

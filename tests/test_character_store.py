@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from bot.characters import Character, CharacterError, CharacterStore, check_name
-from bot.database import connect
-from bot.store import Store
+from bot.domain.characters import Character, CharacterError, check_name
+from bot.storage.character_store import CharacterStore
+from bot.storage.database import connect
+from bot.storage.job_store import Store
 
 
 async def save(characters: CharacterStore, name: str) -> Character:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.fairness import Candidate, order, pick
-from bot.pacing import RatePacer
+from bot.domain.fairness import Candidate, order, pick
+from bot.domain.pacing import RatePacer
 
 
 def simulate(jobs: list[tuple[int, int]]) -> list[int]:

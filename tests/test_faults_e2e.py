@@ -26,12 +26,12 @@ import discord.http
 import discord.webhook.async_
 import pytest
 
-from bot import database as db
 from bot import tasks
 from bot.engine import job as job_life
 from bot.posebot import PoseBot
-from bot.queue import SharedQueue
-from bot.store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, Store
+from bot.storage import database as db
+from bot.storage.job_queue import SharedQueue
+from bot.storage.job_store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, Store
 from bot.tasks import TaskGroup
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import DISCORD_FAULT_KINDS, FakeDiscord, FakeInteraction, RouteFamily

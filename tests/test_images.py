@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image, ImageCms
 
-from bot.images import (
+from bot.domain.images import (
     MAX_SIDE,
     GeneratedImage,
     ImageRejected,

@@ -7,9 +7,9 @@ import dataclasses
 import time
 from typing import Any
 
-from bot.pose import PoseOptions
+from bot.domain.pose_request import PoseOptions
 from bot.posebot import PoseBot
-from bot.store import NewJob
+from bot.storage.job_store import NewJob
 from cogs.admin import MAX_SERVER_NEGATIVE
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage

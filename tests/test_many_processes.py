@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import connect
-from bot.fairness import order
-from bot.store import Store
+from bot.domain.fairness import order
+from bot.storage.database import connect
+from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
 from tests.fake_discord import FakeDiscord, FakeInteraction

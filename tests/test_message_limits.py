@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.message_limits import MAX_CONTENT, fit_content, show_list
+from bot.ui.message_limits import MAX_CONTENT, fit_content, show_list
 
 
 def test_a_list_that_fits_is_shown_whole() -> None:

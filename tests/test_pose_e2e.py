@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT
 from bot.posebot import PoseBot
-from bot.servers import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import API_KEY, FakeSegmind, Fault

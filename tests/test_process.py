@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import connect
-from bot.store import Store
+from bot.storage.database import connect
+from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
 from tests.fake_discord import FakeDiscord, FakeInteraction

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot import store as states
-from bot.database import connect
-from bot.queue import Limits, SharedQueue
 from bot.segmind import Ticket
-from bot.store import Store
+from bot.storage import job_store as states
+from bot.storage.database import connect
+from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_store import Store
 from tests.test_store import CHARACTER, RESULT, new_job
 
 PROCESSES = 6

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 
-from bot.quotas import DailyQuotas, budget_quota, member_quota, server_quota
-from bot.store import DAY_SECONDS, Spend
+from bot.domain.quotas import (
+    DAY_SECONDS,
+    DailyQuotas,
+    Spend,
+    budget_quota,
+    member_quota,
+    server_quota,
+)
 
 NOTHING = Spend(0, 0.0, None)
 

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from bot.images import prepare_reference
+from bot.domain.images import prepare_reference
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.servers import SAFE_NEGATIVE_PROMPT
+from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bot import store as states
 from bot.posebot import PoseBot
+from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Fault

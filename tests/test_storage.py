@@ -13,14 +13,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bot import store as states
-from bot.characters import CharacterStore
-from bot.database import connect, migrate
-from bot.migrations import MIGRATIONS
-from bot.queue import Limits, SharedQueue
-from bot.retention import IMAGE_SHARE, Retention, StorageKeeper
+from bot.domain.quotas import DAY_SECONDS
 from bot.segmind import Ticket
-from bot.store import DAY_SECONDS, Job, NewJob, Store, StoredImage
+from bot.storage import job_store as states
+from bot.storage.character_store import CharacterStore
+from bot.storage.database import connect, migrate
+from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_store import Job, NewJob, Store, StoredImage
+from bot.storage.migrations import MIGRATIONS
+from bot.storage.retention import IMAGE_SHARE, Retention, StorageKeeper
 from tests.test_store import new_job
 
 LIMITS = Limits(max_concurrency=10, rpm=1000, lease_seconds=15)

@@ -10,9 +10,9 @@ import math
 import time
 from typing import Any
 
-from bot import store as states
 from bot.posebot import PoseBot
-from bot.retention import IMAGE_SHARE
+from bot.storage import job_store as states
+from bot.storage.retention import IMAGE_SHARE
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fake_segmind import FakeSegmind

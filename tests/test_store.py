@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import store as states
-from bot.database import DatabaseUrlError, connect, describe_url
-from bot.migrations import MIGRATIONS
-from bot.pose import PoseOptions
-from bot.queue import Limits, SharedQueue
+from bot.domain.pose_request import PoseOptions
 from bot.segmind import Ticket
-from bot.store import Job, NewJob, Store, StoredImage
+from bot.storage import job_store as states
+from bot.storage.database import DatabaseUrlError, connect, describe_url
+from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_store import Job, NewJob, Store, StoredImage
+from bot.storage.migrations import MIGRATIONS
 
 OPTIONS = PoseOptions(
     prompt="a knight, kneeling",

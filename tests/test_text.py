@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import clean, folded
+from bot.domain.text import clean, folded
 
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u202e"  # zero-width, joiners, BOM, bidi…
 

@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bot.domain.pacing import RatePacer
 from bot.engine.presenter import Presenter
-from bot.pacing import RatePacer
-from bot.queue import CARDS_LEASE, SharedQueue, Snapshot
-from bot.store import Job, Store
+from bot.storage.job_queue import CARDS_LEASE, SharedQueue, Snapshot
+from bot.storage.job_store import Job, Store
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class CardBoard:
         self,
         store: Store,
         queue: SharedQueue,
-        presenter: Callable[[], Presenter],
+        presenter: Presenter,
         *,
         owner: str,
         max_concurrency: int,
@@ -90,7 +90,7 @@ class CardBoard:
 
     def card_of(self, job: Job, snapshot: Snapshot) -> tuple[str, Coroutine[Any, Any, None]]:
         """What a queued job's card should show now: a key to compare, and the edit."""
-        presenter = self._presenter()
+        presenter = self._presenter
         resumed = job.created_at < self._started_at
         if snapshot.paused:
             return f"paused:{snapshot.paused}", presenter.show_paused(job, snapshot.paused)

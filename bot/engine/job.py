@@ -16,12 +16,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bot.cooldowns import UserCooldowns
+from bot.domain.images import GeneratedImage, PreparedImage
+from bot.domain.pose_request import ImageInput, PoseRequest
+from bot.domain.quotas import DAY_SECONDS
 from bot.engine.cards import CardBoard, present
+from bot.engine.cooldowns import UserCooldowns
 from bot.engine.presenter import Presenter, WaitTooLong
-from bot.images import GeneratedImage, PreparedImage
-from bot.pose import ImageInput, PoseRequest
-from bot.queue import SharedQueue
 from bot.segmind import (
     AccessDenied,
     Generation,
@@ -31,9 +31,9 @@ from bot.segmind import (
     SegmindError,
     Ticket,
 )
-from bot.store import (
+from bot.storage.job_queue import SharedQueue
+from bot.storage.job_store import (
     CHARACTER,
-    DAY_SECONDS,
     FAILED,
     GENERATED,
     POSE,
@@ -73,7 +73,7 @@ class JobLife:
         client: SegmindClient,
         cooldowns: UserCooldowns,
         cards: CardBoard,
-        presenter: Callable[[], Presenter],
+        presenter: Presenter,
         *,
         image_input: str,
         max_wait: float,
@@ -118,7 +118,7 @@ class JobLife:
             await self._fail(job, error, refund=not error.may_have_billed)
         except asyncio.CancelledError:
             # Cut off by a shutdown: the job is given back and finished by the next process.
-            self._cards.show(job.id, self._presenter().show_interrupted(job))
+            self._cards.show(job.id, self._presenter.show_interrupted(job))
             raise
         except Exception as error:
             await self._fail(job, error, refund=not billed)
@@ -129,11 +129,11 @@ class JobLife:
         """The API part of a job; None when it went back to its place instead."""
         if job.ticket is not None:
             # Submitted (and paid for) before: collect it, never submit again.
-            self._cards.show(job.id, self._presenter().show_running(job, resumed=True))
+            self._cards.show(job.id, self._presenter.show_running(job, resumed=True))
             generation = await self._client.collect(job.ticket)
         else:
             # Shown alongside the call rather than before it: the API's slot is the scarce thing.
-            self._cards.show(job.id, self._presenter().show_running(job, resumed=resumed))
+            self._cards.show(job.id, self._presenter.show_running(job, resumed=resumed))
             generation = await self._submit(job)
         if generation is not None and job.started_at is not None:
             self._cards.note_duration(self._clock() - job.started_at)
@@ -154,7 +154,7 @@ class JobLife:
                 raise LostJob from None
             await self._cards.settle(job.id)
             if await self.queue.note_card(job.id, f"waiting:{round(until)}"):
-                self._cards.show(job.id, self._presenter().show_waiting(job, until))
+                self._cards.show(job.id, self._presenter.show_waiting(job, until))
             self._slot_freed()
             return None
         await self.queue.gate_succeeded()
@@ -214,7 +214,7 @@ class JobLife:
         await self._cards.settle(job.id)
         result = (await self.store.images(job.id))[RESULT]
         image = GeneratedImage(result.data, result.format, result.width, result.height)
-        presenter = self._presenter()
+        presenter = self._presenter
         delay = DELIVERY_RETRY_BASE_SECONDS
         while True:
             if not await self.queue.still_owns(job):
@@ -275,7 +275,7 @@ class JobLife:
         return stored is not None and stored.state == FAILED and stored.finished_at == now
 
     async def _tell_failure(self, job: Job, error: Exception) -> None:
-        presenter = self._presenter()
+        presenter = self._presenter
         delay = DELIVERY_RETRY_BASE_SECONDS
         give_up_at = self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS
         while True:
@@ -313,11 +313,11 @@ class JobLife:
         self._cooldowns.refund(job.requester_id)
         await self._cards.settle(job.id)
         if await self.queue.note_card(job.id, f"paused:{reason}"):
-            self._cards.show(job.id, self._presenter().show_paused(job, reason))
+            self._cards.show(job.id, self._presenter.show_paused(job, reason))
         if first:
             waiting = len((await self.queue.snapshot(self._clock())).order)
             await present(
-                self._presenter().alert_owner(
+                self._presenter.alert_owner(
                     f"⏸️ Generation is paused: {reason} (Segmind answered {error.status}: "
                     f"{error.message}). {waiting} request(s) are waiting and nothing was "
                     "charged for them. Fix the cause, then run `/admin resume`."
@@ -334,7 +334,7 @@ class JobLife:
             return
         self._credits_warned_at = now
         await present(
-            self._presenter().alert_owner(
+            self._presenter.alert_owner(
                 f"⚠️ The bot's Segmind credits are running low: {remaining:.2f} left "
                 f"(warning below {threshold:.2f}). Top up before they run out."
             )

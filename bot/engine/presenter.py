@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.images import GeneratedImage
-from bot.store import Job
+from bot.domain.images import GeneratedImage
+from bot.storage.job_store import Job
 
 
 class WaitTooLong(Exception):

@@ -18,13 +18,13 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
-from bot.cooldowns import UserCooldowns
 from bot.engine.cards import CardBoard
+from bot.engine.cooldowns import UserCooldowns
 from bot.engine.job import JobLife
 from bot.engine.presenter import Presenter
-from bot.queue import Limits, SharedQueue
 from bot.segmind import SegmindClient
-from bot.store import Job, NewJob, Store, StoredImage
+from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_store import Job, NewJob, Store, StoredImage
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class JobRunner:
         store: Store,
         client: SegmindClient,
         cooldowns: UserCooldowns,
+        presenter: Presenter,
         *,
         image_input: str,
         limits: Limits,
@@ -61,7 +62,7 @@ class JobRunner:
         self.queue = SharedQueue(store.database)
         self.owner = process_name()
         self.limits = limits
-        self.presenter: Presenter | None = None
+        self.presenter = presenter
         # False once shutting down: no new API call starts here (requests are still stored).
         self.accepting = True
         # Why generation is paused for everyone, as last read.
@@ -73,7 +74,7 @@ class JobRunner:
         self.cards = CardBoard(
             store,
             self.queue,
-            self._get_presenter,
+            presenter,
             owner=self.owner,
             max_concurrency=limits.max_concurrency,
             rpm=limits.rpm,
@@ -85,7 +86,7 @@ class JobRunner:
             client,
             cooldowns,
             self.cards,
-            self._get_presenter,
+            presenter,
             image_input=image_input,
             max_wait=max_wait,
             slot_freed=self._slot_freed,
@@ -108,8 +109,6 @@ class JobRunner:
 
     async def start(self) -> None:
         """Read the shared state, then take part: run jobs, refresh the queue's cards."""
-        if self.presenter is None:
-            raise RuntimeError("no presenter: the cards extension must be loaded first")
         await self.cards.read_durations()
         await self._read_shared_state()
         if await self.store.database.listen(NOTIFY_CHANNEL, self._kick):
@@ -332,8 +331,3 @@ class JobRunner:
     async def _read_shared_state(self) -> None:
         self.paused = await self.queue.paused()
         await self.queue.gate_until()
-
-    def _get_presenter(self) -> Presenter:
-        if self.presenter is None:
-            raise RuntimeError("no presenter set")
-        return self.presenter

@@ -8,63 +8,19 @@ link (those expire), kept once in the images table however many characters and j
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass, field
 
 import asyncpg
 
-from bot import image_store
-from bot.database import Database, Executor, Row
-from bot.errors import UserError
-from bot.text import clean, folded
-
-MAX_NAME_LENGTH = 32
-MAX_DESCRIPTION_LENGTH = 300
-# Letters and digits of any script, spaces, hyphens, underscores, apostrophes and periods,
-# starting with a letter or digit (so "🐉🐉" is not a name).
-_NAME = re.compile(r"[^\W_][\w .'-]*")
-
-
-class CharacterError(UserError):
-    """A request about characters that cannot be done; the message is written for the user."""
-
-
-@dataclass(frozen=True)
-class Character:
-    id: int
-    owner_id: int
-    guild_id: int | None
-    name: str
-    description: str
-    shared: bool
-    created_at: float
-    format: str = ""
-    width: int = 0
-    height: int = 0
-    data: bytes = field(default=b"", repr=False)  # empty in listings: only `get` loads it
-
-
-def check_name(raw: str) -> str:
-    """A valid character name from what the user typed, or CharacterError saying why not."""
-    name = clean(raw)
-    if not name:
-        raise CharacterError("A character needs a name.")
-    if len(name) > MAX_NAME_LENGTH:
-        raise CharacterError(f"Character names are at most {MAX_NAME_LENGTH} characters long.")
-    if not _NAME.fullmatch(name):
-        raise CharacterError(
-            "Character names use letters, digits, spaces, hyphens, underscores, apostrophes "
-            "and periods, and start with a letter or digit."
-        )
-    return name
-
-
-def name_key(name: str) -> str:
-    """What two names must share to be the same name: case, spacing, invisible characters and
-    compatibility forms ("Ａria" is "Aria") do not count."""
-    return folded(name)
-
+from bot.domain.characters import (
+    Character,
+    CharacterError,
+    check_name,
+    clean_description,
+    name_key,
+)
+from bot.storage import image_store
+from bot.storage.database import Database, Executor, Row
 
 _SUMMARY = "id, owner_id, guild_id, name, description, shared, created_at"
 _FULL = (
@@ -111,7 +67,7 @@ class CharacterStore:
         now: float,
     ) -> Character:
         name = check_name(name)
-        description = clean(description)[:MAX_DESCRIPTION_LENGTH].rstrip()
+        description = clean_description(description)
         sha256 = await image_store.digest_off_loop(data)
         try:
             async with self.database.transaction() as tx:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import discord
 
-from bot.replies import answer_error
+from bot.ui.replies import answer_error
 
 ItemT = TypeVar("ItemT", bound=discord.ui.Item[Any])
 

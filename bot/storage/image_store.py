@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from bot.database import Database, Executor
+from bot.storage.database import Database, Executor
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import image_store
-from bot.queue import SharedQueue
+from bot.domain.quotas import DAY_SECONDS
 from bot.settings import Settings
-from bot.store import (
+from bot.storage import image_store
+from bot.storage.job_queue import SharedQueue
+from bot.storage.job_store import (
     CANCELLED,
     CHARACTER,
-    DAY_SECONDS,
     DELIVERED,
     ENDED,
     FAILED,

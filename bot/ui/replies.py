@@ -10,8 +10,8 @@ from typing import Any
 import discord
 
 from bot import segmind
-from bot.errors import UserError
-from bot.message_limits import fit_content
+from bot.domain.errors import UserError
+from bot.ui.message_limits import fit_content
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +110,7 @@ def explain(error: Exception) -> str:
             "Please try again in a few minutes."
         )
     return "The image service answered with an error; please try again later."
+
+
+def timestamp(epoch: float) -> str:
+    return f"<t:{int(epoch + 0.999)}:R>"

@@ -6,9 +6,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import UserError
-from bot.images import PreparedImage
-from bot.text import clean
+from bot.domain.errors import UserError
+from bot.domain.images import PreparedImage
+from bot.domain.text import clean
 
 MAX_PROMPT_LENGTH = 1000
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 70, 10

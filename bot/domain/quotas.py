@@ -12,13 +12,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from bot.servers import ServerSettings
-from bot.settings import Settings
-from bot.store import DAY_SECONDS, Spend, Store
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+from bot.domain.server_rules import ServerSettings
+
+# Caps, budgets and warnings all look back over this rolling window.
+DAY_SECONDS = 24 * 60 * 60
 
 # Dollars are summed in floating point: a budget of exactly n generations must allow n.
 _EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Spend:
+    generations: int
+    dollars: float
+    oldest: float | None  # when the oldest counted job was accepted: the window frees from it
+
+
+class SpendLedger(Protocol):
+    """Where the spend is counted (the job store): asked, never imported, so that the rules
+    stay free of storage."""
+
+    async def spend_since(
+        self, since: float, requester_id: int | None = None, guild_id: int | None = None
+    ) -> Spend: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +143,7 @@ def budget_quota(everyone: Spend, budget: float, price: float) -> Quota:
 
 
 async def daily_quotas(
-    store: Store,
+    store: SpendLedger,
     settings: Settings,
     server: ServerSettings | None,
     user_id: int,

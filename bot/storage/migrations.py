@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.database import Executor, Migration, Row
+    from bot.storage.database import Executor, Migration, Row
 
 # Rows of images moved at a time by migration 9: a few megabytes each.
 _MOVE_BATCH = 10

@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bot import image_store
-from bot.database import Database, Executor, Row, migrate
-from bot.migrations import MIGRATIONS
-from bot.pose import PoseOptions
+from bot.domain.pose_request import PoseOptions
+from bot.domain.quotas import Spend
 from bot.segmind import Ticket
+from bot.storage import image_store
+from bot.storage.database import Database, Executor, Row, migrate
+from bot.storage.migrations import MIGRATIONS
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -34,15 +35,6 @@ PAUSED = "paused"  # the fact in bot_state holding why generation is paused for 
 
 
 _COUNTED = (QUEUED, RUNNING, GENERATED, DELIVERED)
-# Caps, budgets and warnings all look back over this rolling window.
-DAY_SECONDS = 24 * 60 * 60
-
-
-@dataclass(frozen=True)
-class Spend:
-    generations: int
-    dollars: float
-    oldest: float | None  # when the oldest counted job was accepted: the window frees from it
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
-from discord.ext import commands
 
-from bot import ui
-from bot.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from bot.domain.errors import UserError
+from bot.domain.images import GeneratedImage, ImageRejected, fit_for_upload, prepare_reference
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, check_options
 from bot.engine.presenter import WaitTooLong
-from bot.errors import UserError
-from bot.images import GeneratedImage, ImageRejected, fit_for_upload, prepare_reference
-from bot.pose import MAX_PROMPT_LENGTH, InvalidRequest, check_options
-from bot.replies import NO_MENTIONS, explain, report_unexpected, send_private
 from bot.segmind import SegmindError
-from bot.store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
+from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
+from bot.ui import views
+from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
-    from cogs.pose import PoseCog
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +39,6 @@ TOKEN_MARGIN_SECONDS = 60
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 # Ids are signed 64-bit integers in both databases: a button naming a larger one is forged.
 MAX_STORED_ID = 2**63 - 1
-
-
-def timestamp(epoch: float) -> str:
-    return f"<t:{int(epoch + 0.999)}:R>"
 
 
 def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
@@ -91,7 +85,7 @@ class CancelButton(
     ) -> CancelButton:
         return cls(int(match["id"]))
 
-    @ui.answer_errors
+    @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         job = await job_of_button(bot, self.job_id)
@@ -360,7 +354,7 @@ class ResultButton(
     ) -> ResultButton:
         return cls(match["action"], int(match["id"]))
 
-    @ui.answer_errors
+    @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         job = await job_of_button(bot, self.job_id)
@@ -381,7 +375,7 @@ class ResultButton(
             await interaction.response.send_modal(NewPoseModal(job))
         else:
             options = dataclasses.replace(job.options, seed=random.randint(0, 2**32 - 1))
-            await pose_cog(bot).start_job(
+            await bot.intake.start_job(
                 interaction, options, images_of(bot, job), parent_job_id=job.id
             )
 
@@ -391,13 +385,6 @@ def result_view(job_id: int) -> discord.ui.View:
     for action in RESULT_ACTIONS:
         view.add_item(ResultButton(action, job_id))
     return view
-
-
-def pose_cog(bot: PoseBot) -> PoseCog:
-    cog = bot.get_cog("PoseCog")
-    if cog is None:
-        raise RuntimeError("the pose cog is not loaded")
-    return cog  # type: ignore[return-value]
 
 
 def images_gone(bot: PoseBot) -> str:
@@ -448,7 +435,7 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
     await interaction.delete_original_response()  # the message the button is on
 
 
-class NewPoseModal(ui.Modal, title="New pose"):
+class NewPoseModal(views.Modal, title="New pose"):
     """The same character and seed, with new words for the pose."""
 
     def __init__(self, job: Job) -> None:
@@ -474,12 +461,12 @@ class NewPoseModal(ui.Modal, title="New pose"):
             guidance=options.guidance,
             size=options.size,
         )
-        await pose_cog(bot).start_job(
+        await bot.intake.start_job(
             interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
         )
 
 
-class SaveCharacterModal(ui.Modal, title="Save this character"):
+class SaveCharacterModal(views.Modal, title="Save this character"):
     """Keeps a result's image in the presser's character library: the bot's copy while it is
     kept, else the one the result's message carries."""
 
@@ -536,21 +523,3 @@ class SaveCharacterModal(ui.Modal, title="Save this character"):
             ) from None
         image = await asyncio.to_thread(prepare_reference, data, label="The result's image")
         return StoredImage(RESULT, image.format, image.width, image.height, image.data)
-
-
-class CardsCog(commands.Cog):
-    """Shows jobs and answers their buttons; holds no command of its own."""
-
-    def __init__(self, bot: PoseBot) -> None:
-        self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.runner.presenter = DiscordPresenter(self.bot)
-        self.bot.add_dynamic_items(CancelButton, ResultButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(CancelButton, ResultButton)
-
-
-async def setup(bot: PoseBot) -> None:
-    await bot.add_cog(CardsCog(bot))

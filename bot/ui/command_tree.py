@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.replies import answer_error, send_private
+from bot.ui.replies import answer_error, send_private
 
 
 class PoseTree(app_commands.CommandTree):

@@ -19,9 +19,9 @@ import random
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from bot import fairness
-from bot.database import Database, Executor, Row
-from bot.store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
+from bot.domain import fairness
+from bot.storage.database import Database, Executor, Row
+from bot.storage.job_store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
 
 # Requests are counted the way the API counts them, over a sliding minute, with a little slack
 # at the edge because our clock and the API's disagree by the network's delay.

@@ -1,0 +1,63 @@
+"""A saved character and the rules of its name: per owner, 1–32 characters, unique without
+regard to case or compatibility forms ("Ａria" is "Aria"). Pure rules:
+`bot/storage/character_store.py` keeps characters in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.domain.errors import UserError
+from bot.domain.text import clean, folded
+
+MAX_NAME_LENGTH = 32
+MAX_DESCRIPTION_LENGTH = 300
+# Letters and digits of any script, spaces, hyphens, underscores, apostrophes and periods,
+# starting with a letter or digit (so "🐉🐉" is not a name).
+_NAME = re.compile(r"[^\W_][\w .'-]*")
+
+
+class CharacterError(UserError):
+    """A request about characters that cannot be done; the message is written for the user."""
+
+
+@dataclass(frozen=True)
+class Character:
+    id: int
+    owner_id: int
+    guild_id: int | None
+    name: str
+    description: str
+    shared: bool
+    created_at: float
+    format: str = ""
+    width: int = 0
+    height: int = 0
+    data: bytes = field(default=b"", repr=False)  # empty in listings: only `get` loads it
+
+
+def check_name(raw: str) -> str:
+    """A valid character name from what the user typed, or CharacterError saying why not."""
+    name = clean(raw)
+    if not name:
+        raise CharacterError("A character needs a name.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise CharacterError(f"Character names are at most {MAX_NAME_LENGTH} characters long.")
+    if not _NAME.fullmatch(name):
+        raise CharacterError(
+            "Character names use letters, digits, spaces, hyphens, underscores, apostrophes "
+            "and periods, and start with a letter or digit."
+        )
+    return name
+
+
+def name_key(name: str) -> str:
+    """What two names must share to be the same name: case, spacing, invisible characters and
+    compatibility forms ("Ａria" is "Aria") do not count."""
+    return folded(name)
+
+
+def clean_description(raw: str) -> str:
+    """The look as kept: cleaned, at most MAX_DESCRIPTION_LENGTH characters."""
+    return clean(raw)[:MAX_DESCRIPTION_LENGTH].rstrip()
