@@ -2,9 +2,9 @@
 
 A job moves queued → running → generated → delivered, or ends failed or cancelled. Every
 transition names the states it may come from, so a job can never be, say, delivered twice.
-A job refers to its images (bot/image_store.py keeps each once); when it ends, what it no longer
+A job refers to its images (bot/storage/image_store.py keeps each once); when it ends, what it no longer
 needs goes: its interaction token and the API's status URLs always, its images too unless it
-was delivered (bot/retention.py then keeps them for a while after its last use).
+was delivered (bot/storage/retention.py then keeps them for a while after its last use).
 """
 
 from __future__ import annotations

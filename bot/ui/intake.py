@@ -161,7 +161,7 @@ class Intake:
         return dataclasses.replace(options, negative_prompt=negative)
 
     async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
-        """The daily quotas (bot/quotas.py decides them, for /usage too)."""
+        """The daily quotas (bot/domain/quotas.py decides them, for /usage too)."""
         bot = self._bot
         quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
         return quotas.refusal.message(timestamp) if quotas.refusal is not None else None
