@@ -1,10 +1,11 @@
 """Jobs and their images, kept in the database so that a restart loses nothing.
 
 A job moves queued → running → generated → delivered, or ends failed or cancelled. Every
-transition names the states it may come from, so a job can never be, say, delivered twice.
-A job refers to its images (bot/storage/image_store.py keeps each once); when it ends, what it no longer
-needs goes: its interaction token and the API's status URLs always, its images too unless it
-was delivered (bot/storage/retention.py then keeps them for a while after its last use).
+transition names the states it may come from, so a job can never be, say, delivered twice. A
+job refers to its images (bot/storage/image_store.py keeps each once); when it ends, what it no
+longer needs goes: its interaction token and the API's status URLs always, its images too
+unless it was delivered (bot/storage/retention.py then keeps them for a while after its last
+use).
 """
 
 from __future__ import annotations
