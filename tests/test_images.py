@@ -11,7 +11,7 @@ from PIL import Image, ImageCms
 
 from bot.domain.images import (
     MAX_SIDE,
-    GeneratedImage,
+    CheckedImage,
     ImageRejected,
     NotAnImage,
     fit_for_upload,
@@ -201,7 +201,7 @@ def test_result_over_the_upload_limit_is_reencoded_to_fit() -> None:
     noisy = Image.merge("RGB", [Image.effect_noise((1024, 1024), 120) for _ in range(3)])
     png = encode(noisy, "PNG")
     assert len(png) > 2_000_000
-    image = GeneratedImage(png, "png", 1024, 1024)
+    image = CheckedImage(png, "png", 1024, 1024)
     assert fit_for_upload(image, len(png)) is image
     fitted = fit_for_upload(image, 500_000)
     assert len(fitted.data) <= 500_000

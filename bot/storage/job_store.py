@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bot.domain.images import CheckedImage
 from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import Spend
 from bot.segmind import Ticket
@@ -49,6 +50,22 @@ class StoredImage:
     # Whose upload it is (None: the requester's own): a Reroll by someone else of a result
     # still poses the first requester's upload, which /forget-me of theirs removes.
     uploaded_by: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        image: CheckedImage,
+        source_url: str | None = None,
+        uploaded_by: int | None = None,
+    ) -> StoredImage:
+        return cls(
+            role, image.format, image.width, image.height, image.data, source_url, uploaded_by
+        )
+
+    @property
+    def image(self) -> CheckedImage:
+        return CheckedImage(self.data, self.format, self.width, self.height)
 
 
 @dataclass(frozen=True)

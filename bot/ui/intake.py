@@ -192,9 +192,7 @@ class Intake:
             ) from None
         # Decoding takes a while: off the event loop, so other users get their replies.
         image = await asyncio.to_thread(prepare_image, data, label=label)
-        return StoredImage(
-            role, image.format, image.width, image.height, image.data, attachment.url
-        )
+        return StoredImage.of(role, image, attachment.url)
 
     def _new_job(
         self,
@@ -266,16 +264,7 @@ def saved_image(
     async def load() -> list[StoredImage]:
         # Already checked and cleaned when it was saved; it has no URL of its own. It stays
         # its owner's upload, which their /forget-me takes out of this job too.
-        images = [
-            StoredImage(
-                CHARACTER,
-                character.format,
-                character.width,
-                character.height,
-                character.data,
-                uploaded_by=character.owner_id,
-            )
-        ]
+        images = [StoredImage.of(CHARACTER, character.image, uploaded_by=character.owner_id)]
         if pose is not None:
             images.append(await intake.load_attachment(pose, POSE, "The pose image"))
         return images
