@@ -121,7 +121,7 @@ async def poll(condition: Callable[[], Awaitable[bool]], timeout: float, what: s
 
 
 async def at_least(store: Store, wanted: int, condition: str, *args: Any) -> bool:
-    """Whether `wanted` jobs or more meet `condition` (SQL with `?` for `args`)."""
+    """Whether `wanted` jobs or more meet `condition` (SQL with $1, $2, … for `args`)."""
     rows = await store.database.fetch(
         f"SELECT COUNT(*) AS n FROM jobs WHERE {condition}",  # noqa: S608 - the bench's constants
         *args,
@@ -228,7 +228,7 @@ async def takeover(workdir: Path, *, lease: float | None, jobs: int, latency: fl
             await doomed.process.wait()
             lease_left = max(float(row["lease_until"]) for row in rows) - killed_wall
             await poll(
-                lambda: at_least(store, jobs, "owner IS DISTINCT FROM ?", doomed_owner),
+                lambda: at_least(store, jobs, "owner IS DISTINCT FROM $1", doomed_owner),
                 300,
                 "the takeover",
             )

@@ -477,7 +477,7 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     queued = await pose(discord_api, user=alice)
     await queued.wait_for(lambda i: "Queued" in card_text(i))
     alices_jobs = [
-        row["id"] for row in await rows(bot, "SELECT id FROM jobs WHERE requester_id = ?", 601)
+        row["id"] for row in await rows(bot, "SELECT id FROM jobs WHERE requester_id = $1", 601)
     ]
     assert len(alices_jobs) == 2
 
@@ -489,13 +489,13 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     await queued.wait_for(lambda i: i.original_deleted, timeout=5)
     assert (await bot.runner.queue.snapshot(bot.clock())).order == []
 
-    assert await rows(bot, "SELECT id FROM characters WHERE owner_id = ?", 601) == []
-    assert await rows(bot, "SELECT id FROM jobs WHERE requester_id = ?", 601) == []
+    assert await rows(bot, "SELECT id FROM characters WHERE owner_id = $1", 601) == []
+    assert await rows(bot, "SELECT id FROM jobs WHERE requester_id = $1", 601) == []
     for job_id in alices_jobs:
-        assert await rows(bot, "SELECT role FROM job_images WHERE job_id = ?", job_id) == []
+        assert await rows(bot, "SELECT role FROM job_images WHERE job_id = $1", job_id) == []
     assert await names_stored(bot) == ["Bard"]
-    [bobs_job] = await rows(bot, "SELECT id FROM jobs WHERE requester_id = ?", 602)
-    assert await rows(bot, "SELECT role FROM job_images WHERE job_id = ?", bobs_job["id"])
+    [bobs_job] = await rows(bot, "SELECT id FROM jobs WHERE requester_id = $1", 602)
+    assert await rows(bot, "SELECT role FROM job_images WHERE job_id = $1", bobs_job["id"])
     assert await choices(discord_api, "", user=alice) == []
     await asyncio.wait_for(bot.shutdown(grace=0.2), timeout=15)
 

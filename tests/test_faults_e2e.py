@@ -255,13 +255,17 @@ _MARK: contextvars.ContextVar[str | None] = contextvars.ContextVar("mark", defau
 
 @pytest.fixture
 def marked_statements(monkeypatch: pytest.MonkeyPatch) -> None:
-    numbered = db._numbered
+    for runs_statements in (db.PostgresDatabase, db._PostgresTransaction):
+        for name in ("fetch", "execute"):
+            monkeypatch.setattr(runs_statements, name, _marking(getattr(runs_statements, name)))
 
-    def with_mark(sql: str) -> str:
+
+def _marking(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    async def marked(self: object, sql: str, *args: Any) -> T:
         mark = _MARK.get()
-        return numbered(sql) if mark is None else f"/* {mark} */ {numbered(sql)}"
+        return await method(self, sql if mark is None else f"/* {mark} */ {sql}", *args)
 
-    monkeypatch.setattr(db, "_numbered", with_mark)
+    return marked
 
 
 JOBS_IN_CHAOS = 6
@@ -341,11 +345,11 @@ async def failover(database_url: str) -> AsyncIterator[Failover]:
 
 
 async def nothing_started(database: db.Database) -> bool:
-    return not await database.fetch("SELECT 1 FROM jobs WHERE state <> ?", QUEUED)
+    return not await database.fetch("SELECT 1 FROM jobs WHERE state <> $1", QUEUED)
 
 
 async def a_job_runs(database: db.Database) -> bool:
-    return bool(await database.fetch("SELECT 1 FROM jobs WHERE state = ?", RUNNING))
+    return bool(await database.fetch("SELECT 1 FROM jobs WHERE state = $1", RUNNING))
 
 
 @dataclass(frozen=True)

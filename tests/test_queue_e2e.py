@@ -156,7 +156,7 @@ async def test_a_channel_result_posted_again_after_a_crash_still_shows_once(
     await discord_api.wait_for(lambda: len(discord_api.channel_messages) == 1)
     [job] = await stored_jobs(bot.store, states.DELIVERED)
     # A crash between posting and recording the post: the store still says "generated".
-    await bot.store.database.execute("UPDATE jobs SET state = 'generated' WHERE id = ?", job.id)
+    await bot.store.database.execute("UPDATE jobs SET state = 'generated' WHERE id = $1", job.id)
     await asyncio.wait_for(bot.shutdown(grace=1), timeout=15)
 
     restarted: PoseBot = await start_bot()

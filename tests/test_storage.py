@@ -129,7 +129,7 @@ async def test_the_database_refuses_to_delete_an_image_still_used(store: Store) 
     await store.add_job(new_job(), [image("character", upload)])
     refused = (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
     with pytest.raises(refused):
-        await store.database.execute("DELETE FROM images WHERE sha256 = ?", sha(upload))
+        await store.database.execute("DELETE FROM images WHERE sha256 = $1", sha(upload))
     characters = CharacterStore(store.database, max_per_user=5)
     saved = b"\x89PNG saved"
     await characters.save(
@@ -145,7 +145,7 @@ async def test_the_database_refuses_to_delete_an_image_still_used(store: Store) 
         now=1.0,
     )
     with pytest.raises(refused):
-        await store.database.execute("DELETE FROM images WHERE sha256 = ?", sha(saved))
+        await store.database.execute("DELETE FROM images WHERE sha256 = $1", sha(saved))
 
 
 # -- what a job keeps when it ends --------------------------------------------------------------
@@ -183,10 +183,10 @@ async def test_a_reroll_adds_no_bytes_and_counts_as_a_use(store: Store) -> None:
     reroll = made_from(parent.id, requester=2, created_at=500.0)
     child = await store.add_job(reroll, [inputs["character"]])
     assert await one(store, "SELECT SUM(bytes) FROM images") == before
-    [row] = await store.database.fetch("SELECT used_at FROM jobs WHERE id = ?", parent.id)
+    [row] = await store.database.fetch("SELECT used_at FROM jobs WHERE id = $1", parent.id)
     assert row["used_at"] == 500.0, "a Reroll is a use of the result it came from"
     [link] = await store.database.fetch(
-        "SELECT uploaded_by FROM job_images WHERE job_id = ? AND role = 'character'", child
+        "SELECT uploaded_by FROM job_images WHERE job_id = $1 AND role = 'character'", child
     )
     assert link["uploaded_by"] == 1, "still the first requester's upload"
 
@@ -236,8 +236,8 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
                 " interaction_id, token, token_expires_at, status_message_id, upload_limit,"
                 " prompt, negative_prompt, seed, steps, guidance, size, state, created_at,"
                 " finished_at, parent_job_id, status_url)"
-                " VALUES (?, ?, 1, 1, 1, ?, 'secret-token', 0, 1, 1, 'p', '', 1, 1, 1,"
-                " 'square', ?, ?, ?, ?, 'http://api/status')",
+                " VALUES ($1, $2, 1, 1, 1, $3, 'secret-token', 0, 1, 1, 'p', '', 1, 1, 1,"
+                " 'square', $4, $5, $6, $7, 'http://api/status')",
                 job_id,
                 requester,
                 1000 + job_id,
@@ -249,7 +249,7 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
             for role, data in (("character", upload), ("result", result + bytes([job_id]))):
                 await database.execute(
                     "INSERT INTO job_images (job_id, role, format, width, height, source_url,"
-                    " data) VALUES (?, ?, 'png', 8, 8, NULL, ?)",
+                    " data) VALUES ($1, $2, 'png', 8, 8, NULL, $3)",
                     job_id,
                     role,
                     data,
@@ -258,7 +258,7 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
             await database.execute(
                 "INSERT INTO characters (id, owner_id, guild_id, name, name_key, description,"
                 " shared, format, width, height, data, created_at)"
-                " VALUES (?, 10, 1, ?, ?, '', ?, 'png', 8, 8, ?, 1.0)",
+                " VALUES ($1, 10, 1, $2, $3, '', $4, 'png', 8, 8, $5, 1.0)",
                 character_id,
                 f"Hero {character_id}",
                 f"hero {character_id}",
@@ -271,8 +271,10 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
     store = Store(await connect(database_url))
     try:
         await store.migrate()
+        versions = await store.database.fetch("SELECT version FROM schema_migrations")
+        assert sorted(row["version"] for row in versions) == list(range(1, len(MIGRATIONS) + 1))
         assert await one(store, "SELECT COUNT(*) FROM images") == 4, "one upload, three results"
-        assert await one(store, "SELECT COUNT(*) FROM images WHERE sha256 = ?", sha(upload)) == 1
+        assert await one(store, "SELECT COUNT(*) FROM images WHERE sha256 = $1", sha(upload)) == 1
         assert (await store.images(2))["character"].data == upload
         assert (await store.images(3))["result"].data == result + b"\x03"
         [link] = await store.database.fetch(

@@ -54,7 +54,7 @@ async def input_bytes(bot: PoseBot) -> int:
 
 
 async def job_of(bot: PoseBot, interaction: FakeInteraction) -> int:
-    return int(await value(bot, "SELECT id FROM jobs WHERE interaction_id = ?", interaction.id))
+    return int(await value(bot, "SELECT id FROM jobs WHERE interaction_id = $1", interaction.id))
 
 
 async def press_and_submit(
@@ -192,7 +192,7 @@ async def test_the_budget_lets_go_of_the_oldest_first_and_warns_the_owner_once_a
             await value(
                 bot,
                 "SELECT COALESCE(SUM(bytes), 0) FROM images WHERE sha256 IN"
-                " (SELECT sha256 FROM job_images WHERE job_id = ?)",
+                " (SELECT sha256 FROM job_images WHERE job_id = $1)",
                 job_id,
             )
         )
@@ -246,15 +246,15 @@ async def test_forget_me_leaves_none_of_the_users_images_and_keeps_what_others_u
     alices_images = {
         row["sha256"]
         for row in await bot.store.database.fetch(
-            "SELECT sha256 FROM job_images WHERE job_id = ? UNION"
-            " SELECT image_sha256 FROM characters WHERE owner_id = ?",
+            "SELECT sha256 FROM job_images WHERE job_id = $1 UNION"
+            " SELECT image_sha256 FROM characters WHERE owner_id = $2",
             alices_job,
             830,
         )
     }
     assert len(alices_images) == 3, "her upload, her result, her saved character"
     [alices_result] = await bot.store.database.fetch(
-        "SELECT sha256 FROM job_images WHERE job_id = ? AND role = 'result'", alices_job
+        "SELECT sha256 FROM job_images WHERE job_id = $1 AND role = 'result'", alices_job
     )
 
     question = await answer(await discord_api.invoke("forget-me", user=alice))

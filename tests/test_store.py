@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.domain.pose_request import PoseOptions
 from bot.segmind import Ticket
 from bot.storage import job_store as states
-from bot.storage.database import DatabaseUrlError, connect, describe_url
+from bot.storage.database import DatabaseUrlError, Executor, connect, describe_url, migrate
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Job, NewJob, Store, StoredImage
-from bot.storage.migrations import MIGRATIONS
+from bot.storage.migrations import MIGRATIONS, MigrationError, load
 
 OPTIONS = PoseOptions(
     prompt="a knight, kneeling",
@@ -67,6 +69,119 @@ async def test_migrations_apply_once(database_url: str) -> None:
         versions = await job_store.database.fetch("SELECT version FROM schema_migrations")
         await job_store.close()
         assert [row["version"] for row in versions] == list(range(1, len(MIGRATIONS) + 1))
+
+
+# A script that naive splitting on `;` (or numbering of `?`) would break: literals, comments, a
+# SQLite trigger and a PostgreSQL function body, and a migration that is a Python step.
+NOTES = """
+-- notes; are they kept? yes
+CREATE TABLE notes (id {ID}, body TEXT NOT NULL, data {BLOB});
+INSERT INTO notes (body) VALUES ('it''s; really? $1 yes');
+"""
+COUNTED_SQLITE = """
+CREATE TABLE counts (n INTEGER NOT NULL);
+INSERT INTO counts (n) VALUES (0);
+CREATE TRIGGER counted AFTER INSERT ON notes BEGIN
+    UPDATE counts SET n = n + 1;
+    UPDATE notes SET body = body || ';?' WHERE id = NEW.id;
+END;
+"""
+COUNTED_POSTGRES = """
+CREATE TABLE counts (n INTEGER NOT NULL);
+INSERT INTO counts (n) VALUES (0);
+CREATE FUNCTION counted() RETURNS trigger AS $$
+BEGIN
+    UPDATE counts SET n = n + 1;
+    NEW.body := NEW.body || ';?';
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER counted BEFORE INSERT ON notes FOR EACH ROW EXECUTE FUNCTION counted();
+"""
+
+
+async def noted(tx: Executor, dialect: str) -> None:
+    await tx.execute("INSERT INTO notes (body, data) VALUES ($1, $2)", f"{dialect}; ok?", b";?")
+
+
+def migrations_folder(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir()
+    for name, sql in files.items():
+        (folder / name).write_text(sql, encoding="utf-8")
+    return folder
+
+
+async def test_a_migration_runs_as_written_whatever_its_literals_hold(
+    database_url: str, tmp_path: Path
+) -> None:
+    folder = migrations_folder(
+        tmp_path / "migrations",
+        {
+            "0001_notes.sql": NOTES,
+            "0002_counted.sqlite.sql": COUNTED_SQLITE,
+            "0002_counted.postgres.sql": COUNTED_POSTGRES,
+        },
+    )
+    database = await connect(database_url)
+    try:
+        assert await migrate(database, load(folder, {"0003_noted": noted})) == 3
+        notes = await database.fetch("SELECT body, data FROM notes ORDER BY id")
+        [counts] = await database.fetch("SELECT n FROM counts")
+        versions = await database.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await database.close()
+    dialect = database.dialect
+    assert [(row["body"], row["data"]) for row in notes] == [
+        ("it's; really? $1 yes", None),
+        (f"{dialect}; ok?;?", b";?"),
+    ]
+    assert counts["n"] == 1
+    assert [row["version"] for row in versions] == [1, 2, 3]
+
+
+async def test_migrations_that_fail_leave_nothing_behind(database_url: str, tmp_path: Path) -> None:
+    folder = migrations_folder(
+        tmp_path / "migrations",
+        {
+            "0001_notes.sql": NOTES,
+            "0002_broken.sql": "INSERT INTO notes (body) VALUES ('a;b');\n"
+            "INSERT INTO nowhere VALUES (1);",
+        },
+    )
+    database = await connect(database_url)
+    try:
+        with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedTableError)):
+            await migrate(database, load(folder, {}))
+        with pytest.raises((sqlite3.OperationalError, asyncpg.UndefinedTableError)):
+            await database.fetch("SELECT body FROM notes")  # not even migration 1 stayed
+    finally:
+        await database.close()
+
+
+def test_a_migrations_folder_says_one_clear_thing(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="without gaps"):
+        load(migrations_folder(tmp_path / "gap", {"0001_a.sql": "", "0003_c.sql": ""}), {})
+    with pytest.raises(MigrationError, match="expected NNNN_name"):
+        load(migrations_folder(tmp_path / "name", {"0001_a.mysql.sql": ""}), {})
+    with pytest.raises(MigrationError, match="two parts of one name"):
+        load(migrations_folder(tmp_path / "twice", {"0001_a.sql": "", "0001_a.sqlite.sql": ""}), {})
+    shipped = [(migration.number, len(migration.parts)) for migration in MIGRATIONS]
+    assert shipped == [(n, 1) for n in range(1, 9)] + [(9, 4)]
+    assert len(MIGRATIONS[8].steps("sqlite")) == 3, "autovacuum's settings are PostgreSQL's"
+
+
+async def test_booleans_come_back_as_booleans_from_both(database_url: str) -> None:
+    database = await connect(database_url)
+    try:
+        await database.execute("CREATE TABLE flags (n INTEGER, flag BOOLEAN)")
+        for n, flag in ((1, True), (2, False), (3, None)):
+            await database.execute("INSERT INTO flags (n, flag) VALUES ($1, $2)", n, flag)
+        rows = await database.fetch("SELECT flag FROM flags ORDER BY n")
+        [same] = await database.fetch("SELECT n FROM flags WHERE flag = $1 AND n = $2", True, 1)
+    finally:
+        await database.close()
+    assert [row["flag"] for row in rows] == [True, False, None]
+    assert all(type(row["flag"]) is bool for row in rows[:2])
+    assert same["n"] == 1
 
 
 async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
