@@ -147,7 +147,8 @@ def _legend(
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "PNG", optimize=True)
+    # Not optimize=True: it takes twice as long (30 ms, not 14) for a file 8 % smaller.
+    image.save(buffer, "PNG")
     return buffer.getvalue()
 
 
