@@ -9,7 +9,7 @@ from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Fault
-from tests.user_actions import card_text, delivered, pose, refused
+from tests.user_actions import card_text, delivered, pose, private_reply, refused
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,8 @@ async def test_the_owner_can_pause_and_see_spend_and_no_one_else_can(
         )
         assert "Only the bot's owner" in await refused(attempt)
 
-    spend = await refused(await discord_api.invoke("admin", subcommand="spend", user=owner))
+    answer = await discord_api.invoke("admin", subcommand="spend", user=owner)
+    spend = (await private_reply(answer)).content or ""
     assert "credits left (after the latest generation): 99.42" in spend
     assert "1 generation, $0.58 of the $20.00 budget" in spend
     assert "- Fake Guild: 1 generation, $0.58" in spend

@@ -9,7 +9,7 @@ from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
-from tests.user_actions import delivered, png, pose, refused
+from tests.user_actions import answer_text, delivered, png, pose, refused
 
 MANAGE_GUILD = 1 << 5
 
@@ -157,7 +157,7 @@ async def test_private_results_stay_with_the_requester_even_after_the_token(
 
 
 async def usage(discord_api: FakeDiscord, user: dict[str, Any] | None = None) -> str:
-    return await refused(await discord_api.invoke("usage", user=user, permissions=0))
+    return await answer_text(await discord_api.invoke("usage", user=user, permissions=0))
 
 
 async def test_usage_says_what_pose_decides_under_the_servers_caps(

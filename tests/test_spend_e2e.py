@@ -12,14 +12,15 @@ from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Fault
-from tests.user_actions import card_text, delivered, pose, refused
+from tests.user_actions import card_text, delivered, pose, private_reply, refused
 
 DAY = 24 * 60 * 60
 MANAGE_GUILD = 1 << 5
 
 
 async def usage(discord_api: FakeDiscord, user: dict, permissions: int = 0) -> str:
-    return await refused(await discord_api.invoke("usage", user=user, permissions=permissions))
+    answer = await discord_api.invoke("usage", user=user, permissions=permissions)
+    return (await private_reply(answer)).content or ""
 
 
 async def test_the_daily_limit_refuses_at_the_limit_and_frees_up_a_day_later(

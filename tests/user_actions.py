@@ -117,3 +117,15 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+async def private_reply(interaction: FakeInteraction, timeout: float = 20) -> FakeMessage:
+    """The private answer to a command, with whatever files it carries, once it arrived."""
+    await interaction.wait_for(lambda i: any(m.ephemeral for m in i.messages()), timeout)
+    [message] = [m for m in interaction.messages() if m.ephemeral]
+    return message
+
+
+async def answer_text(interaction: FakeInteraction, timeout: float = 20) -> str:
+    """The text of the private answer to a command (one that may carry files, like /usage)."""
+    return (await private_reply(interaction, timeout)).content or ""

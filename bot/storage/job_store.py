@@ -511,6 +511,40 @@ class Store:
         await image_store.delete_unused_quietly(self.database, let_go)
         return touched
 
+    async def spend_per_day(
+        self,
+        since: float,
+        *,
+        requester_id: int | None = None,
+        guild_id: int | None = None,
+        per_server: bool = False,
+    ) -> list[Row]:
+        """Generations and dollars per UTC day (`day`: days since 1970-01-01) since `since`,
+        counted as `spend_since` counts them; one requester's, one server's, or per server
+        too (`guild_id` in each row) with `per_server`. One query, for a chart."""
+        # created_at is positive: SQLite's CAST truncates, which is the floor here, while
+        # PostgreSQL's CAST of a float rounds.
+        day = (
+            "CAST(FLOOR(created_at / 86400) AS BIGINT)"
+            if self.database.dialect == "postgres"
+            else "CAST(created_at / 86400 AS INTEGER)"
+        )
+        where = f"created_at >= ? AND state IN ({_in(_COUNTED)})"
+        args: list[Any] = [since]
+        if requester_id is not None:
+            where += " AND requester_id = ?"
+            args.append(requester_id)
+        if guild_id is not None:
+            where += " AND guild_id = ?"
+            args.append(guild_id)
+        group = "day, guild_id" if per_server else "day"
+        return await self.database.fetch(
+            f"SELECT {day} AS day,{' guild_id,' if per_server else ''}"  # noqa: S608 - constants
+            " COUNT(*) AS generations, COALESCE(SUM(cost), 0) AS dollars"
+            f" FROM jobs WHERE {where} GROUP BY {group} ORDER BY {group}",
+            *args,
+        )
+
 
 # What a job needs only until it ends: its interaction token (15 minutes of power over its
 # messages), the API's status and result URLs, and its lease.
