@@ -156,6 +156,22 @@ def _in(states: Iterable[str]) -> str:
     return ", ".join(f"'{state}'" for state in states)
 
 
+def _counted_since(
+    since: float, requester_id: int | None, guild_id: int | None
+) -> tuple[str, list[Any]]:
+    """The jobs that count against quotas and spend since `since` (one requester's, one
+    server's): the one WHERE clause of /usage's figures, its charts and the caps."""
+    where = f"created_at > $1 AND state IN ({_in(_COUNTED)})"
+    args: list[Any] = [since]
+    if requester_id is not None:
+        args.append(requester_id)
+        where += f" AND requester_id = ${len(args)}"
+    if guild_id is not None:
+        args.append(guild_id)
+        where += f" AND guild_id = ${len(args)}"
+    return where, args
+
+
 class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -396,19 +412,12 @@ class Store:
     ) -> Spend:
         """Generations and dollars counted since `since`: accepted jobs still reserve their
         price, generated ones count what they cost; failed and cancelled ones count nothing."""
-        counted = _in(_COUNTED)
-        sql = (
-            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - states are constants
-            f" FROM jobs WHERE created_at > $1 AND state IN ({counted})"
+        where, args = _counted_since(since, requester_id, guild_id)
+        [row] = await self.database.fetch(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - constants
+            f" FROM jobs WHERE {where}",
+            *args,
         )
-        args: list[Any] = [since]
-        if requester_id is not None:
-            args.append(requester_id)
-            sql += f" AND requester_id = ${len(args)}"
-        if guild_id is not None:
-            args.append(guild_id)
-            sql += f" AND guild_id = ${len(args)}"
-        [row] = await self.database.fetch(sql, *args)
         return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 
     async def spend_per(
@@ -529,14 +538,7 @@ class Store:
             if self.database.dialect == "postgres"
             else "CAST(created_at / 86400 AS INTEGER)"
         )
-        where = f"created_at >= ? AND state IN ({_in(_COUNTED)})"
-        args: list[Any] = [since]
-        if requester_id is not None:
-            where += " AND requester_id = ?"
-            args.append(requester_id)
-        if guild_id is not None:
-            where += " AND guild_id = ?"
-            args.append(guild_id)
+        where, args = _counted_since(since, requester_id, guild_id)
         group = "day, guild_id" if per_server else "day"
         return await self.database.fetch(
             f"SELECT {day} AS day,{' guild_id,' if per_server else ''}"  # noqa: S608 - constants
