@@ -33,10 +33,10 @@ from bot.storage import database as db
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, Store
 from bot.tasks import TaskGroup
+from tests.cogs.admin.test_server_admin_e2e import admin
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import DISCORD_FAULT_KINDS, FakeDiscord, FakeInteraction, RouteFamily
-from tests.fake_segmind import FakeSegmind, Fault
-from tests.test_server_admin_e2e import admin
+from tests.fakes.discord import DISCORD_FAULT_KINDS, FakeDiscord, FakeInteraction, RouteFamily
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import card_text, delivered, pose, private_text
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ type allowed for it, within 3 s; followups only after a callback and only while 
 lives; the first followup after a deferral replaces the "thinking" message and keeps its
 visibility; for a button press, ``@original`` is the message the button is on; uploads over the
 interaction's limit, empty messages and anything over Discord's size limits (in every message,
-modal, autocomplete answer and command sync; see tests/discord_limits.py) are refused with
+modal, autocomplete answer and command sync; see tests/fakes/discord/limits.py) are refused with
 Discord's codes; channel posts with ``enforce_nonce`` are deduplicated. Every live gateway
 session receives every event, as on Discord, so a restarted bot gets a fresh READY and can
 answer interactions that its predecessor received (tokens, not sessions, own interactions).
@@ -66,7 +66,7 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, hdrs, web
 
-from tests.discord_limits import (
+from tests.fakes.discord.limits import (
     COMPONENT_LIMITS,
     INVALID_FORM_BODY,
     choices_errors,
