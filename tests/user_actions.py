@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
 
 OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
 

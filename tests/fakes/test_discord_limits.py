@@ -1,6 +1,6 @@
 """The fake Discord refuses what Discord refuses: every size limit, just over it and at it.
 
-First each entry of the limits tables (tests/discord_limits.py) is tried on a payload that is
+First each entry of the limits tables (tests/fakes/discord/limits.py) is tried on a payload that is
 valid otherwise; then every route the bot sends through is tried over HTTP, with a bare
 gateway session and REST client instead of discord.py, so that the exact payload is sent.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.discord_limits import (
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.discord.limits import (
     CHAT_INPUT_DESCRIPTION,
     CHOICE_LIMITS,
     COMMAND_LIMITS,
@@ -35,7 +36,6 @@ from tests.discord_limits import (
     message_errors,
     modal_errors,
 )
-from tests.fake_discord import FakeDiscord, FakeInteraction
 
 # Refusals are the point here; elsewhere a refused body fails the test (see conftest.py).
 pytestmark = pytest.mark.invalid_bodies_expected

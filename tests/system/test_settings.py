@@ -12,7 +12,7 @@ import pytest
 from bot.settings import Settings, SettingsError
 
 REQUIRED = {"DISCORD_TOKEN": "token-value-123", "SEGMIND_API_KEY": "sg-key-456"}
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_follow_the_documented_table() -> None:

@@ -10,8 +10,8 @@ import pytest
 from bot.domain.images import prepare_reference
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
-from tests.fake_segmind import FakeSegmind
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import decode, delivered, png, pose, private_text, refused
 
 MANAGE_MESSAGES = 1 << 13

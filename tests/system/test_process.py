@@ -17,8 +17,8 @@ from bot.storage.database import connect
 from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
-from tests.fake_discord import FakeDiscord, FakeInteraction
-from tests.fake_segmind import API_KEY, FakeSegmind
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.segmind import API_KEY, FakeSegmind
 from tests.user_actions import delivered, pose, result_of
 
 # Real bot processes, started and stopped: minutes in all, so `make test` leaves them to CI.

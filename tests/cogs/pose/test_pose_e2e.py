@@ -13,8 +13,8 @@ import pytest
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import API_KEY, FakeSegmind, Fault
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import API_KEY, FakeSegmind, Fault
 from tests.user_actions import (
     card_text,
     decode,

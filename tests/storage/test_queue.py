@@ -13,7 +13,7 @@ from bot.storage import job_store as states
 from bot.storage.database import connect
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Store
-from tests.test_store import CHARACTER, RESULT, new_job
+from tests.storage.test_store import CHARACTER, RESULT, new_job
 
 PROCESSES = 6
 

@@ -10,8 +10,8 @@ import pytest
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import FakeSegmind, Fault
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import card_text, delivered, pose, private_reply, refused
 
 DAY = 24 * 60 * 60
@@ -99,7 +99,10 @@ async def test_low_credits_warn_the_owner_once_a_day(
     assert "credits are running low: 99.42 left" in warning.content
 
 
-@pytest.mark.parametrize("failure", ["400", "500", "timeout", "cancel"])
+# "cancel" waits for a generation to be cut off; test_queue_e2e.py cancels for nothing quickly.
+@pytest.mark.parametrize(
+    "failure", ["400", "500", "timeout", pytest.param("cancel", marks=pytest.mark.slow)]
+)
 async def test_every_failure_path_releases_the_reservation(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, failure: str
 ) -> None:

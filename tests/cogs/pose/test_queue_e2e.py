@@ -11,11 +11,12 @@ import pytest
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import FakeDiscord, FakeInteraction
-from tests.fake_segmind import FakeSegmind, Fault
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import accepted, card_text, delivered, pose, refused
 
 
+@pytest.mark.slow  # real generations of 1.5 s; tests/domain/test_fairness.py is the quick one
 async def test_one_users_backlog_never_holds_up_other_users_first_jobs(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
@@ -35,6 +36,7 @@ async def test_one_users_backlog_never_holds_up_other_users_first_jobs(
     assert order.index("heavy 0") == 0
 
 
+@pytest.mark.slow  # real generations of 4 s; test_pose_e2e.py shows a place quickly
 async def test_a_queued_card_follows_its_place(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:

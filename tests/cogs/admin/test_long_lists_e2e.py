@@ -12,8 +12,8 @@ from bot.posebot import PoseBot
 from bot.storage.job_store import NewJob
 from cogs.admin import MAX_SERVER_NEGATIVE
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
-from tests.fake_segmind import FakeSegmind
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import pose, refused
 
 MANAGE_GUILD = 1 << 5

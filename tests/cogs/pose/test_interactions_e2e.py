@@ -10,11 +10,11 @@ import re
 import pytest
 
 from bot.posebot import PoseBot
+from tests.cogs.admin.test_server_admin_e2e import admin
+from tests.cogs.pose.test_results_e2e import buttons, save_character
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord, FakeMessage
-from tests.fake_segmind import FakeSegmind
-from tests.test_results_e2e import buttons, save_character
-from tests.test_server_admin_e2e import admin
+from tests.fakes.discord import FakeDiscord, FakeMessage
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import accepted, card_text, delivered, png, pose, private_text, refused
 
 

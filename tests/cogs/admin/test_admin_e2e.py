@@ -7,8 +7,8 @@ import pytest
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import FakeSegmind, Fault
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import card_text, delivered, pose, private_reply, refused
 
 

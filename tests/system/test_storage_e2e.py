@@ -13,11 +13,11 @@ from typing import Any
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
 from bot.storage.retention import IMAGE_SHARE
+from tests.cogs.characters.test_characters_e2e import answer, person, saved
+from tests.cogs.pose.test_results_e2e import buttons, pose_saved, save_character
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
-from tests.fake_segmind import FakeSegmind
-from tests.test_characters_e2e import answer, person, saved
-from tests.test_results_e2e import buttons, pose_saved, save_character
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import answer_text, decode, delivered, png, pose, private_text, refused
 
 DAY = 24 * 60 * 60

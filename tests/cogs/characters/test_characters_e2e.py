@@ -11,8 +11,8 @@ import pytest
 
 from bot.posebot import PoseBot
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import DEFAULT_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
-from tests.fake_segmind import FakeSegmind, Fault
+from tests.fakes.discord import DEFAULT_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import card_text, decode, delivered, png, pose
 
 MANAGE_GUILD = 1 << 5

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot import segmind as api
 from bot.segmind import SegmindClient
-from tests.fake_segmind import API_KEY, MODEL, FakeSegmind, Fault
+from tests.fakes.segmind import API_KEY, MODEL, FakeSegmind, Fault
 
 
 def reference_png() -> str:

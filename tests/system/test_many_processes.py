@@ -23,9 +23,9 @@ from bot.storage.database import connect
 from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
-from tests.fake_discord import FakeDiscord, FakeInteraction
-from tests.fake_segmind import API_KEY, FakeSegmind
-from tests.test_process import count_jobs, wait_for_jobs
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.segmind import API_KEY, FakeSegmind
+from tests.system.test_process import count_jobs, wait_for_jobs
 from tests.user_actions import delivered, pose, private_text, result_of
 
 # Real bot processes, started and stopped: minutes in all, so `make test` leaves them to CI.

@@ -33,10 +33,10 @@ from bot.storage import database as db
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, Store
 from bot.tasks import TaskGroup
+from tests.cogs.admin.test_server_admin_e2e import admin
 from tests.conftest import StartBot, stored_jobs
-from tests.fake_discord import DISCORD_FAULT_KINDS, FakeDiscord, FakeInteraction, RouteFamily
-from tests.fake_segmind import FakeSegmind, Fault
-from tests.test_server_admin_e2e import admin
+from tests.fakes.discord import DISCORD_FAULT_KINDS, FakeDiscord, FakeInteraction, RouteFamily
+from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import card_text, delivered, pose, private_text
 
 T = TypeVar("T")
@@ -137,8 +137,35 @@ async def nothing_unfinished(store: Store) -> None:
     assert unfinished == [], [(job.id, job.state, job.owner) for job in unfinished]
 
 
-@pytest.mark.parametrize("fault", DISCORD_FAULT_KINDS)
-@pytest.mark.parametrize("path", PATHS)
+# The quick set meets each fault and each path once; the slow set every pair.
+QUICK_RESULT_FAULTS = {
+    ("card", "503"),
+    ("channel", "500"),
+    ("dm", "429"),
+    ("dm-open", "429-cloudflare"),
+    ("card", "drop"),
+    ("channel", "drop-after"),
+}
+QUICK_NOTICE_FAULTS = {
+    ("card", "503"),
+    ("channel", "429-cloudflare"),
+    ("dm", "drop"),
+    ("channel", "drop-after"),
+}
+
+
+def slow_unless(pair: tuple[str, str], quick: set[tuple[str, str]]) -> Any:
+    return pytest.param(*pair, marks=() if pair in quick else pytest.mark.slow)
+
+
+@pytest.mark.parametrize(
+    ("path", "fault"),
+    [
+        slow_unless((path, fault), QUICK_RESULT_FAULTS)
+        for path in PATHS
+        for fault in DISCORD_FAULT_KINDS
+    ],
+)
 async def test_a_result_gets_through_discord_faults_exactly_once(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, path: str, fault: Any
 ) -> None:
@@ -158,7 +185,7 @@ async def test_a_result_gets_through_discord_faults_exactly_once(
 @pytest.mark.parametrize(
     ("path", "fault"),
     [
-        (path, fault)
+        slow_unless((path, fault), QUICK_NOTICE_FAULTS)
         for path in NOTICE_PATHS
         for fault in ("503", "429-cloudflare", "drop", "drop-after")
         # A private followup carries no nonce: one whose answer was lost shows twice, to
@@ -400,6 +427,12 @@ STORE_OPERATIONS = {
     ),
 }
 
+# A lease running out and a rate-limit wait are the slowest lives: the slow set has them.
+OPERATIONS = [
+    pytest.param(name, marks=pytest.mark.slow) if name in ("renew", "requeue") else name
+    for name in STORE_OPERATIONS
+]
+
 # What happens to a store operation: given its run (to await), its mark, and the operation.
 OperationFault = Callable[[Awaitable[Any], str, StoreOperation], Awaitable[Any]]
 
@@ -513,7 +546,7 @@ async def one_life_through(
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("operation", STORE_OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.usefixtures("marked_statements")
 async def test_a_failover_during_each_store_operation_loses_nothing(
     failover: Failover,  # first: the database outlives the bot
@@ -530,7 +563,7 @@ async def test_a_failover_during_each_store_operation_loses_nothing(
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("operation", STORE_OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 async def test_a_commit_whose_answer_is_lost_is_not_done_twice(
     failover: Failover,  # first: the database outlives the bot
     start_bot: StartBot,
@@ -546,7 +579,7 @@ async def test_a_commit_whose_answer_is_lost_is_not_done_twice(
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["sync", pytest.param("async", marks=pytest.mark.slow)])
 async def test_failovers_every_moment_while_jobs_run_lose_nothing(
     failover: Failover,  # first: the database outlives the bot
     start_bot: StartBot,
@@ -592,6 +625,7 @@ def write_lock(path: Path) -> Iterator[sqlite3.Connection]:
         other.close()
 
 
+@pytest.mark.slow  # waits out SQLite's busy timeout; the next test is the quick one
 async def test_jobs_outlast_another_process_holding_sqlites_lock(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, tmp_path: Path
 ) -> None:
@@ -668,6 +702,7 @@ async def test_a_dispatcher_whose_claim_fails_logs_it_and_keeps_dispatching(
     assert segmind.billed == 1
 
 
+@pytest.mark.slow  # waits out a lease; the dispatcher's failing claim is the quick one
 async def test_a_lease_renewal_that_fails_is_logged_and_renewed_again(
     start_bot: StartBot,
     discord_api: FakeDiscord,

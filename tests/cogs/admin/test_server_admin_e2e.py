@@ -7,8 +7,8 @@ from typing import Any
 
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import FakeSegmind
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import answer_text, delivered, png, pose, refused
 
 MANAGE_GUILD = 1 << 5

@@ -22,7 +22,7 @@ from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Job, NewJob, Store, StoredImage
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.retention import IMAGE_SHARE, Retention, StorageKeeper
-from tests.test_store import new_job
+from tests.storage.test_store import new_job
 
 LIMITS = Limits(max_concurrency=10, rpm=1000, lease_seconds=15)
 DAY = DAY_SECONDS
