@@ -16,7 +16,7 @@ from bot.posebot import PoseBot
 from bot.settings import Settings
 from bot.storage.database import connect
 from bot.storage.job_store import Store
-from tests.fake_discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 
 
 async def test_an_extension_that_fails_to_load_stops_start_up_naming_it(

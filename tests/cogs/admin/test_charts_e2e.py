@@ -13,9 +13,9 @@ from bot.domain.daily_series import chart_days
 from bot.posebot import PoseBot
 from bot.storage.job_store import NewJob
 from bot.ui import charts
+from tests.cogs.admin.test_long_lists_e2e import job_in
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord, FakeMessage
-from tests.test_long_lists_e2e import job_in
+from tests.fakes.discord import FakeDiscord, FakeMessage
 from tests.user_actions import decode, delivered, pose, private_reply
 
 DAY = 24 * 60 * 60

@@ -6,7 +6,7 @@ import dataclasses
 
 from bot.posebot import PoseBot
 from tests.conftest import StartBot
-from tests.fake_discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 from tests.user_actions import private_reply
 
 SECTIONS = (
