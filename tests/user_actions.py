@@ -7,6 +7,8 @@ from typing import Any
 
 from PIL import Image
 
+from bot.domain.images import prepare_reference
+from bot.posebot import PoseBot
 from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 
 OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
@@ -117,3 +119,23 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+async def save_character(
+    bot: PoseBot, owner: int, name: str, description: str = "", *, shared: bool = False
+) -> bytes:
+    """A character in the library, as `/character save` would leave it; returns its bytes."""
+    image = prepare_reference(png((300, 300), (200, 30, 30)))
+    await bot.characters.save(
+        owner_id=owner,
+        guild_id=FakeDiscord.GUILD_ID,
+        name=name,
+        description=description,
+        shared=shared,
+        image_format=image.format,
+        width=image.width,
+        height=image.height,
+        data=image.data,
+        now=bot.clock(),
+    )
+    return image.data
