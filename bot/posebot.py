@@ -33,7 +33,14 @@ from bot.ui.replies import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.pose", "cogs.characters", "cogs.admin", "cogs.settings", "cogs.history")
+EXTENSIONS = (
+    "cogs.pose",
+    "cogs.characters",
+    "cogs.admin",
+    "cogs.settings",
+    "cogs.history",
+    "cogs.help",
+)
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
 # Requests being taken in when a shutdown ends get this long to be stored.

@@ -6,7 +6,6 @@ Everything here is about the user's own data, so every answer is private. Deleti
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -25,8 +24,8 @@ from bot.domain.characters import (
 from bot.domain.errors import UserError
 from bot.domain.images import (
     MAX_UPLOAD_BYTES,
+    CheckedImage,
     ImageRejected,
-    PreparedImage,
     prepare_reference,
     thumbnail,
 )
@@ -35,6 +34,7 @@ from bot.storage import job_store as states
 from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
+from bot.ui.files import file_name, image_file
 from bot.ui.i18n import tr
 from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private
 
@@ -50,19 +50,6 @@ CONFIRM_TIMEOUT_SECONDS = 60.0
 PAGES_TIMEOUT_SECONDS = 14 * 60
 SAVE_HINT = "Save one with `/character save`: give it a name and attach an image of it."
 GENERATING = "You have a generation running; try again when it is done."
-
-
-def _image(character: Character) -> PreparedImage:
-    return PreparedImage(character.data, character.format, character.width, character.height)
-
-
-def _filename(character: Character, image: PreparedImage, stem: str = "character") -> str:
-    extension = "jpg" if image.format == "jpeg" else image.format
-    return f"{stem}-{character.id}.{extension}"
-
-
-def _file(image: PreparedImage, filename: str) -> discord.File:
-    return discord.File(io.BytesIO(image.data), filename=filename)
 
 
 def _embed(character: Character, viewer_id: int) -> discord.Embed:
@@ -186,14 +173,14 @@ class CharacterPages(views.View):
             character = await self.bot.characters.get(summary.id)
             if character is not None:  # deleted since the list was made
                 shown.append(character)
-        small = await asyncio.to_thread(lambda: [thumbnail(_image(c)) for c in shown])
+        small = await asyncio.to_thread(lambda: [thumbnail(c.image) for c in shown])
         embeds, files = [], []
         for character, image in zip(shown, small, strict=True):
-            filename = _filename(character, image, "thumbnail")
+            filename = file_name(f"thumbnail-{character.id}", image)
             embed = _embed(character, self.origin.user.id)
             embed.set_thumbnail(url=f"attachment://{filename}")
             embeds.append(embed)
-            files.append(_file(image, filename))
+            files.append(image_file(image, filename))
         count = len(self.characters)
         content = (
             f"**Characters you can pose** ({count}; page {self.page + 1} of {self.pages}). "
@@ -306,19 +293,19 @@ class CharacterCog(commands.Cog):
             await send_private(interaction, str(error))
             return
         small = await asyncio.to_thread(thumbnail, prepared)
-        filename = _filename(character, small, "thumbnail")
+        filename = file_name(f"thumbnail-{character.id}", small)
         embed = _embed(character, user_id)
         embed.set_thumbnail(url=f"attachment://{filename}")
         who = "everyone in this server" if character.shared else "you"
         await interaction.followup.send(
             f"Saved “{character.name}”: {who} can pose it now.",
             embed=embed,
-            file=_file(small, filename),
+            file=image_file(small, filename),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _load(self, attachment: discord.Attachment) -> PreparedImage:
+    async def _load(self, attachment: discord.Attachment) -> CheckedImage:
         try:
             data = await attachment.read()
         except discord.HTTPException:
@@ -359,12 +346,15 @@ class CharacterCog(commands.Cog):
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
-        image = _image(character)
-        filename = _filename(character, image)
+        image = character.image
+        filename = file_name(f"character-{character.id}", image)
         embed = _embed(character, interaction.user.id)
         embed.set_image(url=f"attachment://{filename}")
         await interaction.response.send_message(
-            embed=embed, file=_file(image, filename), ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=embed,
+            file=image_file(image, filename),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     @character.command(name="rename")

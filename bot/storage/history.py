@@ -25,7 +25,8 @@ class History:
         """One page of the user's results, newest first."""
         where, args = _where(user_id, character_id)
         rows = await self.database.fetch(
-            f"SELECT * FROM jobs WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608 - constant clauses
+            f"SELECT * FROM jobs WHERE {where}"  # noqa: S608 - constant clauses
+            f" ORDER BY id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
             *args,
             limit,
             offset,
@@ -36,7 +37,7 @@ class History:
         """The result's image, unless the bot no longer keeps it (bot/storage/retention.py)."""
         rows = await self.database.fetch(
             "SELECT i.format, i.width, i.height, i.data FROM job_images j"
-            " JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = ? AND j.role = ?",
+            " JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = $1 AND j.role = $2",
             job_id,
             RESULT,
         )
@@ -47,13 +48,15 @@ class History:
 
     async def result_deleted(self, job_id: int) -> None:
         """The result's message was deleted (its 🗑️ Delete): /history no longer lists it."""
-        await self.database.execute("UPDATE jobs SET result_message_id = NULL WHERE id = ?", job_id)
+        await self.database.execute(
+            "UPDATE jobs SET result_message_id = NULL WHERE id = $1", job_id
+        )
 
 
 def _where(user_id: int, character_id: int | None) -> tuple[str, list[object]]:
-    where = "requester_id = ? AND state = ? AND result_message_id IS NOT NULL"
+    where = "requester_id = $1 AND state = $2 AND result_message_id IS NOT NULL"
     args: list[object] = [user_id, DELIVERED]
     if character_id is not None:
-        where += " AND character_id = ?"
         args.append(character_id)
+        where += f" AND character_id = ${len(args)}"
     return where, args

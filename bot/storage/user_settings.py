@@ -13,7 +13,7 @@ class UserSettingsStore:
     async def get(self, user_id: int) -> PoseDefaults:
         rows = await self.database.fetch(
             "SELECT size, steps, guidance, negative_prompt, character_id FROM user_settings"
-            " WHERE user_id = ?",
+            " WHERE user_id = $1",
             user_id,
         )
         if not rows:
@@ -34,7 +34,7 @@ class UserSettingsStore:
             return
         await self.database.execute(
             "INSERT INTO user_settings (user_id, size, steps, guidance, negative_prompt,"
-            " character_id) VALUES (?, ?, ?, ?, ?, ?)"
+            " character_id) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (user_id) DO UPDATE SET size = excluded.size,"
             " steps = excluded.steps, guidance = excluded.guidance,"
             " negative_prompt = excluded.negative_prompt, character_id = excluded.character_id",
@@ -49,6 +49,6 @@ class UserSettingsStore:
     async def delete_user_data(self, user_id: int) -> bool:
         """Forget a user's defaults; True if they had any."""
         rows = await self.database.fetch(
-            "DELETE FROM user_settings WHERE user_id = ? RETURNING user_id", user_id
+            "DELETE FROM user_settings WHERE user_id = $1 RETURNING user_id", user_id
         )
         return bool(rows)

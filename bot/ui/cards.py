@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -21,13 +19,14 @@ import discord
 
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
-from bot.domain.images import GeneratedImage, ImageRejected, fit_for_upload, prepare_reference
+from bot.domain.images import CheckedImage, ImageRejected, fit_for_upload, prepare_reference
 from bot.domain.pose_defaults import resolve_options
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
 from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 from bot.ui import views
+from bot.ui.files import file_name, image_file
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
 if TYPE_CHECKING:
@@ -178,10 +177,9 @@ class DiscordPresenter:
             view=None,
         )
 
-    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+    async def deliver(self, job: Job, image: CheckedImage) -> int:
         fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
-        extension = "jpg" if fitted.format == "jpeg" else fitted.format
-        filename = f"pose-{job.options.seed}.{extension}"
+        filename = file_name(f"pose-{job.options.seed}", fitted)
         embed = await self._embed(job, filename)
         if token_alive(self.bot, job) and job.status_message_id is not None:
             try:
@@ -190,7 +188,7 @@ class DiscordPresenter:
                     job.status_message_id,
                     content=None,
                     embed=embed,
-                    attachments=[_file(fitted, filename)],
+                    attachments=[image_file(fitted, filename)],
                     view=result_view(job.id),
                     allowed_mentions=NO_MENTIONS,
                 )
@@ -206,7 +204,7 @@ class DiscordPresenter:
             message = await dm.send(
                 "Your pose is ready.",
                 embed=embed,
-                file=_file(fitted, filename),
+                file=image_file(fitted, filename),
                 view=result_view(job.id),
                 allowed_mentions=NO_MENTIONS,
                 nonce=_nonce(job),  # as below: sent again after a failure, it still shows once
@@ -215,7 +213,7 @@ class DiscordPresenter:
         message = await self._channel(job).send(
             f"<@{job.requester_id}>, your pose is ready.",
             embed=embed,
-            file=_file(fitted, filename),
+            file=image_file(fitted, filename),
             view=result_view(job.id),
             allowed_mentions=_only_requester(job),
             # Discord drops a second message with the same nonce: a resend after a crash
@@ -320,11 +318,6 @@ def _only_requester(job: Job) -> discord.AllowedMentions:
     )
 
 
-def _file(image: GeneratedImage, filename: str) -> discord.File:
-    # A File is consumed by one upload, so every attempt gets a fresh one.
-    return discord.File(io.BytesIO(image.data), filename=filename)
-
-
 # The buttons under a result. Each press is a new request by whoever pressed it.
 
 RESULT_ACTIONS = {
@@ -392,7 +385,7 @@ class ResultButton(
         else:
             # The same request again with a new seed: nothing is left out, so the presser's
             # defaults (/settings) do not apply.
-            options = dataclasses.replace(job.options, seed=random.randint(0, 2**32 - 1))
+            options = dataclasses.replace(job.options, seed=random_seed())
             await bot.intake.start_job(
                 interaction,
                 options,
@@ -548,4 +541,4 @@ class SaveCharacterModal(views.Modal, title="Save this character"):
                 "The result's image could not be downloaded from Discord; please try again."
             ) from None
         image = await asyncio.to_thread(prepare_reference, data, label="The result's image")
-        return StoredImage(RESULT, image.format, image.width, image.height, image.data)
+        return StoredImage.of(RESULT, image)

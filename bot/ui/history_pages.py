@@ -8,16 +8,16 @@ numbered as the results are.
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain.images import PreparedImage, thumbnail
+from bot.domain.images import thumbnail
 from bot.storage.job_store import Job
 from bot.ui import views
 from bot.ui.cards import HISTORY_ACTIONS, ResultButton, result_link
+from bot.ui.files import file_name, image_file
 from bot.ui.i18n import tr
 from bot.ui.replies import NO_MENTIONS, timestamp
 
@@ -65,12 +65,10 @@ class HistoryPages(views.PrivatePanel):
             embed = self._embed(number, job)
             image = await self.bot.history.result_image(job.id)
             if image is not None:  # kept a while after its last use only
-                prepared = PreparedImage(image.data, image.format, image.width, image.height)
-                small = await asyncio.to_thread(thumbnail, prepared)
-                extension = "jpg" if small.format == "jpeg" else small.format
-                filename = f"result-{job.id}.{extension}"
+                small = await asyncio.to_thread(thumbnail, image.image)
+                filename = file_name(f"result-{job.id}", small)
                 embed.set_thumbnail(url=f"attachment://{filename}")
-                files.append(discord.File(io.BytesIO(small.data), filename=filename))
+                files.append(image_file(small, filename))
             embeds.append(embed)
         self._set_buttons(first, jobs)
         if self.character_name is None:

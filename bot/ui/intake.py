@@ -169,7 +169,7 @@ class Intake:
         return dataclasses.replace(options, negative_prompt=negative)
 
     async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
-        """The daily quotas (bot/quotas.py decides them, for /usage too)."""
+        """The daily quotas (bot/domain/quotas.py decides them, for /usage too)."""
         bot = self._bot
         quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
         return quotas.refusal.message(timestamp) if quotas.refusal is not None else None
@@ -200,9 +200,7 @@ class Intake:
             ) from None
         # Decoding takes a while: off the event loop, so other users get their replies.
         image = await asyncio.to_thread(prepare_image, data, label=label)
-        return StoredImage(
-            role, image.format, image.width, image.height, image.data, attachment.url
-        )
+        return StoredImage.of(role, image, attachment.url)
 
     def _new_job(
         self,
@@ -278,16 +276,7 @@ def saved_image(
     async def load() -> list[StoredImage]:
         # Already checked and cleaned when it was saved; it has no URL of its own. It stays
         # its owner's upload, which their /forget-me takes out of this job too.
-        images = [
-            StoredImage(
-                CHARACTER,
-                character.format,
-                character.width,
-                character.height,
-                character.data,
-                uploaded_by=character.owner_id,
-            )
-        ]
+        images = [StoredImage.of(CHARACTER, character.image, uploaded_by=character.owner_id)]
         if pose is not None:
             images.append(await intake.load_attachment(pose, POSE, "The pose image"))
         return images
