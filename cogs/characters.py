@@ -35,6 +35,7 @@ from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.files import file_name, image_file
+from bot.ui.i18n import tr
 from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private
 
 if TYPE_CHECKING:
@@ -420,15 +421,15 @@ class CharacterCog(commands.Cog):
             return
         view = Confirm(
             interaction,
-            lambda: self._forget(user_id),
+            lambda: self._forget(user_id, interaction.locale),
             working="Forgetting you…",
             cancelled="Nothing was deleted.",
             expired="No answer within a minute, so nothing was deleted.",
         )
         await interaction.response.send_message(
-            "This deletes your saved characters and every request you made, with their images, "
-            "cancels the ones still waiting, and removes your images from requests other people "
-            "made from yours. It cannot be undone. Go ahead?",
+            "This deletes your saved characters, your /settings and every request you made, "
+            "with their images, cancels the ones still waiting, and removes your images from "
+            "requests other people made from yours. It cannot be undone. Go ahead?",
             view=view,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -438,7 +439,7 @@ class CharacterCog(commands.Cog):
         running = await self.bot.store.jobs([states.RUNNING, states.GENERATED])
         return any(job.requester_id == user_id for job in running)
 
-    async def _forget(self, user_id: int) -> str:
+    async def _forget(self, user_id: int, interaction_locale: discord.Locale) -> str:
         # A running job is paid for and owned by the runner: it is never deleted under it.
         if await self._generating(user_id):
             return GENERATING
@@ -454,14 +455,22 @@ class CharacterCog(commands.Cog):
         # Others' Rerolls of a result of theirs, poses of a character they shared.
         others = await self.bot.store.remove_uploads_of(user_id)
         requests = await self.bot.store.delete_user_data(user_id)
+        settings = await self.bot.user_settings.delete_user_data(user_id)
         log.info(
-            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)",
+            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)%s",
             user_id,
             characters,
             requests,
             others,
+            ", their /settings" if settings else "",
         )
         if not characters and not requests and not others:
+            if settings:
+                return tr(
+                    interaction_locale,
+                    "Deleted your defaults from /settings; the bot kept no characters or "
+                    "requests of yours.",
+                )
             return "There was nothing to delete: the bot keeps no characters or requests of yours."
         text = (
             f"Deleted {_count(characters, 'character')} and {_count(requests, 'request')} "
@@ -472,6 +481,8 @@ class CharacterCog(commands.Cog):
                 f" Your images were also removed from {_count(others, 'request')} other people "
                 "made from yours."
             )
+        if settings:
+            text += " " + tr(interaction_locale, "Your defaults from /settings are deleted too.")
         return text
 
 

@@ -89,6 +89,8 @@ class NewJob:
     cost: float = field(default=0.0, kw_only=True)
     # Shown to the requester alone (the server's choice): the card, the result, any failure.
     private: bool = field(default=False, kw_only=True)
+    # The saved character it posed (also through a Reroll or New pose of such a result).
+    character_id: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ _NEW_JOB_COLUMNS = (
     "parent_job_id",
     "cost",
     "private",
+    "character_id",
 )
 
 

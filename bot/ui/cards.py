@@ -20,7 +20,8 @@ import discord
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage, ImageRejected, fit_for_upload, prepare_reference
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, check_options, random_seed
+from bot.domain.pose_defaults import resolve_options
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
 from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
@@ -329,23 +330,33 @@ RESULT_ACTIONS = {
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)",
+    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)(?P<history>:h)?",
 ):
-    def __init__(self, action: str, job_id: int) -> None:
-        label, emoji, style = RESULT_ACTIONS[action]
+    """A result's button; with `from_history`, the same one in its requester's /history
+    (Reroll and New pose only), where it acts for the requester alone."""
+
+    def __init__(
+        self, action: str, job_id: int, *, from_history: bool = False, label: str | None = None
+    ) -> None:
+        default_label, emoji, style = RESULT_ACTIONS[action]
+        suffix = ":h" if from_history else ""
         super().__init__(
             discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"pose:{action}:{job_id}"
+                label=label or default_label,
+                emoji=emoji,
+                style=style,
+                custom_id=f"pose:{action}:{job_id}{suffix}",
             )
         )
         self.action = action
         self.job_id = job_id
+        self.from_history = from_history
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> ResultButton:
-        return cls(match["action"], int(match["id"]))
+        return cls(match["action"], int(match["id"]), from_history=bool(match["history"]))
 
     @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -356,7 +367,12 @@ class ResultButton(
                 interaction, "This result is no longer stored, so it cannot be reused."
             )
             return
-        check_on_its_message(interaction, job)
+        if self.from_history:
+            # A /history page lists its reader's own results: no one else may act from it.
+            if job.requester_id != interaction.user.id or self.action not in HISTORY_ACTIONS:
+                raise UserError("This button belongs to someone else's history.")
+        else:
+            check_on_its_message(interaction, job)
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":
@@ -367,10 +383,19 @@ class ResultButton(
         elif self.action == "newpose":
             await interaction.response.send_modal(NewPoseModal(job))
         else:
+            # The same request again with a new seed: nothing is left out, so the presser's
+            # defaults (/settings) do not apply.
             options = dataclasses.replace(job.options, seed=random_seed())
             await bot.intake.start_job(
-                interaction, options, images_of(bot, job), parent_job_id=job.id
+                interaction,
+                options,
+                images_of(bot, job),
+                parent_job_id=job.id,
+                character_id=job.character_id,
             )
+
+
+HISTORY_ACTIONS = ("reroll", "newpose")
 
 
 def result_view(job_id: int) -> discord.ui.View:
@@ -426,6 +451,8 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
         return
     await interaction.response.defer()
     await interaction.delete_original_response()  # the message the button is on
+    bot: PoseBot = interaction.client  # type: ignore[assignment]
+    await bot.history.result_deleted(job.id)
 
 
 class NewPoseModal(views.Modal, title="New pose"):
@@ -445,17 +472,16 @@ class NewPoseModal(views.Modal, title="New pose"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        options = self.job.options
-        new_options = check_options(
-            prompt=self.prompt.value,
-            negative_prompt=options.negative_prompt,
-            seed=options.seed,
-            steps=options.steps,
-            guidance=options.guidance,
-            size=options.size,
-        )
+        # The words from the form, the character and seed from the result; what the form does
+        # not ask is the presser's default where they chose one, else the result's.
+        defaults = await bot.intake.user_defaults(interaction.user.id)
+        new_options = resolve_options(defaults, prompt=self.prompt.value, base=self.job.options)
         await bot.intake.start_job(
-            interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
+            interaction,
+            new_options,
+            images_of(bot, self.job),
+            parent_job_id=self.job.id,
+            character_id=self.job.character_id,
         )
 
 

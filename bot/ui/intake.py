@@ -16,7 +16,8 @@ import discord
 from bot.domain.characters import Character
 from bot.domain.images import MAX_UPLOAD_BYTES, ImageRejected
 from bot.domain.images import prepare_reference as prepare_image
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions, check_options
+from bot.domain.pose_defaults import PoseDefaults, resolve_options
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
 from bot.domain.quotas import daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
@@ -52,12 +53,14 @@ class Intake:
         images: ImageSource,
         *,
         parent_job_id: int | None = None,
+        character_id: int | None = None,
     ) -> None:
-        """Queue a request for whoever caused `interaction`, if they may make one now."""
+        """Queue a request for whoever caused `interaction`, if they may make one now.
+        `character_id` names the saved character it poses, if any."""
         if self._bot.draining:
             return  # this process is about to exit: the next one answers it
         with self._bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id)
+            await self._take_in(interaction, options, images, parent_job_id, character_id)
 
     async def _take_in(
         self,
@@ -65,6 +68,7 @@ class Intake:
         options: PoseOptions,
         images: ImageSource,
         parent_job_id: int | None,
+        character_id: int | None,
     ) -> None:
         refusal = self.refusal(interaction.user.id)
         if refusal is not None:
@@ -90,7 +94,7 @@ class Intake:
             async with self._turns:
                 card = await interaction.edit_original_response(content="🔍 Checking your image…")
                 stored = await images()
-            job = self._new_job(interaction, card.id, options, parent_job_id, server)
+            job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
             await self._bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
@@ -120,6 +124,10 @@ class Intake:
                 f"You already have {limit} requests waiting (the first is at position "
                 f"{first_position}). Please wait for one to start."
             )
+
+    async def user_defaults(self, user_id: int) -> PoseDefaults:
+        """The user's own defaults for what a request leaves out (/settings)."""
+        return await self._bot.user_settings.get(user_id)
 
     def refusal(self, user_id: int) -> str | None:
         """Why this user may not queue a job now: the checks made before the deferral, so
@@ -201,6 +209,7 @@ class Intake:
         options: PoseOptions,
         parent_job_id: int | None,
         server: ServerSettings,
+        character_id: int | None,
     ) -> NewJob:
         now = self._bot.clock()
         return NewJob(
@@ -218,6 +227,7 @@ class Intake:
             parent_job_id=parent_job_id,
             cost=self._bot.settings.cost_per_generation_usd,
             private=server.private_results,
+            character_id=character_id,
         )
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
@@ -245,7 +255,9 @@ class PoseThisModal(views.Modal, title="Pose this character"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        options = check_options(prompt=self.prompt.value)
+        # The form asks for the words alone: the rest is the user's defaults (/settings).
+        defaults = await self.intake.user_defaults(interaction.user.id)
+        options = resolve_options(defaults, prompt=self.prompt.value)
         await self.intake.start_job(
             interaction, options, self.intake.attachments(self.attachment, None)
         )

@@ -7,34 +7,20 @@ import base64
 
 import pytest
 
-from bot.domain.images import prepare_reference
-from bot.posebot import PoseBot
 from tests.conftest import StartBot
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.segmind import FakeSegmind
-from tests.user_actions import decode, delivered, png, pose, private_text, refused
+from tests.user_actions import (
+    decode,
+    delivered,
+    png,
+    pose,
+    private_text,
+    refused,
+    save_character,
+)
 
 MANAGE_MESSAGES = 1 << 13
-
-
-async def save_character(
-    bot: PoseBot, owner: int, name: str, description: str = "", *, shared: bool = False
-) -> bytes:
-    """A character in the library, as `/character save` would leave it; returns its bytes."""
-    image = prepare_reference(png((300, 300), (200, 30, 30)))
-    await bot.characters.save(
-        owner_id=owner,
-        guild_id=FakeDiscord.GUILD_ID,
-        name=name,
-        description=description,
-        shared=shared,
-        image_format=image.format,
-        width=image.width,
-        height=image.height,
-        data=image.data,
-        now=bot.clock(),
-    )
-    return image.data
 
 
 async def pose_saved(
@@ -69,7 +55,8 @@ async def test_pose_takes_exactly_one_character(
 ) -> None:
     await start_bot()
     neither = await discord_api.invoke("pose", [{"name": "prompt", "type": 3, "value": "hi"}])
-    assert "exactly one character" in await refused(neither)
+    # Without a default character in /settings (tests/test_user_settings_e2e.py).
+    assert "Give a character" in await refused(neither)
     attachment = discord_api.add_attachment("a.png", png())
     both = await discord_api.invoke(
         "pose",

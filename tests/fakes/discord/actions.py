@@ -192,22 +192,7 @@ class UserActions:
         The user defaults to the one the message answered, else the default tester. Only an
         existing, enabled button that the user can see can be pressed.
         """
-        if message.deleted:
-            raise ValueError(f"{message!r} was deleted: its buttons cannot be pressed")
-        buttons = [c for c in _walk_components(message.components) if c.get("type") == BUTTON]
-        button = next((b for b in buttons if b.get("custom_id") == custom_id), None)
-        if button is None:
-            known = [b.get("custom_id") or b.get("url") for b in buttons]
-            raise ValueError(f"{message!r} has no button {custom_id!r}; its buttons: {known}")
-        if button.get("disabled"):
-            raise ValueError(f"the button {custom_id!r} on {message!r} is disabled")
-        owner = None
-        if message.interaction_id is not None:
-            owner = self.interactions[message.interaction_id].user
-        user = user or owner or self.make_user(self.DEFAULT_USER_ID, "tester")
-        if message.ephemeral and owner is not None and owner["id"] != user["id"]:
-            raise ValueError(f"{message!r} is ephemeral: only {owner['username']} sees it")
-        guild = self._check_visible(message.channel_id, user)
+        _, user, guild = self._component_user(message, custom_id, BUTTON, "button", user)
         return await self._inject(
             MESSAGE_COMPONENT,
             custom_id,
@@ -220,6 +205,55 @@ class UserActions:
             app_permissions=app_permissions,
             locale=locale,
         )
+
+    async def select(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        values: str | Sequence[str],
+        *,
+        user: JSON | None = None,
+        permissions: int = DEFAULT_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Pick `values` in the string select `custom_id` on `message`: a type 3 interaction
+        carrying `data.values`, as Discord sends it. Only offered options can be picked."""
+        menu, user, guild = self._component_user(message, custom_id, STRING_SELECT, "select", user)
+        chosen = _select_values(menu, values)
+        return await self._inject(
+            MESSAGE_COMPONENT,
+            custom_id,
+            {"custom_id": custom_id, "component_type": STRING_SELECT, "values": chosen},
+            summary=f"select {custom_id!r} = {chosen} on message {message.id}",
+            message=message,
+            user=user,
+            guild=guild,
+            permissions=permissions,
+            locale=locale,
+        )
+
+    def _component_user(
+        self, message: FakeMessage, custom_id: str, kind: int, noun: str, user: JSON | None
+    ) -> tuple[JSON, JSON, bool]:
+        """The enabled component `custom_id` of type `kind` on `message`, who uses it (the user
+        the message answered, unless told), and whether it is in the guild; ValueError when the
+        user could not use it."""
+        if message.deleted:
+            raise ValueError(f"{message!r} was deleted: its {noun}s cannot be used")
+        found = [c for c in _walk_components(message.components) if c.get("type") == kind]
+        component = next((c for c in found if c.get("custom_id") == custom_id), None)
+        if component is None:
+            known = [c.get("custom_id") or c.get("url") for c in found]
+            raise ValueError(f"{message!r} has no {noun} {custom_id!r}; its {noun}s: {known}")
+        if component.get("disabled"):
+            raise ValueError(f"the {noun} {custom_id!r} on {message!r} is disabled")
+        owner = None
+        if message.interaction_id is not None:
+            owner = self.interactions[message.interaction_id].user
+        user = user or owner or self.make_user(self.DEFAULT_USER_ID, "tester")
+        if message.ephemeral and owner is not None and owner["id"] != user["id"]:
+            raise ValueError(f"{message!r} is ephemeral: only {owner['username']} sees it")
+        return component, user, self._check_visible(message.channel_id, user)
 
     async def submit_modal(
         self,
