@@ -727,6 +727,8 @@ async def test_a_lease_renewal_that_fails_is_logged_and_renewed_again(
     segmind.latency = 2.0  # longer than a lease
     bot = await start_bot(job_lease_seconds=1.5)  # renewed every 0.5 s
     await delivered(await pose(discord_api), timeout=20)
+    # The user sees the result a moment before the database records its delivery.
+    await stored_jobs(bot.store, DELIVERED)
     assert any("job-leases failed" in r.getMessage() for r in caplog.records)
     assert len(calls) >= 3, "renewed after the failure"
     assert segmind.billed == 1
