@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.errors import UserError
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 
 class AdminCog(commands.Cog):
     admin = app_commands.Group(
-        name="admin",
-        description="Running the bot",
+        name=locale_str("admin"),
+        description=locale_str("Running the bot"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
@@ -42,9 +43,13 @@ class AdminCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="usage")
+    @app_commands.command(
+        name=locale_str("usage"),
+        description=locale_str(
+            "Your generations and spend over the last 24 hours, and what is left today."
+        ),
+    )
     async def usage(self, interaction: discord.Interaction) -> None:
-        """Your generations and spend over the last 24 hours, and what is left today."""
         bot, settings = self.bot, self.bot.settings
         now = bot.clock()
         since = now - DAY_SECONDS
@@ -85,28 +90,37 @@ class AdminCog(commands.Cog):
                 lines.append(f"⏸️ Generation is paused: {paused}.")
         await send_private(interaction, "\n".join(lines))
 
-    @admin.command(name="settings")
+    @admin.command(
+        name=locale_str("settings"),
+        description=locale_str("Show how /pose is set up in this server."),
+    )
     async def settings(self, interaction: discord.Interaction) -> None:
-        """Show how /pose is set up in this server."""
         server = await self._server(interaction)
         if server is not None:
             text, files = _describe(server, interaction.guild)
             await send_private(interaction, text, files=files)
 
-    @admin.command(name="enable")
-    @app_commands.describe(on="Whether members may use /pose in this server")
+    @admin.command(
+        name=locale_str("enable"),
+        description=locale_str("Turn the bot on or off for this server."),
+    )
+    @app_commands.describe(on=locale_str("Whether members may use /pose in this server"))
+    @app_commands.rename(on=locale_str("on"))
     async def enable(self, interaction: discord.Interaction, on: bool) -> None:
-        """Turn the bot on or off for this server."""
         await self._change(interaction, lambda s: dataclasses.replace(s, enabled=on))
 
-    @admin.command(name="channel")
-    @app_commands.describe(
-        channel="The channel", allowed="Allow /pose there (when none is allowed: everywhere)"
+    @admin.command(
+        name=locale_str("channel"),
+        description=locale_str("Allow or stop /pose in a channel."),
     )
+    @app_commands.describe(
+        channel=locale_str("The channel"),
+        allowed=locale_str("Allow /pose there (when none is allowed: everywhere)"),
+    )
+    @app_commands.rename(channel=locale_str("channel"), allowed=locale_str("allowed"))
     async def channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool
     ) -> None:
-        """Allow or stop /pose in a channel."""
 
         def change(server: ServerSettings) -> ServerSettings:
             others = tuple(c for c in server.channels if c != channel.id)
@@ -116,18 +130,21 @@ class AdminCog(commands.Cog):
 
         await self._change(interaction, change)
 
-    @admin.command(name="caps")
-    @app_commands.describe(
-        server="Generations for the whole server per 24 hours (0: no cap)",
-        user="Generations per member per 24 hours (0: the bot's default)",
+    @admin.command(
+        name=locale_str("caps"),
+        description=locale_str("Set this server's daily caps."),
     )
+    @app_commands.describe(
+        server=locale_str("Generations for the whole server per 24 hours (0: no cap)"),
+        user=locale_str("Generations per member per 24 hours (0: the bot's default)"),
+    )
+    @app_commands.rename(server=locale_str("server"), user=locale_str("user"))
     async def caps(
         self,
         interaction: discord.Interaction,
         server: app_commands.Range[int, 0, 100_000] | None = None,
         user: app_commands.Range[int, 0, 100_000] | None = None,
     ) -> None:
-        """Set this server's daily caps."""
 
         def change(settings: ServerSettings) -> ServerSettings:
             if server is not None:
@@ -138,23 +155,33 @@ class AdminCog(commands.Cog):
 
         await self._change(interaction, change)
 
-    @admin.command(name="negative-prompt")
-    @app_commands.describe(text="Added to every request's negative prompt (leave out to clear)")
+    @admin.command(
+        name=locale_str("negative-prompt"),
+        description=locale_str("Set the negative prompt every request in this server gets."),
+    )
+    @app_commands.describe(
+        text=locale_str("Added to every request's negative prompt (leave out to clear)")
+    )
+    @app_commands.rename(text=locale_str("text"))
     async def negative_prompt(
         self,
         interaction: discord.Interaction,
         text: app_commands.Range[str, 1, MAX_SERVER_NEGATIVE] | None = None,
     ) -> None:
-        """Set the negative prompt every request in this server gets."""
         cleaned = clean(text)
         await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
 
-    @admin.command(name="block")
-    @app_commands.describe(word="A word to refuse in prompts and character descriptions")
+    @admin.command(
+        name=locale_str("block"),
+        description=locale_str("Refuse requests whose prompt uses this word."),
+    )
+    @app_commands.describe(
+        word=locale_str("A word to refuse in prompts and character descriptions")
+    )
+    @app_commands.rename(word=locale_str("word"))
     async def block(
         self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
     ) -> None:
-        """Refuse requests whose prompt uses this word."""
         word = folded(word)
         if not word:
             # Discord counts spaces as characters; a blank "word" would refuse every request.
@@ -168,10 +195,13 @@ class AdminCog(commands.Cog):
             ),
         )
 
-    @admin.command(name="unblock")
-    @app_commands.describe(word="A word blocked before")
+    @admin.command(
+        name=locale_str("unblock"),
+        description=locale_str("Allow a blocked word again."),
+    )
+    @app_commands.describe(word=locale_str("A word blocked before"))
+    @app_commands.rename(word=locale_str("word"))
     async def unblock(self, interaction: discord.Interaction, word: str) -> None:
-        """Allow a blocked word again."""
         word = folded(word)
         await self._change(
             interaction,
@@ -180,16 +210,28 @@ class AdminCog(commands.Cog):
             ),
         )
 
-    @admin.command(name="nsfw")
-    @app_commands.describe(allowed="Drop the no-nudity negative prompt in age-restricted channels")
+    @admin.command(
+        name=locale_str("nsfw"),
+        description=locale_str(
+            "Relax the default no-nudity negative prompt, in age-restricted channels only."
+        ),
+    )
+    @app_commands.describe(
+        allowed=locale_str("Drop the no-nudity negative prompt in age-restricted channels")
+    )
+    @app_commands.rename(allowed=locale_str("allowed"))
     async def nsfw(self, interaction: discord.Interaction, allowed: bool) -> None:
-        """Relax the default no-nudity negative prompt, in age-restricted channels only."""
         await self._change(interaction, lambda s: dataclasses.replace(s, nsfw_allowed=allowed))
 
-    @admin.command(name="results")
-    @app_commands.describe(private="Show requests and results to the requester alone")
+    @admin.command(
+        name=locale_str("results"),
+        description=locale_str(
+            "Post results publicly in the channel, or privately to each requester."
+        ),
+    )
+    @app_commands.describe(private=locale_str("Show requests and results to the requester alone"))
+    @app_commands.rename(private=locale_str("private"))
     async def results(self, interaction: discord.Interaction, private: bool) -> None:
-        """Post results publicly in the channel, or privately to each requester."""
         await self._change(interaction, lambda s: dataclasses.replace(s, private_results=private))
 
     async def _server(self, interaction: discord.Interaction) -> ServerSettings | None:
@@ -213,9 +255,11 @@ class AdminCog(commands.Cog):
         text, files = _describe(changed, interaction.guild)
         await send_private(interaction, "Saved.\n" + text, files=files)
 
-    @admin.command(name="pause")
+    @admin.command(
+        name=locale_str("pause"),
+        description=locale_str("Hold every request until /admin resume (the bot's owner only)."),
+    )
     async def pause(self, interaction: discord.Interaction) -> None:
-        """Hold every request until /admin resume (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         await self.bot.runner.pause("the bot's owner paused generation")
@@ -223,9 +267,13 @@ class AdminCog(commands.Cog):
             interaction, "Paused: requests wait in their places until `/admin resume`."
         )
 
-    @admin.command(name="spend")
+    @admin.command(
+        name=locale_str("spend"),
+        description=locale_str(
+            "Credits left, the budget, and spend per server (the bot's owner only)."
+        ),
+    )
     async def spend(self, interaction: discord.Interaction) -> None:
-        """Credits left, the budget, and spend per server (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         bot, settings = self.bot, self.bot.settings
@@ -254,9 +302,13 @@ class AdminCog(commands.Cog):
             lines.append(f"⏸️ Paused: {paused}.")
         await send_private(interaction, "\n".join(lines), files=_files(shown))
 
-    @admin.command(name="storage")
+    @admin.command(
+        name=locale_str("storage"),
+        description=locale_str(
+            "The database's size, its images by kind, and the budget (the bot's owner only)."
+        ),
+    )
     async def storage(self, interaction: discord.Interaction) -> None:
-        """The database's size, its images by kind, and the budget (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         settings = self.bot.settings
@@ -285,9 +337,11 @@ class AdminCog(commands.Cog):
         await send_private(interaction, "Only the bot's owner can do this.")
         return False
 
-    @admin.command(name="resume")
+    @admin.command(
+        name=locale_str("resume"),
+        description=locale_str("Resume generation after a pause (the bot's owner only)."),
+    )
     async def resume(self, interaction: discord.Interaction) -> None:
-        """Resume generation after a pause (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         runner = self.bot.runner

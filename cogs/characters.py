@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.characters import (
@@ -242,18 +243,31 @@ class CharacterPages(views.View):
 
 class CharacterCog(commands.Cog):
     character = app_commands.Group(
-        name="character", description="Your saved characters, ready to pose", guild_only=True
+        name=locale_str("character"),
+        description=locale_str("Your saved characters, ready to pose"),
+        guild_only=True,
     )
 
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @character.command(name="save")
+    @character.command(
+        name=locale_str("save"),
+        description=locale_str("Save a character to pose again later: a name and an image of it."),
+    )
     @app_commands.describe(
-        name="What to call it: letters, digits and spaces, at most 32 characters",
-        image="An image of the character (PNG, JPEG, WEBP or GIF; at most 10 MiB)",
-        description="How the character looks, in words",
-        shared="Let everyone in this server pose it (needs the Manage Server permission)",
+        name=locale_str("What to call it: letters, digits and spaces, at most 32 characters"),
+        image=locale_str("An image of the character (PNG, JPEG, WEBP or GIF; at most 10 MiB)"),
+        description=locale_str("How the character looks, in words"),
+        shared=locale_str(
+            "Let everyone in this server pose it (needs the Manage Server permission)"
+        ),
+    )
+    @app_commands.rename(
+        name=locale_str("name"),
+        image=locale_str("image"),
+        description=locale_str("description"),
+        shared=locale_str("shared"),
     )
     async def save(
         self,
@@ -263,7 +277,6 @@ class CharacterCog(commands.Cog):
         description: app_commands.Range[str, 1, MAX_DESCRIPTION_LENGTH] | None = None,
         shared: bool = False,
     ) -> None:
-        """Save a character to pose again later: a name and an image of it."""
         user_id = interaction.user.id
         try:
             # Everything that can be checked is checked before the image is downloaded.
@@ -327,9 +340,13 @@ class CharacterCog(commands.Cog):
         # Decoding takes a while: off the event loop, so other users get their replies.
         return await asyncio.to_thread(prepare_reference, data, label="The image")
 
-    @character.command(name="list")
+    @character.command(
+        name=locale_str("list"),
+        description=locale_str(
+            "List the characters you can pose: yours and the ones shared in this server."
+        ),
+    )
     async def list_characters(self, interaction: discord.Interaction) -> None:
-        """List the characters you can pose: yours and the ones shared in this server."""
         characters = await self.bot.characters.usable(interaction.user.id, interaction.guild_id)
         if not characters:
             await send_private(
@@ -350,11 +367,14 @@ class CharacterCog(commands.Cog):
             **extra,
         )
 
-    @character.command(name="show")
-    @app_commands.describe(name="The character to show")
+    @character.command(
+        name=locale_str("show"),
+        description=locale_str("Show one of the characters you can pose, with its image."),
+    )
+    @app_commands.describe(name=locale_str("The character to show"))
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"))
     async def show(self, interaction: discord.Interaction, name: str) -> None:
-        """Show one of the characters you can pose, with its image."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
@@ -366,11 +386,16 @@ class CharacterCog(commands.Cog):
             embed=embed, file=_file(image, filename), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
-    @character.command(name="rename")
-    @app_commands.describe(name="The character to rename", new_name="Its new name")
+    @character.command(
+        name=locale_str("rename"),
+        description=locale_str("Rename one of your characters."),
+    )
+    @app_commands.describe(
+        name=locale_str("The character to rename"), new_name=locale_str("Its new name")
+    )
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"), new_name=locale_str("new_name"))
     async def rename(self, interaction: discord.Interaction, name: str, new_name: str) -> None:
-        """Rename one of your characters."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
@@ -385,11 +410,14 @@ class CharacterCog(commands.Cog):
             return
         await send_private(interaction, f"Renamed “{character.name}” to “{renamed.name}”.")
 
-    @character.command(name="delete")
-    @app_commands.describe(name="The character to delete")
+    @character.command(
+        name=locale_str("delete"),
+        description=locale_str("Delete one of your characters (you are asked to confirm)."),
+    )
+    @app_commands.describe(name=locale_str("The character to delete"))
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"))
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
-        """Delete one of your characters (you are asked to confirm)."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
@@ -420,10 +448,14 @@ class CharacterCog(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
 
-    @app_commands.command(name="forget-me")
+    @app_commands.command(
+        name=locale_str("forget-me"),
+        description=locale_str(
+            "Delete everything the bot keeps about you: your characters and your requests."
+        ),
+    )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def forget_me(self, interaction: discord.Interaction) -> None:
-        """Delete everything the bot keeps about you: your characters and your requests."""
         user_id = interaction.user.id
         if await self._generating(user_id):
             await send_private(interaction, GENERATING)
