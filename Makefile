@@ -53,10 +53,10 @@ bench-quick: $(VENV)/.dev
 LOCALES := bot/locales
 LANGUAGES := es pt_BR fr de ja
 catalogs: $(VENV)/.runtime
-	$(BIN)/pybabel extract --quiet --no-default-keywords -k tr:2 -k mark -k locale_str \
+	$(BIN)/pybabel extract --no-default-keywords -k tr:2 -k mark -k locale_str \
 		--add-location=file --sort-by-file --no-wrap --project=posebot \
 		-o $(LOCALES)/bot.pot bot cogs
 	for language in $(LANGUAGES); do \
-		$(BIN)/pybabel update --quiet --init-missing --no-fuzzy-matching --ignore-obsolete \
+		$(BIN)/pybabel update --init-missing --no-fuzzy-matching --ignore-obsolete \
 			--no-wrap -D bot -i $(LOCALES)/bot.pot -d $(LOCALES) -l $$language || exit 1; \
 	done
