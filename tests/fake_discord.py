@@ -469,6 +469,9 @@ class FakeDiscord:
     BOT_NAME = "FakeBot"
 
     def __init__(self) -> None:
+        # The server's language (its "preferred locale"), which Discord sends with every
+        # interaction from it as guild_locale.
+        self.guild_locale = "en-US"
         self.synced_commands: list[JSON] = []
         self.interactions: dict[int, FakeInteraction] = {}
         self.channel_messages: list[FakeMessage] = []
@@ -1136,7 +1139,7 @@ class FakeDiscord:
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locale,
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
@@ -1206,8 +1209,8 @@ class FakeDiscord:
         if guild:
             return payload | {
                 "guild_id": str(self.GUILD_ID),
-                "guild_locale": "en-US",
-                "guild": {"id": str(self.GUILD_ID), "locale": "en-US", "features": []},
+                "guild_locale": self.guild_locale,
+                "guild": {"id": str(self.GUILD_ID), "locale": self.guild_locale, "features": []},
                 "channel": self._text_channel() | {"permissions": str(permissions)},
                 "member": self._member(interaction.user) | {"permissions": str(permissions)},
                 "authorizing_integration_owners": {GUILD_INSTALL: str(self.GUILD_ID)},
