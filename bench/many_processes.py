@@ -1,5 +1,5 @@
 """Many processes of the bot on one PostgreSQL database, as real child processes, as in
-tests/test_many_processes.py: throughput behind one gateway with 1, 2 and 3 workers, a worker
+tests/system/test_many_processes.py: throughput behind one gateway with 1, 2 and 3 workers, a worker
 killed with SIGKILL while its jobs are out at the API, and Heroku's overlapping restart.
 
 The fake Discord sends every interaction to every gateway session, as Discord does; the first
@@ -28,8 +28,8 @@ from bot.settings import Settings
 from bot.storage.database import connect
 from bot.storage.job_store import Store
 from tests.bot_process import BotProcess
-from tests.fake_discord import FakeDiscord, FakeInteraction
-from tests.fake_segmind import FakeSegmind
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import card_text, delivered, pose, private_text, result_of
 
 # What a process logs once it takes part (INFO): a worker after its REST login, and a process
@@ -121,7 +121,7 @@ async def poll(condition: Callable[[], Awaitable[bool]], timeout: float, what: s
 
 
 async def at_least(store: Store, wanted: int, condition: str, *args: Any) -> bool:
-    """Whether `wanted` jobs or more meet `condition` (SQL with `?` for `args`)."""
+    """Whether `wanted` jobs or more meet `condition` (SQL with $1, $2, … for `args`)."""
     rows = await store.database.fetch(
         f"SELECT COUNT(*) AS n FROM jobs WHERE {condition}",  # noqa: S608 - the bench's constants
         *args,
@@ -228,7 +228,7 @@ async def takeover(workdir: Path, *, lease: float | None, jobs: int, latency: fl
             await doomed.process.wait()
             lease_left = max(float(row["lease_until"]) for row in rows) - killed_wall
             await poll(
-                lambda: at_least(store, jobs, "owner IS DISTINCT FROM ?", doomed_owner),
+                lambda: at_least(store, jobs, "owner IS DISTINCT FROM $1", doomed_owner),
                 300,
                 "the takeover",
             )

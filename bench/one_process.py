@@ -15,8 +15,8 @@ from typing import Any
 
 from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idle, users
 from tests.bot_process import BotProcess
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import FakeSegmind
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import accepted, delivered, pose
 
 

@@ -307,7 +307,34 @@ async def storage(workdir: Workdir, quick: bool) -> list[Row]:
     return await bench_storage.storage_rows(quick)
 
 
+async def chart_drawing(workdir: Workdir, quick: bool) -> list[Row]:
+    """The PNG charts of /usage and /admin spend, drawn in a child process (bench/charts.py)."""
+    count = 50 if quick else 300
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.charts", str(count), stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await child.communicate()
+    if child.returncode:
+        raise RuntimeError(f"bench.charts exited with {child.returncode}")
+    found = json.loads(output)
+    rows = []
+    for name, measure in (("usage", "/usage"), ("servers", "/admin spend")):
+        chart = found[name]
+        rows.append(
+            Row(
+                f"chart of {measure}, 800×400 PNG",
+                p50_p99(chart["seconds"]),
+                "—",
+                f"{count} drawn one after another, Pillow only; PNG {chart['png_bytes'] / 1024:.1f}"
+                f" KiB; peak RSS {found['rss_added_mb']:.1f} MB above the "
+                f"{found['rss_before_mb']:.0f} MB of the process before drawing (both charts)",
+            )
+        )
+    return rows
+
+
 RUNS = (
+    Run("charts", chart_drawing, 120),
     Run("acknowledge", acknowledgements, 300),
     Run("overhead per job (1024×1024)", overhead, 300),
     Run("queue efficiency, one process", one_process_queue, 600),

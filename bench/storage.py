@@ -274,7 +274,7 @@ class _Simulation:
         """The bytes of those images the store does not hold yet (it will write them)."""
         written = 0
         for sha256, data in {hashlib.sha256(d).hexdigest(): d for d in datas}.items():
-            rows = await self.store.database.fetch("SELECT 1 FROM images WHERE sha256 = ?", sha256)
+            rows = await self.store.database.fetch("SELECT 1 FROM images WHERE sha256 = $1", sha256)
             if not rows:
                 written += len(data)
         return written

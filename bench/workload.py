@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.fake_discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord
 
 # The bench plays a crowd of heavy users: none of the per-user limits may refuse them.
 NO_USER_LIMITS = {

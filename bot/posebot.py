@@ -20,10 +20,12 @@ from bot.engine.runner import JobRunner
 from bot.segmind import SegmindClient
 from bot.settings import Settings
 from bot.storage.character_store import CharacterStore
+from bot.storage.history import History
 from bot.storage.job_queue import Limits
 from bot.storage.job_store import Store
 from bot.storage.retention import Retention, StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
+from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton
 from bot.ui.command_tree import PoseTree
 from bot.ui.i18n import CatalogTranslator
@@ -32,7 +34,14 @@ from bot.ui.replies import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.pose", "cogs.characters", "cogs.admin")
+EXTENSIONS = (
+    "cogs.pose",
+    "cogs.characters",
+    "cogs.admin",
+    "cogs.settings",
+    "cogs.history",
+    "cogs.help",
+)
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
 # Requests being taken in when a shutdown ends get this long to be stored.
@@ -89,6 +98,8 @@ class PoseBot(commands.Bot):
         self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
         self.servers = ServerSettingsStore(store.database)
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
+        self.user_settings = UserSettingsStore(store.database)
+        self.history = History(store.database)
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)

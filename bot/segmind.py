@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from bot.domain.images import GeneratedImage, NotAnImage, read_generated
+from bot.domain.images import CheckedImage, NotAnImage, read_generated
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Ticket:
 
 @dataclass(frozen=True)
 class Generation:
-    image: GeneratedImage
+    image: CheckedImage
     usage: Mapping[str, str]
 
 
@@ -391,14 +391,14 @@ def _generation_from(response: _Response) -> Generation:
     return Generation(_image_or_invalid(response.body), usage)
 
 
-def _image_or_invalid(data: bytes) -> GeneratedImage:
+def _image_or_invalid(data: bytes) -> CheckedImage:
     try:
         return read_generated(data)
     except NotAnImage as error:
         raise InvalidResult(str(error), 200) from None
 
 
-def _decode_base64_image(text: str) -> GeneratedImage:
+def _decode_base64_image(text: str) -> CheckedImage:
     if text.startswith("data:"):
         text = text.partition(",")[2]
     try:

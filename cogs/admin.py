@@ -12,11 +12,14 @@ from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
 from bot.domain.quotas import DAY_SECONDS, daily_quotas
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
 from bot.storage.retention import KINDS, MB
+from bot.ui.charts import servers_chart, summary, usage_chart
+from bot.ui.i18n import tr
 from bot.ui.message_limits import Listing, show_list
 from bot.ui.replies import send_private, timestamp
 
@@ -65,6 +68,13 @@ class AdminCog(commands.Cog):
             lines.append(quotas.refusal.message(timestamp))
         elif quotas.left < member.left:
             lines.append(f"{quotas.tightest.name} leaves room for {quotas.tightest.left} more.")
+        # The chart: this member's requests in this server, day by day, counted as above.
+        days = chart_days(now)
+        rows = await bot.store.spend_per_day(
+            window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
+        )
+        totals = per_day(rows, days)
+        lines.append(summary(totals, interaction.locale))
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
             here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
             top = await bot.store.spend_per(
@@ -88,7 +98,8 @@ class AdminCog(commands.Cog):
             )
             if paused := await bot.runner.pause_reason():
                 lines.append(f"⏸️ Generation is paused: {paused}.")
-        await send_private(interaction, "\n".join(lines))
+        chart = await usage_chart(totals, interaction.locale)
+        await send_private(interaction, "\n".join(lines), files=[chart])
 
     @admin.command(
         name=locale_str("settings"),
@@ -298,9 +309,15 @@ class AdminCog(commands.Cog):
         )
         if servers:
             lines.append(shown.text)
+        days = chart_days(bot.clock())
+        rows = await bot.store.spend_per_day(window_start(days), per_server=True)
+        totals, by_server = per_day(rows, days), per_server(rows, days)
+        lines.append(summary(totals, interaction.locale))
         if paused := await bot.runner.pause_reason():
             lines.append(f"⏸️ Paused: {paused}.")
-        await send_private(interaction, "\n".join(lines), files=_files(shown))
+        names = [_series_name(bot, series, interaction.locale) for series in by_server]
+        chart = await servers_chart(totals, by_server, names, interaction.locale)
+        await send_private(interaction, "\n".join(lines), files=[*_files(shown), chart])
 
     @admin.command(
         name=locale_str("storage"),
@@ -387,6 +404,17 @@ def _files(*listings: Listing) -> list[discord.File]:
 def _channel_name(guild: discord.Guild | None, channel_id: int) -> str:
     channel = guild.get_channel(channel_id) if guild else None
     return f"#{channel.name} ({channel_id})" if channel else f"unknown channel ({channel_id})"
+
+
+def _series_name(bot: PoseBot, series: ServerSeries, locale: discord.Locale) -> str:
+    """How /admin spend's chart names a server, or the servers added up as one."""
+    if series.others:
+        return tr(locale, "{count} other servers", count=len(series.guild_ids))
+    [guild_id] = series.guild_ids
+    if guild_id is None:
+        return tr(locale, "outside servers")
+    guild = bot.get_guild(guild_id)
+    return guild.name if guild else tr(locale, "server {id}", id=guild_id)
 
 
 def _megabytes(size: int) -> str:

@@ -6,7 +6,6 @@ Everything here is about the user's own data, so every answer is private. Deleti
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -28,8 +27,8 @@ from bot.domain.images import (
     MAX_UPLOAD_BYTES,
     THE_IMAGE,
     TOO_BIG,
+    CheckedImage,
     ImageRejected,
-    PreparedImage,
     prepare_reference,
     thumbnail,
 )
@@ -38,6 +37,7 @@ from bot.storage import job_store as states
 from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
+from bot.ui.files import file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private, user_text
 
@@ -52,19 +52,6 @@ CONFIRM_TIMEOUT_SECONDS = 60.0
 # A private message can only be edited through its interaction, whose token lives 15 minutes.
 PAGES_TIMEOUT_SECONDS = 14 * 60
 GENERATING = mark("You have a generation running; try again when it is done.")
-
-
-def _image(character: Character) -> PreparedImage:
-    return PreparedImage(character.data, character.format, character.width, character.height)
-
-
-def _filename(character: Character, image: PreparedImage, stem: str = "character") -> str:
-    extension = "jpg" if image.format == "jpeg" else image.format
-    return f"{stem}-{character.id}.{extension}"
-
-
-def _file(image: PreparedImage, filename: str) -> discord.File:
-    return discord.File(io.BytesIO(image.data), filename=filename)
 
 
 def _embed(character: Character, viewer_id: int, locale: discord.Locale) -> discord.Embed:
@@ -197,14 +184,14 @@ class CharacterPages(views.View):
             character = await self.bot.characters.get(summary.id)
             if character is not None:  # deleted since the list was made
                 shown.append(character)
-        small = await asyncio.to_thread(lambda: [thumbnail(_image(c)) for c in shown])
+        small = await asyncio.to_thread(lambda: [thumbnail(c.image) for c in shown])
         embeds, files = [], []
         for character, image in zip(shown, small, strict=True):
-            filename = _filename(character, image, "thumbnail")
+            filename = file_name(f"thumbnail-{character.id}", image)
             embed = _embed(character, self.origin.user.id, self.locale)
             embed.set_thumbnail(url=f"attachment://{filename}")
             embeds.append(embed)
-            files.append(_file(image, filename))
+            files.append(image_file(image, filename))
         count = len(self.characters)
         content = tr(
             self.locale,
@@ -339,7 +326,7 @@ class CharacterCog(commands.Cog):
             await send_private(interaction, user_text(locale, error))
             return
         small = await asyncio.to_thread(thumbnail, prepared)
-        filename = _filename(character, small, "thumbnail")
+        filename = file_name(f"thumbnail-{character.id}", small)
         embed = _embed(character, user_id, locale)
         embed.set_thumbnail(url=f"attachment://{filename}")
         if character.shared:
@@ -353,12 +340,12 @@ class CharacterCog(commands.Cog):
         await interaction.followup.send(
             saved,
             embed=embed,
-            file=_file(small, filename),
+            file=image_file(small, filename),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _load(self, attachment: discord.Attachment) -> PreparedImage:
+    async def _load(self, attachment: discord.Attachment) -> CheckedImage:
         try:
             data = await attachment.read()
         except discord.HTTPException:
@@ -411,12 +398,15 @@ class CharacterCog(commands.Cog):
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
-        image = _image(character)
-        filename = _filename(character, image)
+        image = character.image
+        filename = file_name(f"character-{character.id}", image)
         embed = _embed(character, interaction.user.id, locale_of(interaction))
         embed.set_image(url=f"attachment://{filename}")
         await interaction.response.send_message(
-            embed=embed, file=_file(image, filename), ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=embed,
+            file=image_file(image, filename),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     @character.command(
@@ -531,9 +521,9 @@ class CharacterCog(commands.Cog):
         await interaction.response.send_message(
             tr(
                 locale,
-                "This deletes your saved characters and every request you made, with their "
-                "images, cancels the ones still waiting, and removes your images from requests "
-                "other people made from yours. It cannot be undone. Go ahead?",
+                "This deletes your saved characters, your /settings and every request you made, "
+                "with their images, cancels the ones still waiting, and removes your images from "
+                "requests other people made from yours. It cannot be undone. Go ahead?",
             ),
             view=view,
             ephemeral=True,
@@ -564,14 +554,22 @@ class CharacterCog(commands.Cog):
         # Others' Rerolls of a result of theirs, poses of a character they shared.
         others = await self.bot.store.remove_uploads_of(user_id)
         requests = await self.bot.store.delete_user_data(user_id)
+        settings = await self.bot.user_settings.delete_user_data(user_id)
         log.info(
-            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)",
+            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)%s",
             user_id,
             characters,
             requests,
             others,
+            ", their /settings" if settings else "",
         )
         if not characters and not requests and not others:
+            if settings:
+                return tr(
+                    locale,
+                    "Deleted your defaults from /settings; the bot kept no characters or "
+                    "requests of yours.",
+                )
             return tr(
                 locale,
                 "There was nothing to delete: the bot keeps no characters or requests of yours.",
@@ -588,6 +586,8 @@ class CharacterCog(commands.Cog):
                 "Your images were also removed from {requests} other people made from yours.",
                 requests=_count(locale, others, ONE_REQUEST, REQUESTS),
             )
+        if settings:
+            text += " " + tr(locale, "Your defaults from /settings are deleted too.")
         return text
 
 

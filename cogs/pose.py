@@ -14,9 +14,9 @@ from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.domain.characters import Character
+from bot.domain.pose_defaults import may_pose, resolve_options
 from bot.domain.pose_request import (
-    DEFAULT_GUIDANCE,
-    DEFAULT_STEPS,
     MAX_GUIDANCE,
     MAX_PROMPT_LENGTH,
     MAX_SEED,
@@ -24,7 +24,6 @@ from bot.domain.pose_request import (
     MIN_GUIDANCE,
     MIN_STEPS,
     InvalidRequest,
-    check_options,
 )
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.i18n import locale_of, tr
@@ -88,10 +87,10 @@ class PoseCog(commands.Cog):
         character=locale_str("An image of your character (or use saved)"),
         saved=locale_str("A character from your library (or attach one as character)"),
         pose=locale_str("A reference image of the pose (optional)"),
-        negative_prompt=locale_str("What to avoid in the image"),
-        steps=locale_str("Sampling steps, 1–70 (default 10)"),
-        guidance=locale_str("How closely to follow the prompt, 1–15 (default 3)"),
-        size=locale_str("Image size (default square)"),
+        negative_prompt=locale_str("What to avoid in the image (default: yours from /settings)"),
+        steps=locale_str("Sampling steps, 1–70 (default: yours from /settings, else 10)"),
+        guidance=locale_str("How closely to follow the prompt, 1–15 (default: yours, else 3)"),
+        size=locale_str("Image size (default: yours from /settings, else square)"),
         seed=locale_str("Seed for a reproducible result (random when left out)"),
     )
     @app_commands.choices(size=SIZE_CHOICES)
@@ -115,14 +114,14 @@ class PoseCog(commands.Cog):
         saved: str | None = None,
         pose: discord.Attachment | None = None,
         negative_prompt: app_commands.Range[str, 1, MAX_PROMPT_LENGTH] | None = None,
-        steps: app_commands.Range[int, MIN_STEPS, MAX_STEPS] = DEFAULT_STEPS,
-        guidance: app_commands.Range[float, MIN_GUIDANCE, MAX_GUIDANCE] = DEFAULT_GUIDANCE,
+        steps: app_commands.Range[int, MIN_STEPS, MAX_STEPS] | None = None,
+        guidance: app_commands.Range[float, MIN_GUIDANCE, MAX_GUIDANCE] | None = None,
         size: app_commands.Choice[str] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
         intake = self.bot.intake
         locale = locale_of(interaction)
-        if (character is None) == (saved is None):
+        if character is not None and saved is not None:
             await send_private(
                 interaction,
                 tr(
@@ -132,27 +131,62 @@ class PoseCog(commands.Cog):
                 ),
             )
             return
+        # What is left out comes from the user's /settings, then the built-in defaults.
+        defaults = await intake.user_defaults(interaction.user.id)
         try:
-            options = check_options(
+            options = resolve_options(
+                defaults,
                 prompt=prompt,
                 negative_prompt=negative_prompt,
                 seed=seed,
                 steps=steps,
                 guidance=guidance,
-                size=size.value if size else "square",
+                size=size.value if size else None,
             )
         except InvalidRequest as error:
             await send_private(interaction, user_text(locale, error))
             return
+        if character is not None:
+            await intake.start_job(interaction, options, intake.attachments(character, pose))
+            return
         if saved is not None:
             found = await find_character(self.bot, interaction, saved)
-            if found is None:
-                return
-            options = described(options, found)
-            await intake.start_job(interaction, options, saved_image(found, pose, intake))
+        elif defaults.character_id is not None:
+            found = await self._default_character(interaction, defaults.character_id)
+        else:
+            await send_private(
+                interaction,
+                tr(
+                    interaction.locale,
+                    "Give a character: attach an image as `character`, pick one of your saved "
+                    "characters with `saved`, or choose a default character in `/settings`.",
+                ),
+            )
             return
-        assert character is not None
-        await intake.start_job(interaction, options, intake.attachments(character, pose))
+        if found is None:
+            return
+        options = described(options, found)
+        await intake.start_job(
+            interaction, options, saved_image(found, pose, intake), character_id=found.id
+        )
+
+    async def _default_character(
+        self, interaction: discord.Interaction, character_id: int
+    ) -> Character | None:
+        """The user's default character (/settings), or None after telling them it is gone."""
+        found = await self.bot.characters.get(character_id)
+        if found is not None and may_pose(found, interaction.user.id, interaction.guild_id):
+            return found
+        await send_private(
+            interaction,
+            tr(
+                interaction.locale,
+                "Your default character from `/settings` is no longer one you can pose here. "
+                "Attach an image as `character`, pick one with `saved`, or choose another "
+                "default in `/settings`.",
+            ),
+        )
+        return None
 
     @servers_only
     async def pose_this_character(

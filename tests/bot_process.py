@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from tests.conftest import BOT_TOKEN
-from tests.fake_discord import FakeDiscord, point_discord_py_at
-from tests.fake_segmind import API_KEY
+from tests.fakes.discord import FakeDiscord, point_discord_py_at
+from tests.fakes.segmind import API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 

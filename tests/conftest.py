@@ -21,8 +21,8 @@ from bot.posebot import PoseBot
 from bot.settings import Settings
 from bot.storage.database import connect
 from bot.storage.job_store import Job, Store
-from tests.fake_discord import FakeDiscord
-from tests.fake_segmind import API_KEY, FakeSegmind
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.segmind import API_KEY, FakeSegmind
 
 BOT_TOKEN = "fake-bot-token-for-tests"
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from PIL import Image
 
-from tests.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
+from bot.domain.images import prepare_reference
+from bot.posebot import PoseBot
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
 
 OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
 
@@ -120,3 +122,35 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+async def private_reply(interaction: FakeInteraction, timeout: float = 20) -> FakeMessage:
+    """The private answer to a command, with whatever files it carries, once it arrived."""
+    await interaction.wait_for(lambda i: any(m.ephemeral for m in i.messages()), timeout)
+    [message] = [m for m in interaction.messages() if m.ephemeral]
+    return message
+
+
+async def answer_text(interaction: FakeInteraction, timeout: float = 20) -> str:
+    """The text of the private answer to a command (one that may carry files, like /usage)."""
+    return (await private_reply(interaction, timeout)).content or ""
+
+
+async def save_character(
+    bot: PoseBot, owner: int, name: str, description: str = "", *, shared: bool = False
+) -> bytes:
+    """A character in the library, as `/character save` would leave it; returns its bytes."""
+    image = prepare_reference(png((300, 300), (200, 30, 30)))
+    await bot.characters.save(
+        owner_id=owner,
+        guild_id=FakeDiscord.GUILD_ID,
+        name=name,
+        description=description,
+        shared=shared,
+        image_format=image.format,
+        width=image.width,
+        height=image.height,
+        data=image.data,
+        now=bot.clock(),
+    )
+    return image.data

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.domain.errors import UserError
+from bot.domain.images import CheckedImage
 from bot.domain.text import clean, folded
 from bot.domain.translatable import mark
 
@@ -36,6 +37,10 @@ class Character:
     width: int = 0
     height: int = 0
     data: bytes = field(default=b"", repr=False)  # empty in listings: only `get` loads it
+
+    @property
+    def image(self) -> CheckedImage:
+        return CheckedImage(self.data, self.format, self.width, self.height)
 
 
 def check_name(raw: str) -> str:

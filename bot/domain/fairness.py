@@ -4,7 +4,7 @@ A user's k-th job waits for every other user's earlier jobs: the next job goes t
 who has had the fewest jobs started since they last had nothing queued or running (their
 "spell"; ties: the oldest job). One user's long queue therefore never holds up another user's
 first job. A user has at most one job running at a time. These are the rules alone; the
-shared queue (bot/queue.py) applies them to what the database holds.
+shared queue (bot/storage/job_queue.py) applies them to what the database holds.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, ImageOps
 
@@ -42,26 +42,18 @@ class NotAnImage(Exception):
 
 
 @dataclass(frozen=True)
-class PreparedImage:
-    """A reference image ready to send: oriented, stripped of metadata, at most MAX_SIDE px."""
+class CheckedImage:
+    """An image's bytes and what was learnt of them when they were checked: a reference image
+    ready to send (oriented, stripped of metadata, at most MAX_SIDE px), or an image the API
+    produced (decoded completely). Every layer passes this one type."""
 
-    data: bytes
+    data: bytes = field(repr=False)
     format: str
     width: int
     height: int
 
     def as_base64(self) -> str:
         return base64.b64encode(self.data).decode("ascii")
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    """An image the API produced, checked to decode completely."""
-
-    data: bytes
-    format: str
-    width: int
-    height: int
 
     @property
     def mime(self) -> str:
@@ -78,7 +70,7 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> PreparedImage:
+def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> CheckedImage:
     """Check an uploaded image and return a clean copy; raise ImageRejected saying why not."""
     if not data:
         raise ImageRejected(mark("{label} is an empty file."), label=label)
@@ -92,7 +84,7 @@ def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> PreparedImage:
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     # Photos stay JPEG (small, and they were lossy already); drawings stay lossless.
     out_format = "jpeg" if kind == "jpeg" else "png"
-    return PreparedImage(_encode(image, out_format), out_format, image.width, image.height)
+    return CheckedImage(_encode(image, out_format), out_format, image.width, image.height)
 
 
 def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
@@ -176,17 +168,17 @@ def _encode(image: Image.Image, out_format: str, *, quality: int = 95) -> bytes:
     return buffer.getvalue()
 
 
-def thumbnail(image: PreparedImage, side: int = THUMBNAIL_SIDE) -> PreparedImage:
+def thumbnail(image: CheckedImage, side: int = THUMBNAIL_SIDE) -> CheckedImage:
     """A small copy of an image already prepared (so trusted), for listings."""
     with Image.open(io.BytesIO(image.data)) as opened:
         small = opened.convert("RGB")
     small.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return PreparedImage(
+    return CheckedImage(
         _encode(small, image.format, quality=85), image.format, small.width, small.height
     )
 
 
-def read_generated(data: bytes) -> GeneratedImage:
+def read_generated(data: bytes) -> CheckedImage:
     """Check that bytes from the API are a complete PNG, JPEG or WEBP image."""
     kind = sniff(data)
     if kind not in _MIME:
@@ -197,10 +189,10 @@ def read_generated(data: bytes) -> GeneratedImage:
             width, height = image.size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise NotAnImage(f"the {kind} image in the response is damaged: {error}") from None
-    return GeneratedImage(data, kind, width, height)
+    return CheckedImage(data, kind, width, height)
 
 
-def fit_for_upload(image: GeneratedImage, limit: int) -> GeneratedImage:
+def fit_for_upload(image: CheckedImage, limit: int) -> CheckedImage:
     """The image itself when it fits Discord's upload limit, else a smaller JPEG of it."""
     if len(image.data) <= limit:
         return image
@@ -212,5 +204,5 @@ def fit_for_upload(image: GeneratedImage, limit: int) -> GeneratedImage:
         for quality in (90, 80, 70):
             data = _encode(resized, "jpeg", quality=quality)
             if len(data) <= limit:
-                return GeneratedImage(data, "jpeg", resized.width, resized.height)
+                return CheckedImage(data, "jpeg", resized.width, resized.height)
     raise NotAnImage(f"the image cannot be made smaller than {limit} bytes")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.errors import UserError
-from bot.domain.images import PreparedImage
+from bot.domain.images import CheckedImage
 from bot.domain.text import clean
 from bot.domain.translatable import mark
 
@@ -32,7 +32,7 @@ class ImageInput:
     """A reference image as the API may receive it: cleaned bytes, or the URL it came from
     (empty when it came from the character library or an earlier result)."""
 
-    image: PreparedImage
+    image: CheckedImage
     url: str
 
     def for_api(self, image_input: str) -> str:
@@ -81,6 +81,11 @@ class PoseRequest:
         return body
 
 
+def random_seed() -> int:
+    """A new seed for a request that names none, or a Reroll."""
+    return random.randint(0, 2**32 - 1)
+
+
 def check_options(
     *,
     prompt: str,
@@ -117,7 +122,7 @@ def check_options(
     if size not in SIZES:
         raise InvalidRequest(mark("Size must be one of: {sizes}."), sizes=", ".join(SIZES))
     if seed is None:
-        seed = random.randint(0, 2**32 - 1)
+        seed = random_seed()
     elif not 0 <= seed <= MAX_SEED:
         raise InvalidRequest(
             mark("The seed must be a whole number from 0 to {most}."), most=MAX_SEED

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bot.domain.images import GeneratedImage, PreparedImage
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.quotas import DAY_SECONDS
 from bot.domain.translatable import mark
@@ -182,8 +181,7 @@ class JobLife:
 
     async def _save(self, job: Job, generation: Generation) -> Job:
         """Store the paid result; it stays in memory until the database has it."""
-        image = generation.image
-        result = StoredImage(RESULT, image.format, image.width, image.height, image.data)
+        result = StoredImage.of(RESULT, generation.image)
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))
         delay = DELIVERY_RETRY_BASE_SECONDS
@@ -215,7 +213,7 @@ class JobLife:
     async def _deliver(self, job: Job) -> None:
         await self._cards.settle(job.id)
         result = (await self.store.images(job.id))[RESULT]
-        image = GeneratedImage(result.data, result.format, result.width, result.height)
+        image = result.image
         presenter = self._presenter
         delay = DELIVERY_RETRY_BASE_SECONDS
         while True:
@@ -368,5 +366,4 @@ def _describe(error: Exception) -> str:
 
 
 def _image_input(image: StoredImage) -> ImageInput:
-    prepared = PreparedImage(image.data, image.format, image.width, image.height)
-    return ImageInput(prepared, image.source_url or "")
+    return ImageInput(image.image, image.source_url or "")

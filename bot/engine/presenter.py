@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.domain.images import GeneratedImage
+from bot.domain.images import CheckedImage
 from bot.storage.job_store import Job
 
 
@@ -37,7 +37,7 @@ class Presenter(Protocol):
         """Tell the bot's owner something only they can fix (once per pause)."""
         ...
 
-    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+    async def deliver(self, job: Job, image: CheckedImage) -> int:
         """Post the result; return the message's id. Raises when it cannot be posted."""
         ...
 

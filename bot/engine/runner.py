@@ -1,10 +1,10 @@
 """The job engine's life cycle: what the commands ask of it, and the loops that keep it going.
 
 Every process of the bot runs one. Jobs are stored before anything is paid for, and every
-decision to start one is taken in the database (bot/queue.py), so any number of processes
-share one queue: a restart that overlaps the next process (as Heroku's do), or several workers
-on purpose. A process that is told to stop starts no new API call but still takes requests,
-finishes what it runs within the grace period, and gives back the rest.
+decision to start one is taken in the database (bot/storage/job_queue.py), so any number of
+processes share one queue: a restart that overlaps the next process (as Heroku's do), or
+several workers on purpose. A process that is told to stop starts no new API call but still
+takes requests, finishes what it runs within the grace period, and gives back the rest.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ _FULL = (
     "c.id, c.owner_id, c.guild_id, c.name, c.description, c.shared, c.created_at,"
     " i.format, i.width, i.height, i.data"
 )
-_OWN_NAMES = "SELECT id, name FROM characters WHERE owner_id = ?"
+_OWN_NAMES = "SELECT id, name FROM characters WHERE owner_id = $1"
 
 
 def _character(row: Row) -> Character:
@@ -42,7 +42,7 @@ def _character(row: Row) -> Character:
         guild_id=row["guild_id"],
         name=row["name"],
         description=row["description"],
-        shared=bool(row["shared"]),
+        shared=row["shared"],
         created_at=row["created_at"],
         format=row.get("format", ""),
         width=row.get("width", 0),
@@ -91,7 +91,7 @@ class CharacterStore:
                 [row] = await tx.fetch(
                     "INSERT INTO characters (owner_id, guild_id, name, name_key, description,"
                     " shared, image_sha256, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     owner_id,
                     guild_id,
                     name,
@@ -131,7 +131,7 @@ class CharacterStore:
     async def get(self, character_id: int) -> Character | None:
         rows = await self.database.fetch(
             f"SELECT {_FULL} FROM characters c JOIN images i ON i.sha256 = c.image_sha256"  # noqa: S608 - column list
-            " WHERE c.id = ?",
+            " WHERE c.id = $1",
             character_id,
         )
         return _character(rows[0]) if rows else None
@@ -140,12 +140,11 @@ class CharacterStore:
         """What the user may pose, without images: their own first, then the server's shared."""
         rows = await self.database.fetch(
             f"SELECT {_SUMMARY} FROM characters"  # noqa: S608 - column list
-            " WHERE owner_id = ? OR (shared = ? AND guild_id = ?)"
-            " ORDER BY CASE WHEN owner_id = ? THEN 0 ELSE 1 END, name_key, id",
+            " WHERE owner_id = $1 OR (shared = $2 AND guild_id = $3)"
+            " ORDER BY CASE WHEN owner_id = $1 THEN 0 ELSE 1 END, name_key, id",
             user_id,
             True,
             guild_id,
-            user_id,
         )
         return [_character(row) for row in rows]
 
@@ -165,7 +164,7 @@ class CharacterStore:
                     if row["id"] != character.id and name_key(row["name"]) == name_key(new_name):
                         raise CharacterError(TAKEN, name=row["name"])
                 await tx.execute(
-                    "UPDATE characters SET name = ?, name_key = ? WHERE id = ?",
+                    "UPDATE characters SET name = $1, name_key = $2 WHERE id = $3",
                     new_name,
                     name_key(new_name),
                     character.id,
@@ -183,12 +182,12 @@ class CharacterStore:
         are one at a time already."""
         if self.database.dialect == "postgres":
             await tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", f"characters:{owner_id}"
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"characters:{owner_id}"
             )
 
     async def delete(self, character_id: int) -> bool:
         rows = await self.database.fetch(
-            "DELETE FROM characters WHERE id = ? RETURNING image_sha256", character_id
+            "DELETE FROM characters WHERE id = $1 RETURNING image_sha256", character_id
         )
         await image_store.delete_unused_quietly(self.database, [r["image_sha256"] for r in rows])
         return bool(rows)
@@ -196,7 +195,7 @@ class CharacterStore:
     async def delete_user_data(self, user_id: int) -> int:
         """Forget a user's characters, and their images unless something else uses them."""
         rows = await self.database.fetch(
-            "DELETE FROM characters WHERE owner_id = ? RETURNING image_sha256", user_id
+            "DELETE FROM characters WHERE owner_id = $1 RETURNING image_sha256", user_id
         )
         await image_store.delete_unused_quietly(self.database, [r["image_sha256"] for r in rows])
         return len(rows)

@@ -1,7 +1,9 @@
 """One small async interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-SQL is written once, with `?` placeholders; the PostgreSQL side numbers them ($1, $2, …).
-Rows come back as plain dicts. Migrations are numbered and applied at start-up.
+SQL is written once, with PostgreSQL's numbered placeholders ($1, $2, …; a value used twice
+is named by its number twice), which SQLite takes as named parameters. Rows come back as plain
+dicts, alike from both: a BOOLEAN column is a bool. Migrations are numbered and applied at
+start-up (bot/storage/migrations/).
 
 A managed database fails over and restarts: every statement, and every transaction run with
 `run`, is tried again on a fresh connection when the one it ran on is lost (SQLite: when
@@ -20,10 +22,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
+
+if TYPE_CHECKING:
+    from bot.storage.migrations import Migration
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +43,6 @@ RETRY_MAX_SECONDS = 5.0
 Work = Callable[["Executor"], Awaitable[T]]
 MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
 Listener = Callable[[], None]
-# A migration is SQL, or steps run in order in its one transaction: SQL, or a Python step
-# (given the transaction and the dialect) for what SQL cannot do in both databases, such as
-# hashing bytes (SQLite has no SHA-256).
-MigrationStep = str | Callable[["Executor", str], Awaitable[None]]
-Migration = str | Sequence[MigrationStep]
 
 
 class DatabaseUrlError(ValueError):
@@ -160,7 +160,9 @@ class SqliteDatabase:
     async def open(cls, path: str) -> SqliteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection = await aiosqlite.connect(
+            path, isolation_level=None, detect_types=sqlite3.PARSE_DECLTYPES
+        )
         connection.row_factory = aiosqlite.Row
         await connection.execute("PRAGMA foreign_keys = ON")
         await connection.execute("PRAGMA busy_timeout = 5000")
@@ -181,7 +183,7 @@ class SqliteDatabase:
     async def execute(self, sql: str, *args: Any) -> None:
         async def attempt() -> None:
             async with self._lock:
-                await self._connection.execute(sql, args)
+                await self._connection.execute(sql, _named(args))
 
         await retried("a statement", attempt)
 
@@ -195,7 +197,7 @@ class SqliteDatabase:
         return False
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
-        async with self._connection.execute(sql, args) as cursor:
+        async with self._connection.execute(sql, _named(args)) as cursor:
             return [dict(row) for row in await cursor.fetchall()]
 
     @asynccontextmanager
@@ -248,16 +250,35 @@ class _SqliteTransaction:
         return await self._database._fetch(sql, args)
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self._database._connection.execute(sql, args)
+        await self._database._connection.execute(sql, _named(args))
 
 
-_PLACEHOLDER = re.compile(r"\?")
+def _named(args: Sequence[Any]) -> dict[str, Any]:
+    """Arguments for SQLite, which reads `$1` as the parameter named "1"."""
+    return {str(number): value for number, value in enumerate(args, start=1)}
 
 
-def _numbered(sql: str) -> str:
-    """`?` placeholders as PostgreSQL's $1, $2, … (the SQL here holds no literal `?`)."""
-    counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+def _boolean(stored: bytes) -> bool:
+    return stored != b"0"
+
+
+# SQLite keeps booleans as 0 and 1: a column declared BOOLEAN comes back as a bool, as it does
+# from PostgreSQL (the connection parses declared types). No other type has a converter.
+sqlite3.register_converter("BOOLEAN", _boolean)
+
+
+def _sqlite_statements(script: str) -> list[str]:
+    """A script's statements, one by one: each ends at a `;` where sqlite3 says the statement
+    is complete, which knows literals, comments and trigger bodies."""
+    statements = []
+    start = 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statements.append(script[start : end + 1])
+            start = end + 1
+    if script[start:].strip():
+        statements.append(script[start:])
+    return statements
 
 
 class PostgresDatabase:
@@ -275,18 +296,14 @@ class PostgresDatabase:
         return cls(pool, url)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        numbered = _numbered(sql)
-
         async def attempt() -> list[Row]:
-            return [dict(row) for row in await self._pool.fetch(numbered, *args)]
+            return [dict(row) for row in await self._pool.fetch(sql, *args)]
 
         return await retried("a query", attempt)
 
     async def execute(self, sql: str, *args: Any) -> None:
-        numbered = _numbered(sql)
-
         async def attempt() -> None:
-            await self._pool.execute(numbered, *args)
+            await self._pool.execute(sql, *args)
 
         await retried("a statement", attempt)
 
@@ -299,7 +316,7 @@ class PostgresDatabase:
         return await run_retried(self, work)
 
     async def notify(self, channel: str) -> None:
-        await self.execute("SELECT pg_notify(?, '')", channel)
+        await self.execute("SELECT pg_notify($1, '')", channel)
 
     async def listen(self, channel: str, listener: Listener) -> bool:
         """A connection of its own, outside the pool, that waits for notifications; when it
@@ -350,25 +367,18 @@ class _PostgresTransaction:
         self._connection = connection
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return [dict(row) for row in await self._connection.fetch(_numbered(sql), *args)]
+        return [dict(row) for row in await self._connection.fetch(sql, *args)]
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self._connection.execute(_numbered(sql), *args)
+        await self._connection.execute(sql, *args)
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:
     return lambda _: event.set()
 
 
-# Column types that differ between the two; everything else is spelled the same in both.
-_TYPES = {
-    "sqlite": {"ID": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB"},
-    "postgres": {"ID": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BLOB": "BYTEA"},
-}
-
-
 async def migrate(database: Database, migrations: Sequence[Migration]) -> int:
-    """Apply the numbered migrations not applied yet (migration N is migrations[N-1]).
+    """Apply the numbered migrations not applied yet, each recorded by its number.
 
     Processes that start together (an overlapping restart, a gateway and its workers) take
     turns: the first applies what is missing, the others then find it applied.
@@ -376,28 +386,35 @@ async def migrate(database: Database, migrations: Sequence[Migration]) -> int:
 
     async def work(tx: Executor) -> list[int]:
         if database.dialect == "postgres":
-            await tx.execute("SELECT pg_advisory_xact_lock(?)", MIGRATION_LOCK)
+            await tx.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
         )
         rows = await tx.fetch("SELECT version FROM schema_migrations")
         applied = {row["version"] for row in rows}
-        types = _TYPES[database.dialect]
         done = []
-        for version, migration in enumerate(migrations, start=1):
-            if version in applied:
+        for migration in migrations:
+            if migration.number in applied:
                 continue
-            for step in (migration,) if isinstance(migration, str) else migration:
-                if not isinstance(step, str):
+            for step in migration.steps(database.dialect):
+                if isinstance(step, str):
+                    await _run_script(tx, database.dialect, step)
+                else:
                     await step(tx, database.dialect)
-                    continue
-                for statement in step.format(**types).split(";"):
-                    if statement.strip():
-                        await tx.execute(statement)
-            await tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", version)
-            done.append(version)
+            await tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)", migration.number
+            )
+            done.append(migration.number)
         return done
 
     for version in await database.run(work):
         log.info("applied database migration %d", version)
     return len(migrations)
+
+
+async def _run_script(tx: Executor, dialect: str, script: str) -> None:
+    """Statements without parameters, in `tx`'s transaction. asyncpg sends a script as it is
+    (one simple query); sqlite3's executescript would commit the transaction first, so there
+    the statements go one at a time."""
+    for statement in [script] if dialect == "postgres" else _sqlite_statements(script):
+        await tx.execute(statement)

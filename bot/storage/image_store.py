@@ -57,13 +57,13 @@ async def put(
     concurrent deletion of the unused image waits and is then refused by the reference that
     the caller adds."""
     touched = await tx.fetch(
-        "UPDATE images SET last_used_at = ? WHERE sha256 = ? RETURNING sha256", now, sha256
+        "UPDATE images SET last_used_at = $1 WHERE sha256 = $2 RETURNING sha256", now, sha256
     )
     if touched:
         return
     await tx.execute(
         "INSERT INTO images (sha256, format, width, height, bytes, created_at, last_used_at,"
-        " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (sha256) DO UPDATE SET last_used_at = excluded.last_used_at",
         sha256,
         image_format,
@@ -85,7 +85,7 @@ async def delete_unused(database: Database, hashes: Iterable[str]) -> int:
     for sha256 in dict.fromkeys(hashes):
         try:
             rows = await database.fetch(
-                f"DELETE FROM images WHERE sha256 = ? AND {UNUSED} RETURNING bytes",  # noqa: S608 - constant SQL
+                f"DELETE FROM images WHERE sha256 = $1 AND {UNUSED} RETURNING bytes",  # noqa: S608 - constant SQL
                 sha256,
             )
         except IN_USE_ERRORS:

@@ -139,7 +139,7 @@ class SharedQueue:
     ) -> list[Job]:
         abandoned = await tx.fetch(
             "SELECT id, requester_id, state, status_url, owner, lease_until FROM jobs"
-            " WHERE state IN (?, ?) AND (lease_until IS NULL OR lease_until < ? OR owner = ?)"
+            " WHERE state IN ($1, $2) AND (lease_until IS NULL OR lease_until < $3 OR owner = $4)"
             " ORDER BY id",
             RUNNING,
             GENERATED,
@@ -160,8 +160,8 @@ class SharedQueue:
                 await _requeue(tx, row["id"], row["requester_id"])
                 continue
             rows = await tx.fetch(
-                "UPDATE jobs SET owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE id = ? RETURNING *",
+                "UPDATE jobs SET owner = $1, lease_until = $2, attempts = attempts + 1"
+                " WHERE id = $3 RETURNING *",
                 owner,
                 now + lease_seconds,
                 row["id"],
@@ -172,9 +172,9 @@ class SharedQueue:
     async def _start_next(
         self, tx: Executor, owner: str, now: float, limits: Limits
     ) -> tuple[list[Job], float | None]:
-        [running] = await tx.fetch("SELECT COUNT(*) AS n FROM jobs WHERE state = ?", RUNNING)
+        [running] = await tx.fetch("SELECT COUNT(*) AS n FROM jobs WHERE state = $1", RUNNING)
         free_slots = limits.max_concurrency - int(running["n"])
-        await tx.execute("DELETE FROM api_sends WHERE sent_at <= ?", now - WINDOW_SECONDS)
+        await tx.execute("DELETE FROM api_sends WHERE sent_at <= $1", now - WINDOW_SECONDS)
         sends = [r["sent_at"] for r in await tx.fetch("SELECT sent_at FROM api_sends")]
         sends.sort()
         # A process that read its clock before waiting for the lock starts its jobs after the
@@ -190,8 +190,8 @@ class SharedQueue:
             ]
             for chosen in fairness.pick(candidates, count):
                 rows = await tx.fetch(
-                    "UPDATE jobs SET state = ?, owner = ?, lease_until = ?, started_at = ?,"
-                    " attempts = attempts + 1 WHERE id = ? AND state = ? RETURNING *",
+                    "UPDATE jobs SET state = $1, owner = $2, lease_until = $3, started_at = $4,"
+                    " attempts = attempts + 1 WHERE id = $5 AND state = $6 RETURNING *",
                     RUNNING,
                     owner,
                     now + limits.lease_seconds,
@@ -203,16 +203,16 @@ class SharedQueue:
                     continue
                 started.append(job_from_row(rows[0]))
                 sends.append(now)
-                await tx.execute("INSERT INTO api_sends (sent_at) VALUES (?)", now)
+                await tx.execute("INSERT INTO api_sends (sent_at) VALUES ($1)", now)
                 await tx.execute(
-                    "INSERT INTO user_spells (user_id, served) VALUES (?, 1) ON CONFLICT"
+                    "INSERT INTO user_spells (user_id, served) VALUES ($1, 1) ON CONFLICT"
                     " (user_id) DO UPDATE SET served = user_spells.served + 1",
                     chosen.user_id,
                 )
         # Users with nothing queued or running start their next spell afresh.
         await tx.execute(
             "DELETE FROM user_spells WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE"
-            " jobs.requester_id = user_spells.user_id AND jobs.state IN (?, ?))",
+            " jobs.requester_id = user_spells.user_id AND jobs.state IN ($1, $2))",
             QUEUED,
             RUNNING,
         )
@@ -227,7 +227,7 @@ class SharedQueue:
 
         async def work(tx: Executor) -> bool:
             rows = await tx.fetch(
-                "SELECT id FROM jobs WHERE id = ? AND state = ? AND owner = ? AND attempts = ?",
+                "SELECT id FROM jobs WHERE id = $1 AND state = $2 AND owner = $3 AND attempts = $4",
                 job.id,
                 RUNNING,
                 job.owner,
@@ -244,7 +244,7 @@ class SharedQueue:
     async def renew(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend the lease of every job this process works on; returns how many."""
         rows = await self.database.fetch(
-            "UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN (?, ?) RETURNING id",
+            "UPDATE jobs SET lease_until = $1 WHERE owner = $2 AND state IN ($3, $4) RETURNING id",
             now + lease_seconds,
             owner,
             RUNNING,
@@ -255,7 +255,8 @@ class SharedQueue:
     async def still_owns(self, job: Job) -> bool:
         """Whether `job` is still this attempt's (no other process took it over)."""
         rows = await self.database.fetch(
-            "SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND attempts = ? AND state IN (?, ?)",
+            "SELECT 1 FROM jobs WHERE id = $1 AND owner = $2 AND attempts = $3"
+            " AND state IN ($4, $5)",
             job.id,
             job.owner,
             job.attempts,
@@ -272,7 +273,7 @@ class SharedQueue:
         async def work(tx: Executor) -> int:
             rows = await tx.fetch(
                 "SELECT id, requester_id, state, status_url FROM jobs"
-                " WHERE owner = ? AND state IN (?, ?)",
+                " WHERE owner = $1 AND state IN ($2, $3)",
                 owner,
                 RUNNING,
                 GENERATED,
@@ -285,7 +286,7 @@ class SharedQueue:
                     await _requeue(tx, row["id"], row["requester_id"])
                 else:
                     await tx.execute(
-                        "UPDATE jobs SET owner = NULL, lease_until = 0 WHERE id = ?", row["id"]
+                        "UPDATE jobs SET owner = NULL, lease_until = 0 WHERE id = $1", row["id"]
                     )
                 released += 1
             return released
@@ -295,9 +296,9 @@ class SharedQueue:
     async def hold(self, name: str, owner: str, now: float, seconds: float) -> bool:
         """Take or keep the lease `name` (one process at a time); False if another holds it."""
         rows = await self.database.fetch(
-            "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name)"
+            "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) ON CONFLICT (name)"
             " DO UPDATE SET owner = excluded.owner, until = excluded.until"
-            " WHERE leases.owner = excluded.owner OR leases.until < ? RETURNING owner",
+            " WHERE leases.owner = excluded.owner OR leases.until < $4 RETURNING owner",
             name,
             owner,
             now + seconds,
@@ -308,7 +309,7 @@ class SharedQueue:
     async def others_hold(self, prefix: str, owner: str, now: float) -> bool:
         """Whether another process holds a live lease whose name starts with `prefix`."""
         rows = await self.database.fetch(
-            "SELECT 1 FROM leases WHERE name LIKE ? AND owner <> ? AND until > ? LIMIT 1",
+            "SELECT 1 FROM leases WHERE name LIKE $1 AND owner <> $2 AND until > $3 LIMIT 1",
             prefix + "%",
             owner,
             now,
@@ -317,7 +318,7 @@ class SharedQueue:
 
     async def let_go(self, name: str, owner: str) -> None:
         await self.database.execute(
-            "UPDATE leases SET until = 0 WHERE name = ? AND owner = ?", name, owner
+            "UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2", name, owner
         )
 
     # The 429 gate
@@ -336,7 +337,7 @@ class SharedQueue:
                 strikes += 1
             until = self._saw_gate(max(float(gate["gate_until"]), until))
             await tx.execute(
-                "UPDATE dispatch SET gate_until = ?, gate_strikes = ? WHERE id = 1",
+                "UPDATE dispatch SET gate_until = $1, gate_strikes = $2 WHERE id = 1",
                 until,
                 strikes,
             )
@@ -355,7 +356,7 @@ class SharedQueue:
     async def pause(self, reason: str) -> bool:
         """Hold every job until `lift_pause`; True if this call paused (it was not before)."""
         rows = await self.database.fetch(
-            "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+            "INSERT INTO bot_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
             " RETURNING key",
             PAUSED,
             reason,
@@ -363,7 +364,7 @@ class SharedQueue:
         return bool(rows)
 
     async def lift_pause(self) -> None:
-        await self.database.execute("DELETE FROM bot_state WHERE key = ?", PAUSED)
+        await self.database.execute("DELETE FROM bot_state WHERE key = $1", PAUSED)
 
     async def paused(self) -> str | None:
         return await _paused(self.database)
@@ -380,13 +381,15 @@ class SharedQueue:
     # What the cards and commands read
 
     async def snapshot(self, now: float) -> Snapshot:
-        queued = await self.database.fetch("SELECT * FROM jobs WHERE state = ? ORDER BY id", QUEUED)
+        queued = await self.database.fetch(
+            "SELECT * FROM jobs WHERE state = $1 ORDER BY id", QUEUED
+        )
         spells = await self.database.fetch("SELECT user_id, served FROM user_spells")
         [running] = await self.database.fetch(
-            "SELECT COUNT(*) AS n FROM jobs WHERE state = ?", RUNNING
+            "SELECT COUNT(*) AS n FROM jobs WHERE state = $1", RUNNING
         )
         sends = await self.database.fetch(
-            "SELECT sent_at FROM api_sends WHERE sent_at > ? ORDER BY sent_at",
+            "SELECT sent_at FROM api_sends WHERE sent_at > $1 ORDER BY sent_at",
             now - WINDOW_SECONDS,
         )
         [gate] = await self.database.fetch("SELECT gate_until FROM dispatch WHERE id = 1")
@@ -404,7 +407,7 @@ class SharedQueue:
     async def queued_of(self, user_id: int) -> list[int]:
         """A user's queued job ids, oldest first."""
         rows = await self.database.fetch(
-            "SELECT id FROM jobs WHERE requester_id = ? AND state = ? ORDER BY id",
+            "SELECT id FROM jobs WHERE requester_id = $1 AND state = $2 ORDER BY id",
             user_id,
             QUEUED,
         )
@@ -413,7 +416,7 @@ class SharedQueue:
     async def note_card(self, job_id: int, card: str) -> bool:
         """Remember what a queued job's card shows; False if it is no longer queued."""
         rows = await self.database.fetch(
-            "UPDATE jobs SET card = ? WHERE id = ? AND state = ? RETURNING id",
+            "UPDATE jobs SET card = $1 WHERE id = $2 AND state = $3 RETURNING id",
             card,
             job_id,
             QUEUED,
@@ -422,19 +425,19 @@ class SharedQueue:
 
 
 async def _paused(executor: Executor) -> str | None:
-    rows: list[Row] = await executor.fetch("SELECT value FROM bot_state WHERE key = ?", PAUSED)
+    rows: list[Row] = await executor.fetch("SELECT value FROM bot_state WHERE key = $1", PAUSED)
     return rows[0]["value"] if rows else None
 
 
 async def _requeue(tx: Executor, job_id: int, requester_id: int) -> None:
     """Back to its place in the queue, not counted as a start of its user's spell."""
     await tx.execute(
-        "UPDATE jobs SET state = ?, owner = NULL, lease_until = NULL, started_at = NULL,"
-        " card = NULL WHERE id = ?",
+        "UPDATE jobs SET state = $1, owner = NULL, lease_until = NULL, started_at = NULL,"
+        " card = NULL WHERE id = $2",
         QUEUED,
         job_id,
     )
     await tx.execute(
-        "UPDATE user_spells SET served = served - 1 WHERE user_id = ? AND served > 0",
+        "UPDATE user_spells SET served = served - 1 WHERE user_id = $1 AND served > 0",
         requester_id,
     )

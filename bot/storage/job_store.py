@@ -1,10 +1,11 @@
 """Jobs and their images, kept in the database so that a restart loses nothing.
 
 A job moves queued → running → generated → delivered, or ends failed or cancelled. Every
-transition names the states it may come from, so a job can never be, say, delivered twice.
-A job refers to its images (bot/image_store.py keeps each once); when it ends, what it no longer
-needs goes: its interaction token and the API's status URLs always, its images too unless it
-was delivered (bot/retention.py then keeps them for a while after its last use).
+transition names the states it may come from, so a job can never be, say, delivered twice. A
+job refers to its images (bot/storage/image_store.py keeps each once); when it ends, what it no
+longer needs goes: its interaction token and the API's status URLs always, its images too
+unless it was delivered (bot/storage/retention.py then keeps them for a while after its last
+use).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bot.domain.images import CheckedImage
 from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import Spend
 from bot.segmind import Ticket
@@ -49,6 +51,22 @@ class StoredImage:
     # still poses the first requester's upload, which /forget-me of theirs removes.
     uploaded_by: int | None = field(default=None, compare=False)
 
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        image: CheckedImage,
+        source_url: str | None = None,
+        uploaded_by: int | None = None,
+    ) -> StoredImage:
+        return cls(
+            role, image.format, image.width, image.height, image.data, source_url, uploaded_by
+        )
+
+    @property
+    def image(self) -> CheckedImage:
+        return CheckedImage(self.data, self.format, self.width, self.height)
+
 
 @dataclass(frozen=True)
 class NewJob:
@@ -75,6 +93,8 @@ class NewJob:
     # everyone sees; texts are translated when shown (bot/ui/i18n.py).
     locale: str = field(default="en-US", kw_only=True)
     guild_locale: str = field(default="en-US", kw_only=True)
+    # The saved character it posed (also through a Reroll or New pose of such a result).
+    character_id: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,7 @@ _NEW_JOB_COLUMNS = (
     "private",
     "locale",
     "guild_locale",
+    "character_id",
 )
 
 
@@ -121,8 +142,7 @@ def job_from_row(row: Row) -> Job:
     if row["status_url"]:
         ticket = Ticket(row["request_id"], row["status_url"], row["response_url"])
     return Job(
-        **{name: row[name] for name in _NEW_JOB_COLUMNS if name != "private"},
-        private=bool(row["private"]),  # SQLite hands booleans back as 0 and 1
+        **{name: row[name] for name in _NEW_JOB_COLUMNS},
         options=PoseOptions(**{name: row[name] for name in _OPTION_COLUMNS}),
         id=row["id"],
         state=row["state"],
@@ -140,18 +160,25 @@ def job_from_row(row: Row) -> Job:
     )
 
 
-# Every write of a started job names its owner and attempt: a process that lost the job to
-# another (its lease ran out) can no longer change it.
-_FENCE = "owner = ? AND attempts = ?"
-
-
-def _fence(job: Job) -> tuple[str | None, int]:
-    return job.owner, job.attempts
-
-
 def _in(states: Iterable[str]) -> str:
     """A SQL list of state names; they are this module's constants, never user input."""
     return ", ".join(f"'{state}'" for state in states)
+
+
+def _counted_since(
+    since: float, requester_id: int | None, guild_id: int | None
+) -> tuple[str, list[Any]]:
+    """The jobs that count against quotas and spend since `since` (one requester's, one
+    server's): the one WHERE clause of /usage's figures, its charts and the caps."""
+    where = f"created_at > $1 AND state IN ({_in(_COUNTED)})"
+    args: list[Any] = [since]
+    if requester_id is not None:
+        args.append(requester_id)
+        where += f" AND requester_id = ${len(args)}"
+    if guild_id is not None:
+        args.append(guild_id)
+        where += f" AND guild_id = ${len(args)}"
+    return where, args
 
 
 class Store:
@@ -173,15 +200,14 @@ class Store:
             *(getattr(job.options, name) for name in _OPTION_COLUMNS),
             QUEUED,
         )
-        placeholders = ", ".join("?" for _ in columns)
+        placeholders = ", ".join(f"${number}" for number in range(1, len(columns) + 1))
         stored = [(image, await image_store.digest_off_loop(image.data)) for image in images]
 
         async def work(tx: Executor) -> int:
             # A user who had nothing queued or running starts a new fair-share spell.
             await tx.execute(
-                "DELETE FROM user_spells WHERE user_id = ? AND NOT EXISTS (SELECT 1 FROM jobs"
-                " WHERE requester_id = ? AND state IN (?, ?))",
-                job.requester_id,
+                "DELETE FROM user_spells WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM jobs"
+                " WHERE requester_id = $1 AND state IN ($2, $3))",
                 job.requester_id,
                 QUEUED,
                 RUNNING,
@@ -193,7 +219,7 @@ class Store:
             )
             if not rows:
                 [existing] = await tx.fetch(
-                    "SELECT id FROM jobs WHERE interaction_id = ?", job.interaction_id
+                    "SELECT id FROM jobs WHERE interaction_id = $1", job.interaction_id
                 )
                 return int(existing["id"])
             for image, sha256 in stored:
@@ -202,19 +228,18 @@ class Store:
             if job.parent_job_id is not None:
                 # A Reroll or New pose is a use of the result it came from: its images stay.
                 await tx.execute(
-                    "UPDATE jobs SET used_at = ? WHERE id = ? AND state = ?"
-                    " AND COALESCE(used_at, 0) < ?",
+                    "UPDATE jobs SET used_at = $1 WHERE id = $2 AND state = $3"
+                    " AND COALESCE(used_at, 0) < $1",
                     job.created_at,
                     job.parent_job_id,
                     DELIVERED,
-                    job.created_at,
                 )
             return int(rows[0]["id"])
 
         return await self.database.run(work)
 
     async def job(self, job_id: int) -> Job | None:
-        rows = await self.database.fetch("SELECT * FROM jobs WHERE id = ?", job_id)
+        rows = await self.database.fetch("SELECT * FROM jobs WHERE id = $1", job_id)
         return job_from_row(rows[0]) if rows else None
 
     async def jobs(self, states: Iterable[str]) -> list[Job]:
@@ -228,7 +253,7 @@ class Store:
         """The images a job still has, by role (none once they are no longer kept)."""
         rows = await self.database.fetch(
             "SELECT j.role, i.format, i.width, i.height, i.data, j.source_url, j.uploaded_by"
-            " FROM job_images j JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = ?",
+            " FROM job_images j JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = $1",
             job_id,
         )
         return {
@@ -246,21 +271,22 @@ class Store:
 
     async def image_roles(self, job_id: int) -> set[str]:
         """Which images a job still has, without reading them."""
-        rows = await self.database.fetch("SELECT role FROM job_images WHERE job_id = ?", job_id)
+        rows = await self.database.fetch("SELECT role FROM job_images WHERE job_id = $1", job_id)
         return {row["role"] for row in rows}
 
     async def set_ticket(self, job: Job, ticket: Ticket) -> bool:
         """Remember an async generation the moment it is submitted: from then on it is
         collected, never submitted again."""
         rows = await self.database.fetch(
-            "UPDATE jobs SET request_id = ?, status_url = ?, response_url = ?"
-            " WHERE id = ? AND state = ? AND owner = ? AND attempts = ? RETURNING id",
+            "UPDATE jobs SET request_id = $1, status_url = $2, response_url = $3"
+            " WHERE id = $4 AND state = $5 AND owner = $6 AND attempts = $7 RETURNING id",
             ticket.request_id,
             ticket.status_url,
             ticket.response_url,
             job.id,
             RUNNING,
-            *_fence(job),
+            job.owner,
+            job.attempts,
         )
         return bool(rows)
 
@@ -282,19 +308,21 @@ class Store:
 
         async def work(tx: Executor) -> bool:
             moved = await tx.fetch(
-                "UPDATE jobs SET state = ?, generated_at = ?, usage = ?, cost = COALESCE(?, cost)"
-                " WHERE id = ? AND state = ? AND owner = ? AND attempts = ? RETURNING id",
+                "UPDATE jobs SET state = $1, generated_at = $2, usage = $3,"
+                " cost = COALESCE($4, cost)"
+                " WHERE id = $5 AND state = $6 AND owner = $7 AND attempts = $8 RETURNING id",
                 GENERATED,
                 now,
                 json.dumps(usage),
                 cost,
                 job.id,
                 RUNNING,
-                *_fence(job),
+                job.owner,
+                job.attempts,
             )
             if moved:
                 await tx.execute(
-                    "DELETE FROM job_images WHERE job_id = ? AND role = ?", job.id, RESULT
+                    "DELETE FROM job_images WHERE job_id = $1 AND role = $2", job.id, RESULT
                 )
                 await _attach_image(tx, job.id, image, sha256, job.requester_id, now)
             return bool(moved)
@@ -308,8 +336,8 @@ class Store:
             job.id,
             (GENERATED,),
             DELIVERED,
-            "result_message_id = ?, finished_at = ?, used_at = ?",
-            (message_id, now, now),
+            "result_message_id = $1, finished_at = $2, used_at = $2",
+            (message_id, now),
             fence=job,
             keep_images=True,
         )
@@ -319,7 +347,7 @@ class Store:
             job.id,
             UNFINISHED,
             FAILED,
-            "reason = ?, finished_at = ?",
+            "reason = $1, finished_at = $2",
             (reason[:500], now),
             fence=job,
             keep_images=False,
@@ -328,7 +356,7 @@ class Store:
     async def cancel(self, job_id: int, now: float) -> bool:
         """queued → cancelled; a running job has been paid for and cannot be."""
         return await self._end(
-            job_id, (QUEUED,), CANCELLED, "finished_at = ?", (now,), fence=None, keep_images=False
+            job_id, (QUEUED,), CANCELLED, "finished_at = $1", (now,), fence=None, keep_images=False
         )
 
     async def _end(
@@ -345,29 +373,40 @@ class Store:
         """Move a job to an end, forgetting in the same transaction what it no longer needs:
         the interaction token, the API's status URLs, and its images unless `keep_images`
         (then only Discord's links to the uploads, and uploads their owner asked to forget).
-        A started job moves only while this attempt still owns it (`fence`)."""
-        fenced = f" AND {_FENCE}" if fence is not None else ""
+        `sets` numbers its `args` from $1.
+
+        A started job moves only while this attempt still owns it (`fence`): every write of a
+        started job names its owner and attempt, so a process that lost the job to another
+        (its lease ran out) can no longer change it."""
+        n = len(args)
+        fenced = ""
+        fence_args: tuple[Any, ...] = ()
+        if fence is not None:
+            fenced = f" AND owner = ${n + 3} AND attempts = ${n + 4}"
+            fence_args = (fence.owner, fence.attempts)
 
         async def work(tx: Executor) -> tuple[bool, list[str]]:
             moved = await tx.fetch(
-                f"UPDATE jobs SET state = ?, {sets}, {_FORGET_SECRETS}"  # noqa: S608 - constants
-                f" WHERE id = ? AND state IN ({_in(sources)}){fenced} RETURNING id",
-                target,
+                f"UPDATE jobs SET {sets}, state = ${n + 1}, {_FORGET_SECRETS}"  # noqa: S608 - constants
+                f" WHERE id = ${n + 2} AND state IN ({_in(sources)}){fenced} RETURNING id",
                 *args,
+                target,
                 job_id,
-                *(_fence(fence) if fence is not None else ()),
+                *fence_args,
             )
             if not moved:
                 return False, []
             if keep_images:
-                await tx.execute("UPDATE job_images SET source_url = NULL WHERE job_id = ?", job_id)
+                await tx.execute(
+                    "UPDATE job_images SET source_url = NULL WHERE job_id = $1", job_id
+                )
                 let_go = await tx.fetch(
-                    "DELETE FROM job_images WHERE job_id = ? AND forgotten RETURNING sha256",
+                    "DELETE FROM job_images WHERE job_id = $1 AND forgotten RETURNING sha256",
                     job_id,
                 )
             else:
                 let_go = await tx.fetch(
-                    "DELETE FROM job_images WHERE job_id = ? RETURNING sha256", job_id
+                    "DELETE FROM job_images WHERE job_id = $1 RETURNING sha256", job_id
                 )
             return True, [row["sha256"] for row in let_go]
 
@@ -382,19 +421,12 @@ class Store:
     ) -> Spend:
         """Generations and dollars counted since `since`: accepted jobs still reserve their
         price, generated ones count what they cost; failed and cancelled ones count nothing."""
-        counted = _in(_COUNTED)
-        sql = (
-            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - states are constants
-            f" FROM jobs WHERE created_at > ? AND state IN ({counted})"
+        where, args = _counted_since(since, requester_id, guild_id)
+        [row] = await self.database.fetch(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - constants
+            f" FROM jobs WHERE {where}",
+            *args,
         )
-        args: list[Any] = [since]
-        if requester_id is not None:
-            sql += " AND requester_id = ?"
-            args.append(requester_id)
-        if guild_id is not None:
-            sql += " AND guild_id = ?"
-            args.append(guild_id)
-        [row] = await self.database.fetch(sql, *args)
         return Spend(int(row["n"]), float(row["total"]), row["oldest"])
 
     async def spend_per(
@@ -404,16 +436,16 @@ class Store:
         requesters when `guild_id` is given), the most spent first."""
         if column not in ("requester_id", "guild_id"):
             raise ValueError(f"cannot group spend by {column!r}")
-        where = f"created_at > ? AND state IN ({_in(_COUNTED)})"
+        where = f"created_at > $1 AND state IN ({_in(_COUNTED)})"
         args: list[Any] = [since]
         if guild_id is not None:
-            where += " AND guild_id = ?"
             args.append(guild_id)
+            where += f" AND guild_id = ${len(args)}"
+        args.append(limit)
         return await self.database.fetch(
             f"SELECT {column}, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - column checked above, states are constants
-            f" WHERE {where} GROUP BY {column} ORDER BY dollars DESC, {column} LIMIT ?",
+            f" WHERE {where} GROUP BY {column} ORDER BY dollars DESC, {column} LIMIT ${len(args)}",
             *args,
-            limit,
         )
 
     async def last_usage(self) -> dict[str, str]:
@@ -425,16 +457,16 @@ class Store:
         return json.loads(rows[0]["usage"]) if rows else {}
 
     async def fact(self, key: str) -> str | None:
-        rows = await self.database.fetch("SELECT value FROM bot_state WHERE key = ?", key)
+        rows = await self.database.fetch("SELECT value FROM bot_state WHERE key = $1", key)
         return rows[0]["value"] if rows else None
 
     async def set_fact(self, key: str, value: str | None) -> None:
         """Keep (or, with None, forget) a fact that must outlive a restart."""
         if value is None:
-            await self.database.execute("DELETE FROM bot_state WHERE key = ?", key)
+            await self.database.execute("DELETE FROM bot_state WHERE key = $1", key)
             return
         await self.database.execute(
-            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+            "INSERT INTO bot_state (key, value) VALUES ($1, $2)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             key,
             value,
@@ -445,7 +477,7 @@ class Store:
         rows = await self.database.fetch(
             "SELECT generated_at - started_at AS took FROM jobs"
             " WHERE generated_at IS NOT NULL AND started_at IS NOT NULL"
-            " ORDER BY generated_at DESC LIMIT ?",
+            " ORDER BY generated_at DESC LIMIT $1",
             limit,
         )
         return [float(row["took"]) for row in rows]
@@ -458,10 +490,10 @@ class Store:
         async def work(tx: Executor) -> tuple[int, list[str]]:
             images = await tx.fetch(
                 "SELECT DISTINCT i.sha256 FROM job_images i JOIN jobs j ON j.id = i.job_id"
-                " WHERE j.requester_id = ?",
+                " WHERE j.requester_id = $1",
                 user_id,
             )
-            jobs = await tx.fetch("DELETE FROM jobs WHERE requester_id = ? RETURNING id", user_id)
+            jobs = await tx.fetch("DELETE FROM jobs WHERE requester_id = $1 RETURNING id", user_id)
             return len(jobs), [row["sha256"] for row in images]
 
         deleted, let_go = await self.database.run(work)
@@ -476,22 +508,19 @@ class Store:
         async def work(tx: Executor) -> tuple[int, list[str]]:
             touched = await tx.fetch(
                 "SELECT DISTINCT i.job_id FROM job_images i JOIN jobs j ON j.id = i.job_id"
-                " WHERE i.uploaded_by = ? AND j.requester_id <> ?",
-                user_id,
+                " WHERE i.uploaded_by = $1 AND j.requester_id <> $1",
                 user_id,
             )
             await tx.execute(
-                "UPDATE job_images SET forgotten = ?, uploaded_by = NULL WHERE uploaded_by = ?"  # noqa: S608 - states are constants
-                " AND job_id IN (SELECT id FROM jobs WHERE requester_id <> ?"
+                "UPDATE job_images SET forgotten = $1, uploaded_by = NULL WHERE uploaded_by = $2"  # noqa: S608 - states are constants
+                " AND job_id IN (SELECT id FROM jobs WHERE requester_id <> $2"
                 f" AND state IN ({_in((QUEUED, RUNNING))}))",
                 True,
                 user_id,
-                user_id,
             )
             removed = await tx.fetch(
-                "DELETE FROM job_images WHERE uploaded_by = ? AND job_id IN"
-                " (SELECT id FROM jobs WHERE requester_id <> ?) RETURNING sha256",
-                user_id,
+                "DELETE FROM job_images WHERE uploaded_by = $1 AND job_id IN"
+                " (SELECT id FROM jobs WHERE requester_id <> $1) RETURNING sha256",
                 user_id,
             )
             return len(touched), [row["sha256"] for row in removed]
@@ -499,6 +528,33 @@ class Store:
         touched, let_go = await self.database.run(work)
         await image_store.delete_unused_quietly(self.database, let_go)
         return touched
+
+    async def spend_per_day(
+        self,
+        since: float,
+        *,
+        requester_id: int | None = None,
+        guild_id: int | None = None,
+        per_server: bool = False,
+    ) -> list[Row]:
+        """Generations and dollars per UTC day (`day`: days since 1970-01-01) since `since`,
+        counted as `spend_since` counts them; one requester's, one server's, or per server
+        too (`guild_id` in each row) with `per_server`. One query, for a chart."""
+        # created_at is positive: SQLite's CAST truncates, which is the floor here, while
+        # PostgreSQL's CAST of a float rounds.
+        day = (
+            "CAST(FLOOR(created_at / 86400) AS BIGINT)"
+            if self.database.dialect == "postgres"
+            else "CAST(created_at / 86400 AS INTEGER)"
+        )
+        where, args = _counted_since(since, requester_id, guild_id)
+        group = "day, guild_id" if per_server else "day"
+        return await self.database.fetch(
+            f"SELECT {day} AS day,{' guild_id,' if per_server else ''}"  # noqa: S608 - constants
+            " COUNT(*) AS generations, COALESCE(SUM(cost), 0) AS dollars"
+            f" FROM jobs WHERE {where} GROUP BY {group} ORDER BY {group}",
+            *args,
+        )
 
 
 # What a job needs only until it ends: its interaction token (15 minutes of power over its
@@ -522,7 +578,7 @@ async def _attach_image(
     )
     await tx.execute(
         "INSERT INTO job_images (job_id, role, sha256, uploaded_by, source_url)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES ($1, $2, $3, $4, $5)",
         job_id,
         image.role,
         sha256,

@@ -192,7 +192,7 @@ class StorageKeeper:
             )
             await self._let_go_of_forgotten_uploads(report)
             report.expired_jobs = await self._let_go_of_images(
-                f"j.state = '{DELIVERED}' AND j.used_at < ?",
+                f"j.state = '{DELIVERED}' AND j.used_at < $1",
                 (now - self.retention.image_seconds,),
                 report,
             )
@@ -228,7 +228,7 @@ class StorageKeeper:
                 "UPDATE jobs SET token = '', status_url = NULL, response_url = NULL"  # noqa: S608 - constants
                 " WHERE id IN (SELECT id FROM jobs"
                 f" WHERE state IN ({ended}) AND (token <> '' OR status_url IS NOT NULL"
-                " OR response_url IS NOT NULL) LIMIT ?) RETURNING id",
+                " OR response_url IS NOT NULL) LIMIT $1) RETURNING id",
                 BATCH,
             )
             if len(rows) < BATCH:
@@ -237,7 +237,7 @@ class StorageKeeper:
             rows = await self.database.fetch(
                 "UPDATE job_images SET source_url = NULL WHERE (job_id, role) IN"  # noqa: S608
                 " (SELECT i.job_id, i.role FROM job_images i JOIN jobs j ON j.id = i.job_id"
-                f" WHERE i.source_url IS NOT NULL AND j.state IN ({ended}) LIMIT ?)"
+                f" WHERE i.source_url IS NOT NULL AND j.state IN ({ended}) LIMIT $1)"
                 " RETURNING job_id",
                 BATCH,
             )
@@ -247,8 +247,9 @@ class StorageKeeper:
     async def _let_go_of_images(
         self, where: str, args: tuple[float, ...], report: SweepReport, *, limit: int = BATCH
     ) -> int:
-        """Detach every image of the jobs matching `where` (oldest use first), in batches, and
-        delete the images nothing else uses. Returns how many jobs let go of theirs."""
+        """Detach every image of the jobs matching `where` (its `args` numbered from $1, oldest
+        use first), in batches, and delete the images nothing else uses. Returns how many jobs
+        let go of theirs."""
         jobs = 0
         while True:
             count = await self._let_go_once(where, args, report, limit)
@@ -262,7 +263,7 @@ class StorageKeeper:
         rows = await self.database.fetch(
             "DELETE FROM job_images WHERE job_id IN (SELECT j.id FROM jobs j"  # noqa: S608 - constants
             f" WHERE {where} AND EXISTS (SELECT 1 FROM job_images x WHERE x.job_id = j.id)"
-            " ORDER BY j.used_at, j.id LIMIT ?) RETURNING job_id, sha256",
+            f" ORDER BY j.used_at, j.id LIMIT ${len(args) + 1}) RETURNING job_id, sha256",
             *args,
             limit,
         )
@@ -276,7 +277,7 @@ class StorageKeeper:
             rows = await self.database.fetch(
                 "DELETE FROM job_images WHERE forgotten AND job_id IN (SELECT job_id"  # noqa: S608
                 f" FROM job_images WHERE forgotten AND job_id IN (SELECT id FROM jobs"
-                f" WHERE state IN ({ended})) LIMIT ?) RETURNING sha256",
+                f" WHERE state IN ({ended})) LIMIT $1) RETURNING sha256",
                 BATCH,
             )
             await self._delete_unused(report, [row["sha256"] for row in rows])
@@ -292,8 +293,8 @@ class StorageKeeper:
         while True:
             rows = await self.database.fetch(
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"  # noqa: S608 - constants
-                f" WHERE state IN ({ended}) AND finished_at < ? AND created_at < ?"
-                " ORDER BY id LIMIT ?) RETURNING id",
+                f" WHERE state IN ({ended}) AND finished_at < $1 AND created_at < $2"
+                " ORDER BY id LIMIT $3) RETURNING id",
                 before,
                 now - DAY_SECONDS,
                 BATCH,
@@ -306,7 +307,7 @@ class StorageKeeper:
         """Whatever nothing refers to any more (a job row deleted with its images, say)."""
         while True:
             rows = await self.database.fetch(
-                f"SELECT sha256 FROM images WHERE {image_store.UNUSED} LIMIT ?",  # noqa: S608
+                f"SELECT sha256 FROM images WHERE {image_store.UNUSED} LIMIT $1",  # noqa: S608
                 BATCH,
             )
             before = report.deleted_images
@@ -325,9 +326,9 @@ class StorageKeeper:
         evicted = 0
         while total > allowed:
             oldest = await self.database.fetch(
-                "SELECT j.id FROM jobs j WHERE j.state = ? AND EXISTS"
+                "SELECT j.id FROM jobs j WHERE j.state = $1 AND EXISTS"
                 " (SELECT 1 FROM job_images x WHERE x.job_id = j.id)"
-                " ORDER BY j.used_at, j.id LIMIT ?",
+                " ORDER BY j.used_at, j.id LIMIT $2",
                 DELIVERED,
                 EVICTION_BATCH,
             )
@@ -338,7 +339,7 @@ class StorageKeeper:
             for job in oldest:
                 # One job at a time, so that no more goes than the budget needs.
                 rows = await self.database.fetch(
-                    "DELETE FROM job_images WHERE job_id = ? RETURNING sha256", job["id"]
+                    "DELETE FROM job_images WHERE job_id = $1 RETURNING sha256", job["id"]
                 )
                 freed_before = report.freed_bytes
                 await self._delete_unused(report, [row["sha256"] for row in rows])

@@ -16,14 +16,14 @@ from bot.storage.database import Database, Row
 def _settings(row: Row) -> ServerSettings:
     return ServerSettings(
         guild_id=row["guild_id"],
-        enabled=bool(row["enabled"]),
+        enabled=row["enabled"],
         channels=tuple(json.loads(row["channels"])),
         daily_cap=row["daily_cap"],
         user_cap=row["user_cap"],
         negative_prompt=row["negative_prompt"],
-        nsfw_allowed=bool(row["nsfw_allowed"]),
+        nsfw_allowed=row["nsfw_allowed"],
         blocked_words=tuple(json.loads(row["blocked_words"])),
-        private_results=bool(row["private_results"]),
+        private_results=row["private_results"],
     )
 
 
@@ -40,7 +40,7 @@ class ServerSettingsStore:
         if cached is not None:
             return cached
         rows = await self.database.fetch(
-            "SELECT * FROM server_settings WHERE guild_id = ?", guild_id
+            "SELECT * FROM server_settings WHERE guild_id = $1", guild_id
         )
         settings = _settings(rows[0]) if rows else ServerSettings(guild_id)
         self._cache[guild_id] = settings
@@ -50,7 +50,7 @@ class ServerSettingsStore:
         await self.database.execute(
             "INSERT INTO server_settings (guild_id, enabled, channels, daily_cap, user_cap,"
             " negative_prompt, nsfw_allowed, blocked_words, private_results)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             " ON CONFLICT (guild_id) DO UPDATE SET enabled = excluded.enabled,"
             " channels = excluded.channels, daily_cap = excluded.daily_cap,"
             " user_cap = excluded.user_cap, negative_prompt = excluded.negative_prompt,"

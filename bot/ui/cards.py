@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -21,12 +19,14 @@ import discord
 
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
-from bot.domain.images import GeneratedImage, ImageRejected, fit_for_upload, prepare_reference
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, check_options
+from bot.domain.images import CheckedImage, ImageRejected, fit_for_upload, prepare_reference
+from bot.domain.pose_defaults import resolve_options
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
 from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 from bot.ui import views
+from bot.ui.files import file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
@@ -214,10 +214,9 @@ class DiscordPresenter:
             view=None,
         )
 
-    async def deliver(self, job: Job, image: GeneratedImage) -> int:
+    async def deliver(self, job: Job, image: CheckedImage) -> int:
         fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
-        extension = "jpg" if fitted.format == "jpeg" else fitted.format
-        filename = f"pose-{job.options.seed}.{extension}"
+        filename = file_name(f"pose-{job.options.seed}", fitted)
         locale = card_locale(job)
         embed = await self._embed(job, filename, locale)
         if token_alive(self.bot, job) and job.status_message_id is not None:
@@ -227,7 +226,7 @@ class DiscordPresenter:
                     job.status_message_id,
                     content=None,
                     embed=embed,
-                    attachments=[_file(fitted, filename)],
+                    attachments=[image_file(fitted, filename)],
                     view=result_view(job.id, locale),
                     allowed_mentions=NO_MENTIONS,
                 )
@@ -243,7 +242,7 @@ class DiscordPresenter:
             message = await dm.send(
                 tr(job.locale, "Your pose is ready."),
                 embed=embed,
-                file=_file(fitted, filename),
+                file=image_file(fitted, filename),
                 view=result_view(job.id, locale),
                 allowed_mentions=NO_MENTIONS,
                 nonce=_nonce(job),  # as below: sent again after a failure, it still shows once
@@ -252,7 +251,7 @@ class DiscordPresenter:
         message = await self._channel(job).send(
             tr(job.guild_locale, "<@{user}>, your pose is ready.", user=job.requester_id),
             embed=embed,
-            file=_file(fitted, filename),
+            file=image_file(fitted, filename),
             view=result_view(job.id, locale),
             allowed_mentions=_only_requester(job),
             # Discord drops a second message with the same nonce: a resend after a crash
@@ -373,11 +372,6 @@ def _only_requester(job: Job) -> discord.AllowedMentions:
     )
 
 
-def _file(image: GeneratedImage, filename: str) -> discord.File:
-    # A File is consumed by one upload, so every attempt gets a fresh one.
-    return discord.File(io.BytesIO(image.data), filename=filename)
-
-
 # The buttons under a result. Each press is a new request by whoever pressed it.
 
 RESULT_ACTIONS = {
@@ -396,26 +390,39 @@ SIZE_NAMES = {
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)",
+    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)(?P<history>:h)?",
 ):
-    def __init__(self, action: str, job_id: int, locale: str | None = None) -> None:
-        label, emoji, style = RESULT_ACTIONS[action]
+    """A result's button; with `from_history`, the same one in its requester's /history
+    (Reroll and New pose only), where it acts for the requester alone."""
+
+    def __init__(
+        self,
+        action: str,
+        job_id: int,
+        locale: str | None = None,
+        *,
+        from_history: bool = False,
+        label: str | None = None,
+    ) -> None:
+        default_label, emoji, style = RESULT_ACTIONS[action]
+        suffix = ":h" if from_history else ""
         super().__init__(
             discord.ui.Button(
-                label=tr(locale, label),
+                label=label or tr(locale, default_label),
                 emoji=emoji,
                 style=style,
-                custom_id=f"pose:{action}:{job_id}",
+                custom_id=f"pose:{action}:{job_id}{suffix}",
             )
         )
         self.action = action
         self.job_id = job_id
+        self.from_history = from_history
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> ResultButton:
-        return cls(match["action"], int(match["id"]))
+        return cls(match["action"], int(match["id"]), from_history=bool(match["history"]))
 
     @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -427,7 +434,12 @@ class ResultButton(
                 interaction, tr(locale, "This result is no longer stored, so it cannot be reused.")
             )
             return
-        check_on_its_message(interaction, job)
+        if self.from_history:
+            # A /history page lists its reader's own results: no one else may act from it.
+            if job.requester_id != interaction.user.id or self.action not in HISTORY_ACTIONS:
+                raise UserError(mark("This button belongs to someone else's history."))
+        else:
+            check_on_its_message(interaction, job)
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":
@@ -438,10 +450,19 @@ class ResultButton(
         elif self.action == "newpose":
             await interaction.response.send_modal(NewPoseModal(job, locale))
         else:
-            options = dataclasses.replace(job.options, seed=random.randint(0, 2**32 - 1))
+            # The same request again with a new seed: nothing is left out, so the presser's
+            # defaults (/settings) do not apply.
+            options = dataclasses.replace(job.options, seed=random_seed())
             await bot.intake.start_job(
-                interaction, options, images_of(bot, job), parent_job_id=job.id
+                interaction,
+                options,
+                images_of(bot, job),
+                parent_job_id=job.id,
+                character_id=job.character_id,
             )
+
+
+HISTORY_ACTIONS = ("reroll", "newpose")
 
 
 def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
@@ -503,6 +524,8 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
         return
     await interaction.response.defer()
     await interaction.delete_original_response()  # the message the button is on
+    bot: PoseBot = interaction.client  # type: ignore[assignment]
+    await bot.history.result_deleted(job.id)
 
 
 class NewPoseModal(views.Modal):
@@ -522,17 +545,16 @@ class NewPoseModal(views.Modal):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        options = self.job.options
-        new_options = check_options(
-            prompt=self.prompt.value,
-            negative_prompt=options.negative_prompt,
-            seed=options.seed,
-            steps=options.steps,
-            guidance=options.guidance,
-            size=options.size,
-        )
+        # The words from the form, the character and seed from the result; what the form does
+        # not ask is the presser's default where they chose one, else the result's.
+        defaults = await bot.intake.user_defaults(interaction.user.id)
+        new_options = resolve_options(defaults, prompt=self.prompt.value, base=self.job.options)
         await bot.intake.start_job(
-            interaction, new_options, images_of(bot, self.job), parent_job_id=self.job.id
+            interaction,
+            new_options,
+            images_of(bot, self.job),
+            parent_job_id=self.job.id,
+            character_id=self.job.character_id,
         )
 
 
@@ -598,4 +620,4 @@ class SaveCharacterModal(views.Modal):
                 mark("The result's image could not be downloaded from Discord; please try again.")
             ) from None
         image = await asyncio.to_thread(prepare_reference, data, label=THE_RESULTS_IMAGE)
-        return StoredImage(RESULT, image.format, image.width, image.height, image.data)
+        return StoredImage.of(RESULT, image)

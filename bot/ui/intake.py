@@ -16,7 +16,8 @@ import discord
 from bot.domain.characters import Character
 from bot.domain.images import MAX_UPLOAD_BYTES, TOO_BIG, ImageRejected
 from bot.domain.images import prepare_reference as prepare_image
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions, check_options
+from bot.domain.pose_defaults import PoseDefaults, resolve_options
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
 from bot.domain.quotas import LATER, Refusal, daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
@@ -56,12 +57,14 @@ class Intake:
         images: ImageSource,
         *,
         parent_job_id: int | None = None,
+        character_id: int | None = None,
     ) -> None:
-        """Queue a request for whoever caused `interaction`, if they may make one now."""
+        """Queue a request for whoever caused `interaction`, if they may make one now.
+        `character_id` names the saved character it poses, if any."""
         if self._bot.draining:
             return  # this process is about to exit: the next one answers it
         with self._bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id)
+            await self._take_in(interaction, options, images, parent_job_id, character_id)
 
     async def _take_in(
         self,
@@ -69,6 +72,7 @@ class Intake:
         options: PoseOptions,
         images: ImageSource,
         parent_job_id: int | None,
+        character_id: int | None,
     ) -> None:
         refusal = self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
@@ -98,7 +102,7 @@ class Intake:
                 checking = tr(card_locale, "🔍 Checking your image…")
                 card = await interaction.edit_original_response(content=checking)
                 stored = await images()
-            job = self._new_job(interaction, card.id, options, parent_job_id, server)
+            job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
             await self._bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
@@ -132,6 +136,10 @@ class Intake:
                 limit=limit,
                 position=first_position,
             )
+
+    async def user_defaults(self, user_id: int) -> PoseDefaults:
+        """The user's own defaults for what a request leaves out (/settings)."""
+        return await self._bot.user_settings.get(user_id)
 
     def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
         """Why this user may not queue a job now, in the language of `locale`: the checks made
@@ -180,7 +188,7 @@ class Intake:
         return dataclasses.replace(options, negative_prompt=negative)
 
     async def _over_a_cap(self, user_id: int, server: ServerSettings) -> Refusal | None:
-        """The daily quotas (bot/quotas.py decides them, for /usage too)."""
+        """The daily quotas (bot/domain/quotas.py decides them, for /usage too)."""
         bot = self._bot
         quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
         return quotas.refusal
@@ -210,9 +218,7 @@ class Intake:
             ) from None
         # Decoding takes a while: off the event loop, so other users get their replies.
         image = await asyncio.to_thread(prepare_image, data, label=label)
-        return StoredImage(
-            role, image.format, image.width, image.height, image.data, attachment.url
-        )
+        return StoredImage.of(role, image, attachment.url)
 
     def _new_job(
         self,
@@ -221,6 +227,7 @@ class Intake:
         options: PoseOptions,
         parent_job_id: int | None,
         server: ServerSettings,
+        character_id: int | None,
     ) -> NewJob:
         now = self._bot.clock()
         return NewJob(
@@ -240,6 +247,7 @@ class Intake:
             private=server.private_results,
             locale=locale_of(interaction).value,
             guild_locale=public_locale(interaction).value,
+            character_id=character_id,
         )
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
@@ -269,7 +277,9 @@ class PoseThisModal(views.Modal):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        options = check_options(prompt=self.prompt.value)
+        # The form asks for the words alone: the rest is the user's defaults (/settings).
+        defaults = await self.intake.user_defaults(interaction.user.id)
+        options = resolve_options(defaults, prompt=self.prompt.value)
         await self.intake.start_job(
             interaction, options, self.intake.attachments(self.attachment, None)
         )
@@ -288,16 +298,7 @@ def saved_image(
     async def load() -> list[StoredImage]:
         # Already checked and cleaned when it was saved; it has no URL of its own. It stays
         # its owner's upload, which their /forget-me takes out of this job too.
-        images = [
-            StoredImage(
-                CHARACTER,
-                character.format,
-                character.width,
-                character.height,
-                character.data,
-                uploaded_by=character.owner_id,
-            )
-        ]
+        images = [StoredImage.of(CHARACTER, character.image, uploaded_by=character.owner_id)]
         if pose is not None:
             images.append(await intake.load_attachment(pose, POSE, THE_POSE_IMAGE))
         return images

@@ -25,11 +25,17 @@ ALREADY_ACKNOWLEDGED = 40060
 
 
 async def send_private(
-    interaction: discord.Interaction, content: str, *, files: Sequence[discord.File] = ()
+    interaction: discord.Interaction,
+    content: str | None,
+    *,
+    files: Sequence[discord.File] = (),
+    embed: discord.Embed | None = None,
 ) -> None:
     """Answer privately, whether or not the interaction was answered already."""
-    content = fit_content(content)
+    content = fit_content(content) if content is not None else None
     extra: dict[str, Any] = {"files": list(files)} if files else {}
+    if embed is not None:
+        extra["embed"] = embed
     try:
         if interaction.response.is_done():
             await interaction.followup.send(

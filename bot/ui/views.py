@@ -8,12 +8,16 @@ overridden), and 2.7 only logs a failing `DynamicItem` callback, with no hook at
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
 
-from bot.ui.replies import answer_error
+from bot.ui.i18n import tr
+from bot.ui.replies import answer_error, send_private
+
+log = logging.getLogger(__name__)
 
 ItemT = TypeVar("ItemT", bound=discord.ui.Item[Any])
 
@@ -23,6 +27,31 @@ class View(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
     ) -> None:
         await answer_error(interaction, error)
+
+
+class PrivatePanel(View):
+    """The controls of a private answer, for the user who asked alone. They go a little before
+    the answer's interaction token ends (15 minutes), since only it can edit a private message."""
+
+    TIMEOUT_SECONDS = 14 * 60
+
+    def __init__(self, origin: discord.Interaction) -> None:
+        super().__init__(timeout=self.TIMEOUT_SECONDS)
+        self.origin = origin
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.origin.user.id:
+            await send_private(
+                interaction, tr(interaction.locale, "These controls are for the person who asked.")
+            )
+            return False
+        return True
+
+    async def on_timeout(self) -> None:
+        try:
+            await self.origin.edit_original_response(view=None)
+        except discord.HTTPException as error:
+            log.debug("could not remove the controls of a private answer: %s", error)
 
 
 class Modal(discord.ui.Modal):
