@@ -498,11 +498,11 @@ def _describe(
         tr(locale, "- Negative prompt added: {text}", text=server.negative_prompt or none),
         tr(
             locale,
-            "- Nudity ({words}): relaxed in age-restricted channels"
-            if server.nsfw_allowed
-            else "- Nudity ({words}): always excluded",
+            "- Nudity ({words}): relaxed in age-restricted channels",
             words=SAFE_NEGATIVE_PROMPT,
-        ),
+        )
+        if server.nsfw_allowed
+        else tr(locale, "- Nudity ({words}): always excluded", words=SAFE_NEGATIVE_PROMPT),
         tr(locale, "- Blocked words: {words}", words=words.text or none),
         tr(locale, "- Results: private to each requester")
         if server.private_results

@@ -16,8 +16,8 @@ from babel.messages.pofile import read_po
 from bot.domain.pose_request import InvalidRequest
 from bot.ui.i18n import CATALOGS, LOCALES_DIR, mark, tr, valid_command_name
 from tests.conftest import StartBot
-from tests.fakes.discord.limits import valid_slash_name
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.limits import valid_slash_name
 from tests.fakes.segmind import FakeSegmind, Fault
 from tests.user_actions import accepted, card_text, delivered, pose, private_text, refused
 
