@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-slow bench bench-quick lock clean
+.PHONY: run test test-slow bench bench-quick lock clean catalogs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,17 @@ bench: $(VENV)/.dev
 
 bench-quick: $(VENV)/.dev
 	$(BIN)/python -m bench.run --quick
+
+# The translations (bot/locales): every text marked in the code (`tr`, `mark`, `locale_str`)
+# into the template, then into each language's catalog, new texts left for translating. The
+# bot reads the .po files as they are: there is nothing to compile.
+LOCALES := bot/locales
+LANGUAGES := es pt_BR fr de ja
+catalogs: $(VENV)/.runtime
+	$(BIN)/pybabel extract --no-default-keywords -k tr:2 -k mark -k locale_str \
+		--add-location=file --sort-by-file --no-wrap --project=posebot \
+		-o $(LOCALES)/bot.pot bot cogs
+	for language in $(LANGUAGES); do \
+		$(BIN)/pybabel update --init-missing --no-fuzzy-matching --ignore-obsolete \
+			--no-wrap -D bot -i $(LOCALES)/bot.pot -d $(LOCALES) -l $$language || exit 1; \
+	done

@@ -28,6 +28,7 @@ from bot.storage.server_store import ServerSettingsStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton
 from bot.ui.command_tree import PoseTree
+from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
 
@@ -131,6 +132,8 @@ class PoseBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Persistent buttons: a card's or a result's buttons work after any restart.
         self.add_dynamic_items(CancelButton, ResultButton)
+        # Commands' names, descriptions and choices in every language the catalogs have.
+        await self.tree.set_translator(CatalogTranslator())
         # A command missing would be a broken promise to users: an extension that fails to
         # load stops start-up, with its own error.
         for extension in EXTENSIONS:
@@ -144,7 +147,13 @@ class PoseBot(commands.Bot):
         """Register the commands with Discord, unless a process already registered these very
         ones (an overlapping restart, a second gateway)."""
         guild_id = self.settings.discord_guild_id
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        # As sync sends them, translations included: a new translation is registered too.
+        translator = self.tree.translator
+        assert translator is not None
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands()
+        ]
         fingerprint = hashlib.sha256(
             json.dumps([guild_id, self.application_id, payload], sort_keys=True).encode()
         ).hexdigest()

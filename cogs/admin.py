@@ -9,17 +9,18 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
-from bot.domain.quotas import DAY_SECONDS, daily_quotas
+from bot.domain.quotas import DAY_SECONDS, LATER, daily_quotas
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
 from bot.storage.retention import KINDS, MB
 from bot.ui.charts import servers_chart, summary, usage_chart
-from bot.ui.i18n import tr
-from bot.ui.message_limits import Listing, show_list
+from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.message_limits import CHANNELS, SERVERS, WORDS, Listing, show_list
 from bot.ui.replies import send_private, timestamp
 
 MAX_SERVER_NEGATIVE = 300
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 
 class AdminCog(commands.Cog):
     admin = app_commands.Group(
-        name="admin",
-        description="Running the bot",
+        name=locale_str("admin"),
+        description=locale_str("Running the bot"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
@@ -45,10 +46,15 @@ class AdminCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="usage")
+    @app_commands.command(
+        name=locale_str("usage"),
+        description=locale_str(
+            "Your generations and spend over the last 24 hours, and what is left today."
+        ),
+    )
     async def usage(self, interaction: discord.Interaction) -> None:
-        """Your generations and spend over the last 24 hours, and what is left today."""
         bot, settings = self.bot, self.bot.settings
+        locale = locale_of(interaction)
         now = bot.clock()
         since = now - DAY_SECONDS
         server = await bot.servers.get(interaction.guild_id) if interaction.guild_id else None
@@ -56,13 +62,28 @@ class AdminCog(commands.Cog):
         quotas = await daily_quotas(bot.store, settings, server, interaction.user.id, now)
         member, mine = quotas.member, quotas.member.spend
         lines = [
-            f"In the last 24 hours you made {_generations(mine.generations)} "
-            f"(${mine.dollars:.2f}); {member.left} of your {member.limit} are left."
+            tr(
+                locale,
+                "In the last 24 hours you made {generations} (${dollars}); {left} of your "
+                "{limit} are left.",
+                generations=_generations(locale, mine.generations),
+                dollars=f"{mine.dollars:.2f}",
+                left=member.left,
+                limit=member.limit,
+            )
         ]
-        if quotas.refusal is not None:
-            lines.append(quotas.refusal.message(timestamp))
+        if (refusal := quotas.refusal) is not None:
+            when = timestamp(refusal.frees_at) if refusal.frees_at is not None else LATER
+            lines.append(tr(locale, refusal.reason, when=tr(locale, when), **refusal.values))
         elif quotas.left < member.left:
-            lines.append(f"{quotas.tightest.name} leaves room for {quotas.tightest.left} more.")
+            lines.append(
+                tr(
+                    locale,
+                    "{quota} leaves room for {left} more.",
+                    quota=tr(locale, quotas.tightest.name),
+                    left=quotas.tightest.left,
+                )
+            )
         # The chart: this member's requests in this server, day by day, counted as above.
         days = chart_days(now)
         rows = await bot.store.spend_per_day(
@@ -76,48 +97,73 @@ class AdminCog(commands.Cog):
                 "requester_id", since, guild_id=interaction.guild_id, limit=5
             )
             lines.append(
-                f"This server: {_generations(here.generations)}, ${here.dollars:.2f}. Top users:"
+                tr(
+                    locale,
+                    "This server: {generations}, ${dollars}. Top users:",
+                    generations=_generations(locale, here.generations),
+                    dollars=f"{here.dollars:.2f}",
+                )
             )
             lines += [
-                f"- <@{row['requester_id']}>: {_generations(int(row['generations']))}, "
+                f"- <@{row['requester_id']}>: {_generations(locale, int(row['generations']))}, "
                 f"${float(row['dollars']):.2f}"
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
             everyone = await bot.store.spend_since(since)
             budget = settings.daily_budget_usd
-            of_budget = f" of the ${budget:.2f} daily budget" if budget is not None else ""
-            lines.append(
-                f"Everyone: {_generations(everyone.generations)}, "
-                f"${everyone.dollars:.2f}{of_budget}."
-            )
+            figures = {
+                "generations": _generations(locale, everyone.generations),
+                "dollars": f"{everyone.dollars:.2f}",
+            }
+            if budget is not None:
+                everyone_text = tr(
+                    locale,
+                    "Everyone: {generations}, ${dollars} of the ${budget} daily budget.",
+                    budget=f"{budget:.2f}",
+                    **figures,
+                )
+            else:
+                everyone_text = tr(locale, "Everyone: {generations}, ${dollars}.", **figures)
+            lines.append(everyone_text)
             if paused := await bot.runner.pause_reason():
-                lines.append(f"⏸️ Generation is paused: {paused}.")
+                lines.append(
+                    tr(locale, "⏸️ Generation is paused: {reason}.", reason=tr(locale, paused))
+                )
         chart = await usage_chart(totals, interaction.locale)
         await send_private(interaction, "\n".join(lines), files=[chart])
 
-    @admin.command(name="settings")
+    @admin.command(
+        name=locale_str("settings"),
+        description=locale_str("Show how /pose is set up in this server."),
+    )
     async def settings(self, interaction: discord.Interaction) -> None:
-        """Show how /pose is set up in this server."""
         server = await self._server(interaction)
         if server is not None:
-            text, files = _describe(server, interaction.guild)
+            text, files = _describe(server, interaction.guild, locale_of(interaction))
             await send_private(interaction, text, files=files)
 
-    @admin.command(name="enable")
-    @app_commands.describe(on="Whether members may use /pose in this server")
+    @admin.command(
+        name=locale_str("enable"),
+        description=locale_str("Turn the bot on or off for this server."),
+    )
+    @app_commands.describe(on=locale_str("Whether members may use /pose in this server"))
+    @app_commands.rename(on=locale_str("on"))
     async def enable(self, interaction: discord.Interaction, on: bool) -> None:
-        """Turn the bot on or off for this server."""
         await self._change(interaction, lambda s: dataclasses.replace(s, enabled=on))
 
-    @admin.command(name="channel")
-    @app_commands.describe(
-        channel="The channel", allowed="Allow /pose there (when none is allowed: everywhere)"
+    @admin.command(
+        name=locale_str("channel"),
+        description=locale_str("Allow or stop /pose in a channel."),
     )
+    @app_commands.describe(
+        channel=locale_str("The channel"),
+        allowed=locale_str("Allow /pose there (when none is allowed: everywhere)"),
+    )
+    @app_commands.rename(channel=locale_str("channel"), allowed=locale_str("allowed"))
     async def channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool
     ) -> None:
-        """Allow or stop /pose in a channel."""
 
         def change(server: ServerSettings) -> ServerSettings:
             others = tuple(c for c in server.channels if c != channel.id)
@@ -127,18 +173,21 @@ class AdminCog(commands.Cog):
 
         await self._change(interaction, change)
 
-    @admin.command(name="caps")
-    @app_commands.describe(
-        server="Generations for the whole server per 24 hours (0: no cap)",
-        user="Generations per member per 24 hours (0: the bot's default)",
+    @admin.command(
+        name=locale_str("caps"),
+        description=locale_str("Set this server's daily caps."),
     )
+    @app_commands.describe(
+        server=locale_str("Generations for the whole server per 24 hours (0: no cap)"),
+        user=locale_str("Generations per member per 24 hours (0: the bot's default)"),
+    )
+    @app_commands.rename(server=locale_str("server"), user=locale_str("user"))
     async def caps(
         self,
         interaction: discord.Interaction,
         server: app_commands.Range[int, 0, 100_000] | None = None,
         user: app_commands.Range[int, 0, 100_000] | None = None,
     ) -> None:
-        """Set this server's daily caps."""
 
         def change(settings: ServerSettings) -> ServerSettings:
             if server is not None:
@@ -149,28 +198,41 @@ class AdminCog(commands.Cog):
 
         await self._change(interaction, change)
 
-    @admin.command(name="negative-prompt")
-    @app_commands.describe(text="Added to every request's negative prompt (leave out to clear)")
+    @admin.command(
+        name=locale_str("negative-prompt"),
+        description=locale_str("Set the negative prompt every request in this server gets."),
+    )
+    @app_commands.describe(
+        text=locale_str("Added to every request's negative prompt (leave out to clear)")
+    )
+    @app_commands.rename(text=locale_str("text"))
     async def negative_prompt(
         self,
         interaction: discord.Interaction,
         text: app_commands.Range[str, 1, MAX_SERVER_NEGATIVE] | None = None,
     ) -> None:
-        """Set the negative prompt every request in this server gets."""
         cleaned = clean(text)
         await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
 
-    @admin.command(name="block")
-    @app_commands.describe(word="A word to refuse in prompts and character descriptions")
+    @admin.command(
+        name=locale_str("block"),
+        description=locale_str("Refuse requests whose prompt uses this word."),
+    )
+    @app_commands.describe(
+        word=locale_str("A word to refuse in prompts and character descriptions")
+    )
+    @app_commands.rename(word=locale_str("word"))
     async def block(
         self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
     ) -> None:
-        """Refuse requests whose prompt uses this word."""
         word = folded(word)
         if not word:
             # Discord counts spaces as characters; a blank "word" would refuse every request.
             raise UserError(
-                "Give a word to block: it cannot be blank, and this one has nothing visible in it."
+                mark(
+                    "Give a word to block: it cannot be blank, and this one has nothing visible "
+                    "in it."
+                )
             )
         await self._change(
             interaction,
@@ -179,10 +241,13 @@ class AdminCog(commands.Cog):
             ),
         )
 
-    @admin.command(name="unblock")
-    @app_commands.describe(word="A word blocked before")
+    @admin.command(
+        name=locale_str("unblock"),
+        description=locale_str("Allow a blocked word again."),
+    )
+    @app_commands.describe(word=locale_str("A word blocked before"))
+    @app_commands.rename(word=locale_str("word"))
     async def unblock(self, interaction: discord.Interaction, word: str) -> None:
-        """Allow a blocked word again."""
         word = folded(word)
         await self._change(
             interaction,
@@ -191,23 +256,38 @@ class AdminCog(commands.Cog):
             ),
         )
 
-    @admin.command(name="nsfw")
-    @app_commands.describe(allowed="Drop the no-nudity negative prompt in age-restricted channels")
+    @admin.command(
+        name=locale_str("nsfw"),
+        description=locale_str(
+            "Relax the default no-nudity negative prompt, in age-restricted channels only."
+        ),
+    )
+    @app_commands.describe(
+        allowed=locale_str("Drop the no-nudity negative prompt in age-restricted channels")
+    )
+    @app_commands.rename(allowed=locale_str("allowed"))
     async def nsfw(self, interaction: discord.Interaction, allowed: bool) -> None:
-        """Relax the default no-nudity negative prompt, in age-restricted channels only."""
         await self._change(interaction, lambda s: dataclasses.replace(s, nsfw_allowed=allowed))
 
-    @admin.command(name="results")
-    @app_commands.describe(private="Show requests and results to the requester alone")
+    @admin.command(
+        name=locale_str("results"),
+        description=locale_str(
+            "Post results publicly in the channel, or privately to each requester."
+        ),
+    )
+    @app_commands.describe(private=locale_str("Show requests and results to the requester alone"))
+    @app_commands.rename(private=locale_str("private"))
     async def results(self, interaction: discord.Interaction, private: bool) -> None:
-        """Post results publicly in the channel, or privately to each requester."""
         await self._change(interaction, lambda s: dataclasses.replace(s, private_results=private))
 
     async def _server(self, interaction: discord.Interaction) -> ServerSettings | None:
         """This server's settings, or None after refusing a member without Manage Server."""
         # Discord hides /admin from them by default, but a server can change that.
         if not interaction.permissions.manage_guild or interaction.guild_id is None:
-            await send_private(interaction, "This needs the Manage Server permission.")
+            await send_private(
+                interaction,
+                tr(locale_of(interaction), "This needs the Manage Server permission."),
+            )
             return None
         return await self.bot.servers.get(interaction.guild_id)
 
@@ -221,43 +301,78 @@ class AdminCog(commands.Cog):
             return
         changed = change(server)
         await self.bot.servers.save(changed)
-        text, files = _describe(changed, interaction.guild)
-        await send_private(interaction, "Saved.\n" + text, files=files)
+        locale = locale_of(interaction)
+        text, files = _describe(changed, interaction.guild, locale)
+        await send_private(interaction, tr(locale, "Saved.") + "\n" + text, files=files)
 
-    @admin.command(name="pause")
+    @admin.command(
+        name=locale_str("pause"),
+        description=locale_str("Hold every request until /admin resume (the bot's owner only)."),
+    )
     async def pause(self, interaction: discord.Interaction) -> None:
-        """Hold every request until /admin resume (the bot's owner only)."""
         if not await self._owner(interaction):
             return
-        await self.bot.runner.pause("the bot's owner paused generation")
+        # Stored in English, as every pause reason, and translated wherever it is shown.
+        await self.bot.runner.pause(mark("the bot's owner paused generation"))
         await send_private(
-            interaction, "Paused: requests wait in their places until `/admin resume`."
+            interaction,
+            tr(
+                locale_of(interaction),
+                "Paused: requests wait in their places until `/admin resume`.",
+            ),
         )
 
-    @admin.command(name="spend")
+    @admin.command(
+        name=locale_str("spend"),
+        description=locale_str(
+            "Credits left, the budget, and spend per server (the bot's owner only)."
+        ),
+    )
     async def spend(self, interaction: discord.Interaction) -> None:
-        """Credits left, the budget, and spend per server (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         bot, settings = self.bot, self.bot.settings
+        locale = locale_of(interaction)
         since = bot.clock() - DAY_SECONDS
         everyone = await bot.store.spend_since(since)
-        credits = (await bot.store.last_usage()).get("x-remaining-credits", "unknown")
+        credits = (await bot.store.last_usage()).get("x-remaining-credits") or tr(locale, "unknown")
         budget = settings.daily_budget_usd
+        figures = {
+            "generations": _generations(locale, everyone.generations),
+            "dollars": f"{everyone.dollars:.2f}",
+        }
+        if budget is not None:
+            last_day = tr(
+                locale,
+                "Last 24 hours: {generations}, ${dollars} of the ${budget} budget",
+                budget=f"{budget:.2f}",
+                **figures,
+            )
+        else:
+            last_day = tr(
+                locale, "Last 24 hours: {generations}, ${dollars} (no budget set)", **figures
+            )
         lines = [
-            f"Segmind credits left (after the latest generation): {credits}",
-            f"Last 24 hours: {_generations(everyone.generations)}, ${everyone.dollars:.2f}"
-            + (f" of the ${budget:.2f} budget" if budget is not None else " (no budget set)"),
+            tr(
+                locale,
+                "Segmind credits left (after the latest generation): {credits}",
+                credits=credits,
+            ),
+            last_day,
         ]
         servers = []
         for row in await bot.store.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
-            name = guild.name if guild else f"server {row['guild_id']}"
-            servers.append(
-                f"- {name}: {_generations(int(row['generations']))}, ${float(row['dollars']):.2f}"
-            )
+            name = guild.name if guild else tr(locale, "server {id}", id=row["guild_id"])
+            generations = _generations(locale, int(row["generations"]))
+            servers.append(f"- {name}: {generations}, ${float(row['dollars']):.2f}")
         shown = show_list(
-            servers, noun="servers", budget=SPEND_LIST_BUDGET, separator="\n", filename=SPEND_FILE
+            servers,
+            noun=SERVERS,
+            locale=locale,
+            budget=SPEND_LIST_BUDGET,
+            separator="\n",
+            filename=SPEND_FILE,
         )
         if servers:
             lines.append(shown.text)
@@ -266,32 +381,57 @@ class AdminCog(commands.Cog):
         totals, by_server = per_day(rows, days), per_server(rows, days)
         lines.append(summary(totals, interaction.locale))
         if paused := await bot.runner.pause_reason():
-            lines.append(f"⏸️ Paused: {paused}.")
+            lines.append(tr(locale, "⏸️ Paused: {reason}.", reason=tr(locale, paused)))
         names = [_series_name(bot, series, interaction.locale) for series in by_server]
         chart = await servers_chart(totals, by_server, names, interaction.locale)
         await send_private(interaction, "\n".join(lines), files=[*_files(shown), chart])
 
-    @admin.command(name="storage")
+    @admin.command(
+        name=locale_str("storage"),
+        description=locale_str(
+            "The database's size, its images by kind, and the budget (the bot's owner only)."
+        ),
+    )
     async def storage(self, interaction: discord.Interaction) -> None:
-        """The database's size, its images by kind, and the budget (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         settings = self.bot.settings
+        locale = locale_of(interaction)
         figures = await self.bot.storage.figures()
         budget = figures.budget_bytes
-        size = f"Database: {_megabytes(figures.database_bytes)}"
+        database = _megabytes(figures.database_bytes)
         if budget is not None:
-            size += f" of the {_megabytes(budget)} budget ({figures.database_bytes / budget:.0%})"
+            size = tr(
+                locale,
+                "Database: {size} of the {budget} budget ({share})",
+                size=database,
+                budget=_megabytes(budget),
+                share=f"{figures.database_bytes / budget:.0%}",
+            )
         else:
-            size += " (no budget: STORAGE_BUDGET_MB is not set)"
+            size = tr(
+                locale, "Database: {size} (no budget: STORAGE_BUDGET_MB is not set)", size=database
+            )
         lines = [
             size,
-            f"Images: {figures.images}, each stored once, {_megabytes(figures.image_bytes)} "
-            "in all. By kind (an image used two ways counts in both):",
-            *(f"- {label}: {_megabytes(figures.by_kind[kind])}" for kind, label in KINDS.items()),
-            f"Kept: a delivered request's images {settings.image_retention_days:g} days after "
-            f"its last use, request history {settings.history_retention_days:g} days, saved "
-            "characters until deleted.",
+            tr(
+                locale,
+                "Images: {count}, each stored once, {size} in all. By kind (an image used two "
+                "ways counts in both):",
+                count=figures.images,
+                size=_megabytes(figures.image_bytes),
+            ),
+            *(
+                f"- {tr(locale, label)}: {_megabytes(figures.by_kind[kind])}"
+                for kind, label in KINDS.items()
+            ),
+            tr(
+                locale,
+                "Kept: a delivered request's images {images} days after its last use, request "
+                "history {history} days, saved characters until deleted.",
+                images=f"{settings.image_retention_days:g}",
+                history=f"{settings.history_retention_days:g}",
+            ),
         ]
         await send_private(interaction, "\n".join(lines))
 
@@ -299,47 +439,76 @@ class AdminCog(commands.Cog):
         # Checked by id, not by permission: server admins must not control what the owner pays.
         if await self.bot.is_owner(interaction.user):
             return True
-        await send_private(interaction, "Only the bot's owner can do this.")
+        await send_private(
+            interaction, tr(locale_of(interaction), "Only the bot's owner can do this.")
+        )
         return False
 
-    @admin.command(name="resume")
+    @admin.command(
+        name=locale_str("resume"),
+        description=locale_str("Resume generation after a pause (the bot's owner only)."),
+    )
     async def resume(self, interaction: discord.Interaction) -> None:
-        """Resume generation after a pause (the bot's owner only)."""
         if not await self._owner(interaction):
             return
         runner = self.bot.runner
+        locale = locale_of(interaction)
         if await runner.pause_reason() is None:
-            await send_private(interaction, "Generation is not paused.")
+            await send_private(interaction, tr(locale, "Generation is not paused."))
             return
         waiting = await runner.resume()
-        await send_private(interaction, f"Resumed: {waiting} waiting request(s) will run now.")
+        await send_private(
+            interaction,
+            tr(locale, "Resumed: {count} waiting request(s) will run now.", count=waiting),
+        )
 
 
 def _describe(
-    server: ServerSettings, guild: discord.Guild | None
+    server: ServerSettings, guild: discord.Guild | None, locale: discord.Locale
 ) -> tuple[str, list[discord.File]]:
     """The server's settings as one message, and the whole of each list that had to be cut."""
     channels = show_list(
         [f"<#{c}>" for c in server.channels],
-        noun="channels",
+        noun=CHANNELS,
+        locale=locale,
         filename=CHANNELS_FILE,
-        lines=[_channel_name(guild, c) for c in server.channels],
+        lines=[_channel_name(guild, c, locale) for c in server.channels],
     )
-    words = show_list(server.blocked_words, noun="words", filename=WORDS_FILE)
-    nsfw = "relaxed in age-restricted channels" if server.nsfw_allowed else "always excluded"
-    text = "\n".join(
-        [
-            f"- Bot: {'on' if server.enabled else 'off'} in this server",
-            f"- /pose works in: {channels.text or 'every channel'}",
-            f"- Server cap: {server.daily_cap or 'none'} generations per 24 hours",
-            f"- Per-member cap: {server.user_cap or 'the bot default'}",
-            f"- Negative prompt added: {server.negative_prompt or 'none'}",
-            f"- Nudity ({SAFE_NEGATIVE_PROMPT}): {nsfw}",
-            f"- Blocked words: {words.text or 'none'}",
-            f"- Results: {'private to each requester' if server.private_results else 'public'}",
-        ]
-    )
-    return text, _files(channels, words)
+    words = show_list(server.blocked_words, noun=WORDS, locale=locale, filename=WORDS_FILE)
+    none = tr(locale, "none")
+    lines = [
+        tr(locale, "- Bot: on in this server")
+        if server.enabled
+        else tr(locale, "- Bot: off in this server"),
+        tr(
+            locale,
+            "- /pose works in: {places}",
+            places=channels.text or tr(locale, "every channel"),
+        ),
+        tr(
+            locale,
+            "- Server cap: {cap} generations per 24 hours",
+            cap=server.daily_cap or none,
+        ),
+        tr(
+            locale,
+            "- Per-member cap: {cap}",
+            cap=server.user_cap or tr(locale, "the bot default"),
+        ),
+        tr(locale, "- Negative prompt added: {text}", text=server.negative_prompt or none),
+        tr(
+            locale,
+            "- Nudity ({words}): relaxed in age-restricted channels",
+            words=SAFE_NEGATIVE_PROMPT,
+        )
+        if server.nsfw_allowed
+        else tr(locale, "- Nudity ({words}): always excluded", words=SAFE_NEGATIVE_PROMPT),
+        tr(locale, "- Blocked words: {words}", words=words.text or none),
+        tr(locale, "- Results: private to each requester")
+        if server.private_results
+        else tr(locale, "- Results: public"),
+    ]
+    return "\n".join(lines), _files(channels, words)
 
 
 def _files(*listings: Listing) -> list[discord.File]:
@@ -347,9 +516,11 @@ def _files(*listings: Listing) -> list[discord.File]:
     return [listing.file for listing in listings if listing.file is not None]
 
 
-def _channel_name(guild: discord.Guild | None, channel_id: int) -> str:
+def _channel_name(guild: discord.Guild | None, channel_id: int, locale: discord.Locale) -> str:
     channel = guild.get_channel(channel_id) if guild else None
-    return f"#{channel.name} ({channel_id})" if channel else f"unknown channel ({channel_id})"
+    if channel is not None:
+        return f"#{channel.name} ({channel_id})"
+    return tr(locale, "unknown channel ({id})", id=channel_id)
 
 
 def _series_name(bot: PoseBot, series: ServerSeries, locale: discord.Locale) -> str:
@@ -367,8 +538,10 @@ def _megabytes(size: int) -> str:
     return f"{size / MB:.1f} MB"
 
 
-def _generations(count: int) -> str:
-    return f"{count} generation" if count == 1 else f"{count} generations"
+def _generations(locale: discord.Locale, count: int) -> str:
+    if count == 1:
+        return tr(locale, "1 generation")
+    return tr(locale, "{count} generations", count=count)
 
 
 async def setup(bot: PoseBot) -> None:

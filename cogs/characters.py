@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.characters import (
@@ -24,6 +25,8 @@ from bot.domain.characters import (
 from bot.domain.errors import UserError
 from bot.domain.images import (
     MAX_UPLOAD_BYTES,
+    THE_IMAGE,
+    TOO_BIG,
     CheckedImage,
     ImageRejected,
     prepare_reference,
@@ -35,8 +38,8 @@ from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.files import file_name, image_file
-from bot.ui.i18n import tr
-from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private
+from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private, user_text
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -48,36 +51,33 @@ PAGE_SIZE = 10
 CONFIRM_TIMEOUT_SECONDS = 60.0
 # A private message can only be edited through its interaction, whose token lives 15 minutes.
 PAGES_TIMEOUT_SECONDS = 14 * 60
-SAVE_HINT = "Save one with `/character save`: give it a name and attach an image of it."
-GENERATING = "You have a generation running; try again when it is done."
+GENERATING = mark("You have a generation running; try again when it is done.")
 
 
-def _embed(character: Character, viewer_id: int) -> discord.Embed:
+def _embed(character: Character, viewer_id: int, locale: discord.Locale) -> discord.Embed:
     embed = discord.Embed(
         title=character.name,
         description=character.description or None,
         colour=discord.Colour.blurple(),
     )
-    owner = "you" if character.owner_id == viewer_id else f"<@{character.owner_id}>"
-    embed.add_field(name="Owner", value=owner)
+    owner = tr(locale, "you") if character.owner_id == viewer_id else f"<@{character.owner_id}>"
+    embed.add_field(name=tr(locale, "Owner"), value=owner)
     if character.shared:
-        shared = "Yes: everyone in its server can pose it"
+        shared = tr(locale, "Yes: everyone in its server can pose it")
     else:
-        shared = "No: only its owner can pose it"
-    embed.add_field(name="Shared", value=shared)
+        shared = tr(locale, "No: only its owner can pose it")
+    embed.add_field(name=tr(locale, "Shared"), value=shared)
     return embed
 
 
-def _may_change(character: Character, interaction: discord.Interaction, verb: str) -> str | None:
-    """Why this user may not rename or delete this character, or None if they may."""
+def _may_change(character: Character, interaction: discord.Interaction, refusal: str) -> str | None:
+    """Why this user may not rename or delete this character (`refusal`, with the name), or
+    None if they may."""
     if character.owner_id == interaction.user.id:
         return None
     if character.shared and interaction.permissions.manage_guild:
         return None
-    return (
-        f"Only the owner of “{character.name}”, or someone with the Manage Server permission, "
-        f"can {verb} it."
-    )
+    return tr(locale_of(interaction), refusal, name=character.name)
 
 
 class Confirm(views.View):
@@ -94,6 +94,9 @@ class Confirm(views.View):
         expired: str,
     ) -> None:
         super().__init__(timeout=CONFIRM_TIMEOUT_SECONDS)
+        locale = locale_of(origin)
+        self.confirm.label = tr(locale, "Confirm")
+        self.cancel.label = tr(locale, "Cancel")
         self.origin = origin
         self.action = action
         self.working = working
@@ -103,7 +106,10 @@ class Confirm(views.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.origin.user.id:
-            await send_private(interaction, "Only the person who asked can answer this.")
+            await send_private(
+                interaction,
+                tr(locale_of(interaction), "Only the person who asked can answer this."),
+            )
             return False
         return True
 
@@ -119,10 +125,12 @@ class Confirm(views.View):
         try:
             text = await self.action()
         except UserError as error:
-            text = str(error)
+            text = user_text(locale_of(self.origin), error)
         except Exception as error:
             command = self.origin.command
-            text = report_unexpected(error, f"/{command.qualified_name if command else '?'}")
+            text = report_unexpected(
+                error, f"/{command.qualified_name if command else '?'}", locale_of(self.origin)
+            )
         await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
@@ -163,6 +171,9 @@ class CharacterPages(views.View):
         self.characters = characters
         self.page = 0
         self.pages = math.ceil(len(characters) / PAGE_SIZE)
+        self.locale = locale_of(origin)
+        self.previous_page.label = tr(self.locale, "Previous")
+        self.next_page.label = tr(self.locale, "Next")
         self._update_buttons()
 
     async def render(self) -> dict[str, Any]:
@@ -177,14 +188,18 @@ class CharacterPages(views.View):
         embeds, files = [], []
         for character, image in zip(shown, small, strict=True):
             filename = file_name(f"thumbnail-{character.id}", image)
-            embed = _embed(character, self.origin.user.id)
+            embed = _embed(character, self.origin.user.id, self.locale)
             embed.set_thumbnail(url=f"attachment://{filename}")
             embeds.append(embed)
             files.append(image_file(image, filename))
         count = len(self.characters)
-        content = (
-            f"**Characters you can pose** ({count}; page {self.page + 1} of {self.pages}). "
-            "`/character show` shows one in full."
+        content = tr(
+            self.locale,
+            "**Characters you can pose** ({count}; page {page} of {pages}). "
+            "`/character show` shows one in full.",
+            count=count,
+            page=self.page + 1,
+            pages=self.pages,
         )
         return {"content": content, "embeds": embeds, "files": files}
 
@@ -217,7 +232,10 @@ class CharacterPages(views.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.origin.user.id:
-            await send_private(interaction, "These buttons are for the person who asked.")
+            await send_private(
+                interaction,
+                tr(locale_of(interaction), "These buttons are for the person who asked."),
+            )
             return False
         return True
 
@@ -230,18 +248,31 @@ class CharacterPages(views.View):
 
 class CharacterCog(commands.Cog):
     character = app_commands.Group(
-        name="character", description="Your saved characters, ready to pose", guild_only=True
+        name=locale_str("character"),
+        description=locale_str("Your saved characters, ready to pose"),
+        guild_only=True,
     )
 
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @character.command(name="save")
+    @character.command(
+        name=locale_str("save"),
+        description=locale_str("Save a character to pose again later: a name and an image of it."),
+    )
     @app_commands.describe(
-        name="What to call it: letters, digits and spaces, at most 32 characters",
-        image="An image of the character (PNG, JPEG, WEBP or GIF; at most 10 MiB)",
-        description="How the character looks, in words",
-        shared="Let everyone in this server pose it (needs the Manage Server permission)",
+        name=locale_str("What to call it: letters, digits and spaces, at most 32 characters"),
+        image=locale_str("An image of the character (PNG, JPEG, WEBP or GIF; at most 10 MiB)"),
+        description=locale_str("How the character looks, in words"),
+        shared=locale_str(
+            "Let everyone in this server pose it (needs the Manage Server permission)"
+        ),
+    )
+    @app_commands.rename(
+        name=locale_str("name"),
+        image=locale_str("image"),
+        description=locale_str("description"),
+        shared=locale_str("shared"),
     )
     async def save(
         self,
@@ -251,28 +282,30 @@ class CharacterCog(commands.Cog):
         description: app_commands.Range[str, 1, MAX_DESCRIPTION_LENGTH] | None = None,
         shared: bool = False,
     ) -> None:
-        """Save a character to pose again later: a name and an image of it."""
         user_id = interaction.user.id
+        locale = locale_of(interaction)
         try:
             # Everything that can be checked is checked before the image is downloaded.
             name = check_name(name)
             if shared and not interaction.permissions.manage_guild:
                 raise CharacterError(
-                    "Sharing a character with the server needs the Manage Server permission. "
-                    "Save it without `shared` to keep it for yourself."
+                    mark(
+                        "Sharing a character with the server needs the Manage Server "
+                        "permission. Save it without `shared` to keep it for yourself."
+                    )
                 )
             await self.bot.characters.check_room(user_id, name)
             if interaction.guild_id is not None:
                 server = await self.bot.servers.get(interaction.guild_id)
                 word = blocked_word_in([name, description or ""], server.blocked_words)
                 if word is not None:
-                    raise CharacterError(f"This server does not allow the word “{word}”.")
+                    raise CharacterError(
+                        mark("This server does not allow the word “{word}”."), word=word
+                    )
             if image.size > MAX_UPLOAD_BYTES:
-                raise ImageRejected(
-                    f"The image is {image.size / 2**20:.1f} MiB; the limit is 10 MiB."
-                )
+                raise ImageRejected(TOO_BIG, label=THE_IMAGE, size=f"{image.size / 2**20:.1f}")
         except (CharacterError, ImageRejected) as error:
-            await send_private(interaction, str(error))
+            await send_private(interaction, user_text(locale, error))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
@@ -290,15 +323,22 @@ class CharacterCog(commands.Cog):
                 now=self.bot.clock(),
             )
         except (CharacterError, ImageRejected) as error:
-            await send_private(interaction, str(error))
+            await send_private(interaction, user_text(locale, error))
             return
         small = await asyncio.to_thread(thumbnail, prepared)
         filename = file_name(f"thumbnail-{character.id}", small)
-        embed = _embed(character, user_id)
+        embed = _embed(character, user_id, locale)
         embed.set_thumbnail(url=f"attachment://{filename}")
-        who = "everyone in this server" if character.shared else "you"
+        if character.shared:
+            saved = tr(
+                locale,
+                "Saved “{name}”: everyone in this server can pose it now.",
+                name=character.name,
+            )
+        else:
+            saved = tr(locale, "Saved “{name}”: you can pose it now.", name=character.name)
         await interaction.followup.send(
-            f"Saved “{character.name}”: {who} can pose it now.",
+            saved,
             embed=embed,
             file=image_file(small, filename),
             ephemeral=True,
@@ -310,19 +350,28 @@ class CharacterCog(commands.Cog):
             data = await attachment.read()
         except discord.HTTPException:
             raise ImageRejected(
-                "The image could not be downloaded from Discord; please attach it again."
+                mark("{label} could not be downloaded from Discord; please attach it again."),
+                label=THE_IMAGE,
             ) from None
         # Decoding takes a while: off the event loop, so other users get their replies.
-        return await asyncio.to_thread(prepare_reference, data, label="The image")
+        return await asyncio.to_thread(prepare_reference, data, label=THE_IMAGE)
 
-    @character.command(name="list")
+    @character.command(
+        name=locale_str("list"),
+        description=locale_str(
+            "List the characters you can pose: yours and the ones shared in this server."
+        ),
+    )
     async def list_characters(self, interaction: discord.Interaction) -> None:
-        """List the characters you can pose: yours and the ones shared in this server."""
         characters = await self.bot.characters.usable(interaction.user.id, interaction.guild_id)
         if not characters:
             await send_private(
                 interaction,
-                f"You have no characters yet, and none are shared in this server. {SAVE_HINT}",
+                tr(
+                    locale_of(interaction),
+                    "You have no characters yet, and none are shared in this server. Save one "
+                    "with `/character save`: give it a name and attach an image of it.",
+                ),
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -338,17 +387,20 @@ class CharacterCog(commands.Cog):
             **extra,
         )
 
-    @character.command(name="show")
-    @app_commands.describe(name="The character to show")
+    @character.command(
+        name=locale_str("show"),
+        description=locale_str("Show one of the characters you can pose, with its image."),
+    )
+    @app_commands.describe(name=locale_str("The character to show"))
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"))
     async def show(self, interaction: discord.Interaction, name: str) -> None:
-        """Show one of the characters you can pose, with its image."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
         image = character.image
         filename = file_name(f"character-{character.id}", image)
-        embed = _embed(character, interaction.user.id)
+        embed = _embed(character, interaction.user.id, locale_of(interaction))
         embed.set_image(url=f"attachment://{filename}")
         await interaction.response.send_message(
             embed=embed,
@@ -357,79 +409,122 @@ class CharacterCog(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
 
-    @character.command(name="rename")
-    @app_commands.describe(name="The character to rename", new_name="Its new name")
+    @character.command(
+        name=locale_str("rename"),
+        description=locale_str("Rename one of your characters."),
+    )
+    @app_commands.describe(
+        name=locale_str("The character to rename"), new_name=locale_str("Its new name")
+    )
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"), new_name=locale_str("new_name"))
     async def rename(self, interaction: discord.Interaction, name: str, new_name: str) -> None:
-        """Rename one of your characters."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
-        refusal = _may_change(character, interaction, "rename")
+        refusal = _may_change(
+            character,
+            interaction,
+            mark(
+                "Only the owner of “{name}”, or someone with the Manage Server permission, "
+                "can rename it."
+            ),
+        )
         if refusal is not None:
             await send_private(interaction, refusal)
             return
+        locale = locale_of(interaction)
         try:
             renamed = await self.bot.characters.rename(character, new_name)
         except CharacterError as error:
-            await send_private(interaction, str(error))
+            await send_private(interaction, user_text(locale, error))
             return
-        await send_private(interaction, f"Renamed “{character.name}” to “{renamed.name}”.")
+        await send_private(
+            interaction,
+            tr(locale, "Renamed “{old}” to “{new}”.", old=character.name, new=renamed.name),
+        )
 
-    @character.command(name="delete")
-    @app_commands.describe(name="The character to delete")
+    @character.command(
+        name=locale_str("delete"),
+        description=locale_str("Delete one of your characters (you are asked to confirm)."),
+    )
+    @app_commands.describe(name=locale_str("The character to delete"))
     @app_commands.autocomplete(name=character_names)
+    @app_commands.rename(name=locale_str("name"))
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
-        """Delete one of your characters (you are asked to confirm)."""
         character = await find_character(self.bot, interaction, name)
         if character is None:
             return
-        refusal = _may_change(character, interaction, "delete")
+        refusal = _may_change(
+            character,
+            interaction,
+            mark(
+                "Only the owner of “{name}”, or someone with the Manage Server permission, "
+                "can delete it."
+            ),
+        )
         if refusal is not None:
             await send_private(interaction, refusal)
             return
+        locale = locale_of(interaction)
+        name = character.name
 
         async def delete() -> str:
             if await self.bot.characters.delete(character.id):
-                return f"Deleted “{character.name}”."
-            return f"“{character.name}” was deleted already."
+                return tr(locale, "Deleted “{name}”.", name=name)
+            return tr(locale, "“{name}” was deleted already.", name=name)
 
-        note = ""
         if character.owner_id != interaction.user.id:
-            note = f" It was saved by <@{character.owner_id}> and is shared in this server."
+            question = tr(
+                locale,
+                "Delete “{name}” for good? It was saved by <@{owner}> and is shared in this "
+                "server.",
+                name=name,
+                owner=character.owner_id,
+            )
+        else:
+            question = tr(locale, "Delete “{name}” for good?", name=name)
         view = Confirm(
             interaction,
             delete,
-            working=f"Deleting “{character.name}”…",
-            cancelled=f"Kept “{character.name}”.",
-            expired=f"No answer within a minute, so “{character.name}” was kept.",
+            working=tr(locale, "Deleting “{name}”…", name=name),
+            cancelled=tr(locale, "Kept “{name}”.", name=name),
+            expired=tr(locale, "No answer within a minute, so “{name}” was kept.", name=name),
         )
         await interaction.response.send_message(
-            f"Delete “{character.name}” for good?{note}",
+            question,
             view=view,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
 
-    @app_commands.command(name="forget-me")
+    @app_commands.command(
+        name=locale_str("forget-me"),
+        description=locale_str(
+            "Delete everything the bot keeps about you: your characters and your requests."
+        ),
+    )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def forget_me(self, interaction: discord.Interaction) -> None:
-        """Delete everything the bot keeps about you: your characters and your requests."""
         user_id = interaction.user.id
+        locale = locale_of(interaction)
         if await self._generating(user_id):
-            await send_private(interaction, GENERATING)
+            await send_private(interaction, tr(locale, GENERATING))
             return
         view = Confirm(
             interaction,
-            lambda: self._forget(user_id, interaction.locale),
-            working="Forgetting you…",
-            cancelled="Nothing was deleted.",
-            expired="No answer within a minute, so nothing was deleted.",
+            lambda: self._forget(user_id, locale),
+            working=tr(locale, "Forgetting you…"),
+            cancelled=tr(locale, "Nothing was deleted."),
+            expired=tr(locale, "No answer within a minute, so nothing was deleted."),
         )
         await interaction.response.send_message(
-            "This deletes your saved characters, your /settings and every request you made, "
-            "with their images, cancels the ones still waiting, and removes your images from "
-            "requests other people made from yours. It cannot be undone. Go ahead?",
+            tr(
+                locale,
+                "This deletes your saved characters, your /settings and every request you made, "
+                "with their images, cancels the ones still waiting, and removes your images from "
+                "requests other people made from yours. It cannot be undone. Go ahead?",
+            ),
             view=view,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -439,10 +534,10 @@ class CharacterCog(commands.Cog):
         running = await self.bot.store.jobs([states.RUNNING, states.GENERATED])
         return any(job.requester_id == user_id for job in running)
 
-    async def _forget(self, user_id: int, interaction_locale: discord.Locale) -> str:
+    async def _forget(self, user_id: int, locale: discord.Locale) -> str:
         # A running job is paid for and owned by the runner: it is never deleted under it.
         if await self._generating(user_id):
-            return GENERATING
+            return tr(locale, GENERATING)
         queued = [
             job for job in await self.bot.store.jobs([states.QUEUED]) if job.requester_id == user_id
         ]
@@ -450,7 +545,11 @@ class CharacterCog(commands.Cog):
             if await self.bot.runner.cancel(job.id):
                 await remove_card(self.bot, job)
         if await self._generating(user_id):  # one started while the others were cancelled
-            return f"Your waiting requests were cancelled, but one had started. {GENERATING}"
+            return tr(
+                locale,
+                "Your waiting requests were cancelled, but one had started. {generating}",
+                generating=GENERATING,
+            )
         characters = await self.bot.characters.delete_user_data(user_id)
         # Others' Rerolls of a result of theirs, poses of a character they shared.
         others = await self.bot.store.remove_uploads_of(user_id)
@@ -467,27 +566,37 @@ class CharacterCog(commands.Cog):
         if not characters and not requests and not others:
             if settings:
                 return tr(
-                    interaction_locale,
+                    locale,
                     "Deleted your defaults from /settings; the bot kept no characters or "
                     "requests of yours.",
                 )
-            return "There was nothing to delete: the bot keeps no characters or requests of yours."
-        text = (
-            f"Deleted {_count(characters, 'character')} and {_count(requests, 'request')} "
-            "with their images."
+            return tr(
+                locale,
+                "There was nothing to delete: the bot keeps no characters or requests of yours.",
+            )
+        text = tr(
+            locale,
+            "Deleted {characters} and {requests} with their images.",
+            characters=_count(locale, characters, ONE_CHARACTER, CHARACTERS),
+            requests=_count(locale, requests, ONE_REQUEST, REQUESTS),
         )
         if others:
-            text += (
-                f" Your images were also removed from {_count(others, 'request')} other people "
-                "made from yours."
+            text += " " + tr(
+                locale,
+                "Your images were also removed from {requests} other people made from yours.",
+                requests=_count(locale, others, ONE_REQUEST, REQUESTS),
             )
         if settings:
-            text += " " + tr(interaction_locale, "Your defaults from /settings are deleted too.")
+            text += " " + tr(locale, "Your defaults from /settings are deleted too.")
         return text
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+ONE_CHARACTER, CHARACTERS = mark("1 character"), mark("{count} characters")
+ONE_REQUEST, REQUESTS = mark("1 request"), mark("{count} requests")
+
+
+def _count(locale: discord.Locale, number: int, one: str, many: str) -> str:
+    return tr(locale, one) if number == 1 else tr(locale, many, count=number)
 
 
 async def setup(bot: PoseBot) -> None:

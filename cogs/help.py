@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.quotas import DAY_SECONDS
@@ -23,7 +24,12 @@ class HelpCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="help")
+    @app_commands.command(
+        name=locale_str("help"),
+        description=locale_str(
+            "How to use the bot: the first /pose, saved characters, the buttons and your limits."
+        ),
+    )
     async def guide(self, interaction: discord.Interaction) -> None:
         """How to use the bot: the first /pose, saved characters, the buttons and your limits."""
         server = None
@@ -61,15 +67,13 @@ class Guide:
         self.in_server = in_server
         self.now = now
 
-    def t(self, message: str, /, **values: object) -> str:
-        return tr(self.locale, message, **values)
-
     def embed(self) -> discord.Embed:
         embed = discord.Embed(
-            title=self.t("How to use the pose bot"),
-            description=self.t(
+            title=tr(self.locale, "How to use the pose bot"),
+            description=tr(
+                self.locale,
                 "Give the bot an image of a character and describe a pose: it posts the same "
-                "character in that pose. Only you can see this guide."
+                "character in that pose. Only you can see this guide.",
             ),
             colour=discord.Colour.blurple(),
         )
@@ -79,26 +83,28 @@ class Guide:
 
     def sections(self) -> list[tuple[str, str]]:
         return [
-            (self.t("1. Your first /pose"), self.first_pose()),
-            (self.t("2. Saving a character"), self.saving()),
-            (self.t("3. The buttons under a result"), self.buttons()),
-            (self.t("4. Your limits"), self.limits()),
-            (self.t("5. A worked example"), self.example()),
+            (tr(self.locale, "1. Your first /pose"), self.first_pose()),
+            (tr(self.locale, "2. Saving a character"), self.saving()),
+            (tr(self.locale, "3. The buttons under a result"), self.buttons()),
+            (tr(self.locale, "4. Your limits"), self.limits()),
+            (tr(self.locale, "5. A worked example"), self.example()),
         ]
 
     def first_pose(self) -> str:
-        return self.t(
+        return tr(
+            self.locale,
             "Type `/pose`, attach an image of your character to `character` and describe the "
             "pose in `prompt`, for example:\n"
             "`/pose character:knight.png prompt:the knight, kneeling, sword planted in the "
             "ground`\n"
             "A card shows your place in the queue; it becomes the picture when it is ready "
             "(about 40 seconds). `size`, `steps`, `guidance` and `seed` are optional; the seed "
-            "is always shown, so a result can be made again."
+            "is always shown, so a result can be made again.",
         )
 
     def saving(self) -> str:
-        return self.t(
+        return tr(
+            self.locale,
             "`/character save name:Aria image:aria.png description:red cloak, silver hair` "
             "keeps Aria; then `/pose saved:Aria prompt:sitting on a throne` poses her, her "
             "description put before your words. You may keep {count} characters; "
@@ -108,50 +114,58 @@ class Guide:
 
     def buttons(self) -> str:
         what = {
-            "reroll": self.t("the same request, a new seed"),
-            "newpose": self.t("the same character and seed, new words"),
-            "save": self.t("keeps the result as a character of yours"),
-            "delete": self.t("removes the result (its requester, or Manage Messages)"),
+            "reroll": tr(self.locale, "the same request, a new seed"),
+            "newpose": tr(self.locale, "the same character and seed, new words"),
+            "save": tr(self.locale, "keeps the result as a character of yours"),
+            "delete": tr(self.locale, "removes the result (its requester, or Manage Messages)"),
         }
         lines = [
-            f"{emoji} **{self.t(label)}**: {what[action]}"
+            f"{emoji} **{tr(self.locale, label)}**: {what[action]}"
             for action, (label, emoji, _) in RESULT_ACTIONS.items()
         ]
         lines.append(
-            self.t("Reroll and New pose are new requests of whoever presses: they count below.")
+            tr(
+                self.locale,
+                "Reroll and New pose are new requests of whoever presses: they count below.",
+            )
         )
         return "\n".join(lines)
 
     def limits(self) -> str:
         settings = self.settings
         if self.per_member is not None:
-            daily = self.t(
+            daily = tr(
+                self.locale,
                 "**Daily limit**: {count} generations per 24 hours (this server's cap per "
                 "member); the oldest frees up 24 hours after it was made.",
                 count=self.daily,
             )
         else:
-            daily = self.t(
+            daily = tr(
+                self.locale,
                 "**Daily limit**: {count} generations per 24 hours; the oldest frees up 24 "
                 "hours after it was made.",
                 count=self.daily,
             )
         if not self.in_server:
-            server = self.t("**Server cap**: each server may set one for all its members.")
+            server = tr(self.locale, "**Server cap**: each server may set one for all its members.")
         elif self.server_cap is not None:
-            server = self.t(
+            server = tr(
+                self.locale,
                 "**Server cap**: {count} generations per 24 hours for everyone here together.",
                 count=self.server_cap,
             )
         else:
-            server = self.t("**Server cap**: none in this server.")
+            server = tr(self.locale, "**Server cap**: none in this server.")
         lines = [
-            self.t(
+            tr(
+                self.locale,
                 "**Cooldown**: one accepted request every {duration}.",
                 duration=self.duration(settings.user_cooldown_seconds),
             ),
             daily,
-            self.t(
+            tr(
+                self.locale,
                 "**Queue**: at most {count} of your requests waiting, one generating at a time.",
                 count=settings.user_max_queued,
             ),
@@ -159,22 +173,25 @@ class Guide:
         ]
         if settings.daily_budget_usd is not None:
             lines.append(
-                self.t(
+                tr(
+                    self.locale,
                     "**Budget**: the bot's owner pays for every generation and sets a daily "
-                    "budget; when it is spent, requests are refused until it frees up."
+                    "budget; when it is spent, requests are refused until it frees up.",
                 )
             )
         lines.append(
-            self.t(
+            tr(
+                self.locale,
                 "A request that fails or that you cancel costs nothing and gives the cooldown "
-                "back. `/usage` shows what you have left, with a chart of your last 30 days."
+                "back. `/usage` shows what you have left, with a chart of your last 30 days.",
             )
         )
         return "\n".join(f"- {line}" if line.startswith("**") else line for line in lines)
 
     def example(self) -> str:
         cooldown = self.settings.user_cooldown_seconds
-        return self.t(
+        return tr(
+            self.locale,
             "You pose at {now}; the card shows your place in the queue. Your next request "
             "is accepted from {next} ({duration} later), and up to {queued} of yours can wait "
             "while one generates. After {count} generations in 24 hours the next one is "
@@ -190,10 +207,10 @@ class Guide:
 
     def duration(self, seconds: float) -> str:
         if seconds < 120:
-            return self.t("{count:g} seconds", count=seconds)
+            return tr(self.locale, "{count:g} seconds", count=seconds)
         if seconds < 2 * 3600:
-            return self.t("{count:g} minutes", count=round(seconds / 60, 1))
-        return self.t("{count:g} hours", count=round(seconds / 3600, 1))
+            return tr(self.locale, "{count:g} minutes", count=round(seconds / 60, 1))
+        return tr(self.locale, "{count:g} hours", count=round(seconds / 3600, 1))
 
 
 async def setup(bot: PoseBot) -> None:

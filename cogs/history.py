@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.ui.character_choice import character_names, find_character
@@ -21,10 +22,14 @@ class HistoryCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="history")
+    @app_commands.command(
+        name=locale_str("history"),
+        description=locale_str("Your recent results, newest first, to reroll or pose anew."),
+    )
     @app_commands.guild_only()
-    @app_commands.describe(character="Only the results made from this saved character")
+    @app_commands.describe(character=locale_str("Only the results made from this saved character"))
     @app_commands.autocomplete(character=character_names)
+    @app_commands.rename(character=locale_str("character"))
     async def history(self, interaction: discord.Interaction, character: str | None = None) -> None:
         """Your recent results, newest first, to reroll or pose anew."""
         await interaction.response.defer(ephemeral=True, thinking=True)

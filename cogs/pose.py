@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.characters import Character
@@ -25,9 +26,9 @@ from bot.domain.pose_request import (
     InvalidRequest,
 )
 from bot.ui.character_choice import character_names, find_character
-from bot.ui.i18n import tr
+from bot.ui.i18n import locale_of, tr
 from bot.ui.intake import PoseThisModal, described, looks_like_image, saved_image
-from bot.ui.replies import send_private
+from bot.ui.replies import send_private, user_text
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIZE_CHOICES = [
-    app_commands.Choice(name="Square (1024×1024)", value="square"),
-    app_commands.Choice(name="Portrait (832×1216)", value="portrait"),
-    app_commands.Choice(name="Landscape (1216×832)", value="landscape"),
+    app_commands.Choice(name=locale_str("Square (1024×1024)"), value="square"),
+    app_commands.Choice(name=locale_str("Portrait (832×1216)"), value="portrait"),
+    app_commands.Choice(name=locale_str("Landscape (1216×832)"), value="landscape"),
 ]
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ class PoseCog(commands.Cog):
         self.bot = bot
         # Context menus cannot be methods of a cog; this one is added to the tree by hand.
         self._pose_this = app_commands.ContextMenu(
-            name="Pose this character", callback=self.pose_this_character
+            name=locale_str("Pose this character"), callback=self.pose_this_character
         )
 
     async def cog_load(self) -> None:
@@ -74,21 +75,37 @@ class PoseCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self._pose_this.name, type=self._pose_this.type)
 
-    @app_commands.command(name="pose")
+    @app_commands.command(
+        name=locale_str("pose"),
+        description=locale_str(
+            "Pose your character: attach its image (or pick a saved one) and describe the pose."
+        ),
+    )
     @servers_only
     @app_commands.describe(
-        prompt="The character and the pose, in words",
-        character="An image of your character (or use saved)",
-        saved="A character from your library (or attach one as character)",
-        pose="A reference image of the pose (optional)",
-        negative_prompt="What to avoid in the image (default: yours from /settings)",
-        steps="Sampling steps, 1–70 (default: yours from /settings, else 10)",
-        guidance="How closely to follow the prompt, 1–15 (default: yours, else 3)",
-        size="Image size (default: yours from /settings, else square)",
-        seed="Seed for a reproducible result (random when left out)",
+        prompt=locale_str("The character and the pose, in words"),
+        character=locale_str("An image of your character (or use saved)"),
+        saved=locale_str("A character from your library (or attach one as character)"),
+        pose=locale_str("A reference image of the pose (optional)"),
+        negative_prompt=locale_str("What to avoid in the image (default: yours from /settings)"),
+        steps=locale_str("Sampling steps, 1–70 (default: yours from /settings, else 10)"),
+        guidance=locale_str("How closely to follow the prompt, 1–15 (default: yours, else 3)"),
+        size=locale_str("Image size (default: yours from /settings, else square)"),
+        seed=locale_str("Seed for a reproducible result (random when left out)"),
     )
     @app_commands.choices(size=SIZE_CHOICES)
     @app_commands.autocomplete(saved=character_names)
+    @app_commands.rename(
+        prompt=locale_str("prompt"),
+        character=locale_str("character"),
+        saved=locale_str("saved"),
+        pose=locale_str("pose"),
+        negative_prompt=locale_str("negative_prompt"),
+        steps=locale_str("steps"),
+        guidance=locale_str("guidance"),
+        size=locale_str("size"),
+        seed=locale_str("seed"),
+    )
     async def pose(
         self,
         interaction: discord.Interaction,
@@ -102,13 +119,16 @@ class PoseCog(commands.Cog):
         size: app_commands.Choice[str] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
-        """Pose your character: attach its image (or pick a saved one) and describe the pose."""
         intake = self.bot.intake
+        locale = locale_of(interaction)
         if character is not None and saved is not None:
             await send_private(
                 interaction,
-                "Give exactly one character: attach an image as `character`, "
-                "or pick one of your saved characters with `saved`.",
+                tr(
+                    locale,
+                    "Give exactly one character: attach an image as `character`, "
+                    "or pick one of your saved characters with `saved`.",
+                ),
             )
             return
         # What is left out comes from the user's /settings, then the built-in defaults.
@@ -124,7 +144,7 @@ class PoseCog(commands.Cog):
                 size=size.value if size else None,
             )
         except InvalidRequest as error:
-            await send_private(interaction, str(error))
+            await send_private(interaction, user_text(locale, error))
             return
         if character is not None:
             await intake.start_job(interaction, options, intake.attachments(character, pose))
@@ -173,19 +193,23 @@ class PoseCog(commands.Cog):
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Pose the character in this message's image: asks for the pose in words."""
+        locale = locale_of(interaction)
         attachment = next((a for a in message.attachments if looks_like_image(a)), None)
         if attachment is None:
             await send_private(
                 interaction,
-                "That message has no image. Use **Pose this character** on a message "
-                "with a picture of the character.",
+                tr(
+                    locale,
+                    "That message has no image. Use **Pose this character** on a message "
+                    "with a picture of the character.",
+                ),
             )
             return
-        refusal = self.bot.intake.refusal(interaction.user.id)
+        refusal = self.bot.intake.refusal(interaction.user.id, locale)
         if refusal is not None:
             await send_private(interaction, refusal)
             return
-        await interaction.response.send_modal(PoseThisModal(self.bot.intake, attachment))
+        await interaction.response.send_modal(PoseThisModal(self.bot.intake, attachment, locale))
 
 
 async def setup(bot: PoseBot) -> None:

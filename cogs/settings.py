@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.ui.replies import NO_MENTIONS
@@ -19,7 +20,12 @@ class SettingsCog(commands.Cog):
     def __init__(self, bot: PoseBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="settings")
+    @app_commands.command(
+        name=locale_str("settings"),
+        description=locale_str(
+            "Your defaults for /pose: size, steps, guidance, negative prompt, a character."
+        ),
+    )
     @app_commands.guild_only()
     async def settings(self, interaction: discord.Interaction) -> None:
         """Your defaults for /pose: size, steps, guidance, negative prompt, a character."""

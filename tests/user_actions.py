@@ -29,9 +29,11 @@ async def pose(
     prompt: str = "the hero, sitting on a rock, waving",
     pose_image: bytes | None = None,
     attachment_size_limit: int = 10 * 1024 * 1024,
+    locale: str = "en-US",
     **options: Any,
 ) -> FakeInteraction:
-    """Type /pose as a user would: attach the character, describe the pose."""
+    """Type /pose as a user would (in a client set to `locale`): attach the character,
+    describe the pose."""
     attachment = discord_api.add_attachment(filename, png() if character is None else character)
     sent = [
         {"name": "character", "type": 11, "value": attachment["id"]},
@@ -50,6 +52,7 @@ async def pose(
         user=user,
         attachments=attachments,
         attachment_size_limit=attachment_size_limit,
+        locale=locale,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage
 from bot.domain.text import clean, folded
+from bot.domain.translatable import mark
 
 MAX_NAME_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 300
@@ -46,13 +47,17 @@ def check_name(raw: str) -> str:
     """A valid character name from what the user typed, or CharacterError saying why not."""
     name = clean(raw)
     if not name:
-        raise CharacterError("A character needs a name.")
+        raise CharacterError(mark("A character needs a name."))
     if len(name) > MAX_NAME_LENGTH:
-        raise CharacterError(f"Character names are at most {MAX_NAME_LENGTH} characters long.")
+        raise CharacterError(
+            mark("Character names are at most {limit} characters long."), limit=MAX_NAME_LENGTH
+        )
     if not _NAME.fullmatch(name):
         raise CharacterError(
-            "Character names use letters, digits, spaces, hyphens, underscores, apostrophes "
-            "and periods, and start with a letter or digit."
+            mark(
+                "Character names use letters, digits, spaces, hyphens, underscores, "
+                "apostrophes and periods, and start with a letter or digit."
+            )
         )
     return name
 

@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageCms, ImageOps
 
 from bot.domain.errors import UserError
+from bot.domain.translatable import mark
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 1024
 THUMBNAIL_SIDE = 256
+
+# How an image is named in the refusals below, unless the caller names it ("The pose image").
+THE_IMAGE = mark("The image")
+# An upload over MAX_UPLOAD_BYTES, however it was found out; `size` in MiB.
+TOO_BIG = mark("{label} is {size} MiB; the limit is 10 MiB.")
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -64,16 +70,15 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def prepare_reference(data: bytes, *, label: str = "The image") -> CheckedImage:
+def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> CheckedImage:
     """Check an uploaded image and return a clean copy; raise ImageRejected saying why not."""
     if not data:
-        raise ImageRejected(f"{label} is an empty file.")
+        raise ImageRejected(mark("{label} is an empty file."), label=label)
     if len(data) > MAX_UPLOAD_BYTES:
-        size_mib = len(data) / (1024 * 1024)
-        raise ImageRejected(f"{label} is {size_mib:.1f} MiB; the limit is 10 MiB.")
+        raise ImageRejected(TOO_BIG, label=label, size=f"{len(data) / 2**20:.1f}")
     kind = sniff(data)
     if kind is None:
-        raise ImageRejected(f"{label} is not a PNG, JPEG, WEBP or GIF image.")
+        raise ImageRejected(mark("{label} is not a PNG, JPEG, WEBP or GIF image."), label=label)
     image = _open_checked(data, kind, label)
     image = _normalise(image)
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
@@ -89,17 +94,26 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(f"{label} is too large to process (over 40 megapixels).") from None
+        raise ImageRejected(
+            mark("{label} is too large to process (over 40 megapixels)."), label=label
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageRejected(f"{label} could not be read: the file is damaged.") from error
+        raise ImageRejected(
+            mark("{label} could not be read: the file is damaged."), label=label
+        ) from error
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageRejected(
-            f"{label} is {width}×{height} pixels; the limit is 40 megapixels. "
-            "Please send a smaller image."
+            mark(
+                "{label} is {width}×{height} pixels; the limit is 40 megapixels. "
+                "Please send a smaller image."
+            ),
+            label=label,
+            width=width,
+            height=height,
         )
     if width < 1 or height < 1:
-        raise ImageRejected(f"{label} has no pixels.")
+        raise ImageRejected(mark("{label} has no pixels."), label=label)
     try:
         image.seek(0)  # an animation is posed from its first frame
         if kind == "jpeg":
@@ -109,7 +123,7 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageRejected(
-            f"{label} could not be read: the file is damaged or cut off."
+            mark("{label} could not be read: the file is damaged or cut off."), label=label
         ) from error
     return image
 

@@ -9,6 +9,7 @@ from typing import Any
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage
 from bot.domain.text import clean
+from bot.domain.translatable import mark
 
 MAX_PROMPT_LENGTH = 1000
 MIN_STEPS, MAX_STEPS, DEFAULT_STEPS = 1, 70, 10
@@ -97,24 +98,35 @@ def check_options(
     """Check every option again (Discord's own checks can be bypassed by a modified client)."""
     cleaned = clean(prompt)
     if not cleaned:
-        raise InvalidRequest("The prompt is empty: describe the character and the pose.")
+        raise InvalidRequest(mark("The prompt is empty: describe the character and the pose."))
     if len(cleaned) > MAX_PROMPT_LENGTH:
-        raise InvalidRequest(f"The prompt is too long: at most {MAX_PROMPT_LENGTH} characters.")
+        raise InvalidRequest(
+            mark("The prompt is too long: at most {limit} characters."), limit=MAX_PROMPT_LENGTH
+        )
     negative = clean(negative_prompt)
     if len(negative) > MAX_PROMPT_LENGTH:
         raise InvalidRequest(
-            f"The negative prompt is too long: at most {MAX_PROMPT_LENGTH} characters."
+            mark("The negative prompt is too long: at most {limit} characters."),
+            limit=MAX_PROMPT_LENGTH,
         )
     if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise InvalidRequest(f"Steps must be from {MIN_STEPS} to {MAX_STEPS}.")
+        raise InvalidRequest(
+            mark("Steps must be from {least} to {most}."), least=MIN_STEPS, most=MAX_STEPS
+        )
     if not MIN_GUIDANCE <= guidance <= MAX_GUIDANCE:
-        raise InvalidRequest(f"Guidance must be from {MIN_GUIDANCE:g} to {MAX_GUIDANCE:g}.")
+        raise InvalidRequest(
+            mark("Guidance must be from {least} to {most}."),
+            least=f"{MIN_GUIDANCE:g}",
+            most=f"{MAX_GUIDANCE:g}",
+        )
     if size not in SIZES:
-        raise InvalidRequest(f"Size must be one of: {', '.join(SIZES)}.")
+        raise InvalidRequest(mark("Size must be one of: {sizes}."), sizes=", ".join(SIZES))
     if seed is None:
         seed = random_seed()
     elif not 0 <= seed <= MAX_SEED:
-        raise InvalidRequest(f"The seed must be a whole number from 0 to {MAX_SEED}.")
+        raise InvalidRequest(
+            mark("The seed must be a whole number from 0 to {most}."), most=MAX_SEED
+        )
     return PoseOptions(
         prompt=cleaned,
         negative_prompt=negative,

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 from bot.domain.server_rules import ServerSettings
+from bot.domain.translatable import mark
 
+# What a refusal says when no moment is known for it to free up.
+LATER = mark("later")
 # Caps, budgets and warnings all look back over this rolling window.
 DAY_SECONDS = 24 * 60 * 60
 
@@ -44,16 +47,19 @@ class SpendLedger(Protocol):
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a request may not start now, written for the user; "{when}" in `reason` stands
-    for the moment it frees up, `frees_at` (None: no moment is known)."""
+    """Why a request may not start now, written for the user (marked for translation, its
+    other placeholders filled from `values`); "{when}" in `reason` stands for the moment it
+    frees up, `frees_at` (None: no moment is known)."""
 
     reason: str
     frees_at: float | None = None
+    values: dict[str, object] = field(default_factory=dict)
 
     def message(self, when: Callable[[float], str]) -> str:
-        """The reason, with `frees_at` written by `when` (e.g. a Discord relative timestamp)."""
-        moment = when(self.frees_at) if self.frees_at is not None else "later"
-        return self.reason.format(when=moment)
+        """The reason in English, with `frees_at` written by `when` (e.g. a Discord relative
+        timestamp)."""
+        moment = when(self.frees_at) if self.frees_at is not None else LATER
+        return self.reason.format(when=moment, **self.values)
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,11 @@ def member_quota(mine: Spend, limit: int) -> Quota:
     refusal = None
     if left == 0:
         refusal = Refusal(
-            f"You have used your {limit} generations for today; the next one frees up {{when}}.",
+            mark("You have used your {limit} generations for today; the next one frees up {when}."),
             _frees_at(mine),
+            {"limit": limit},
         )
-    return Quota("Your daily limit", limit, mine.generations, left, mine, refusal)
+    return Quota(mark("Your daily limit"), limit, mine.generations, left, mine, refusal)
 
 
 def server_quota(here: Spend, cap: int) -> Quota:
@@ -115,10 +122,13 @@ def server_quota(here: Spend, cap: int) -> Quota:
     refusal = None
     if left == 0:
         refusal = Refusal(
-            f"This server's {cap} generations for today are used; the next one frees up {{when}}.",
+            mark(
+                "This server's {cap} generations for today are used; the next one frees up {when}."
+            ),
             _frees_at(here),
+            {"cap": cap},
         )
-    return Quota("This server's daily cap", cap, here.generations, left, here, refusal)
+    return Quota(mark("This server's daily cap"), cap, here.generations, left, here, refusal)
 
 
 def budget_quota(everyone: Spend, budget: float, price: float) -> Quota:
@@ -132,14 +142,13 @@ def budget_quota(everyone: Spend, budget: float, price: float) -> Quota:
     if left == 0:
         frees_at = _frees_at(everyone)
         if frees_at is None:  # nothing spent, and still no room: the budget is below one price
-            reason = f"The bot's daily budget (${budget:.2f}) is less than one generation costs."
+            reason = mark("The bot's daily budget (${budget}) is less than one generation costs.")
         else:
-            reason = (
-                f"The bot's daily budget (${budget:.2f}) is used up; "
-                "generation opens again {when}."
+            reason = mark(
+                "The bot's daily budget (${budget}) is used up; generation opens again {when}."
             )
-        refusal = Refusal(reason, frees_at)
-    return Quota("The bot's daily budget", budget, everyone.dollars, left, everyone, refusal)
+        refusal = Refusal(reason, frees_at, {"budget": f"{budget:.2f}"})
+    return Quota(mark("The bot's daily budget"), budget, everyone.dollars, left, everyone, refusal)
 
 
 async def daily_quotas(

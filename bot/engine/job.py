@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.quotas import DAY_SECONDS
+from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.presenter import Presenter, WaitTooLong
@@ -47,10 +48,11 @@ from bot.storage.job_store import (
 log = logging.getLogger(__name__)
 
 # Answers that no retry can fix and that would fail every job alike: pause instead.
+# Stored in English; each card shows it in its own language.
 PAUSE_REASONS = {
-    406: "the bot's Segmind credits have run out",
-    401: "Segmind refused the bot's API key",
-    403: "Segmind says the bot's account may not use this model",
+    406: mark("the bot's Segmind credits have run out"),
+    401: mark("Segmind refused the bot's API key"),
+    403: mark("Segmind says the bot's account may not use this model"),
 }
 # Posting a result again after Discord failed: from 1 s, doubling, to at most a minute apart.
 DELIVERY_RETRY_BASE_SECONDS = 1.0
@@ -240,7 +242,9 @@ class JobLife:
     # Ends other than a result
 
     async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
-        reason = f"{type(error).__name__}: {getattr(error, 'message', None) or error}"
+        # The API's own words when it gave some; a UserError's English text otherwise.
+        detail = error.message if isinstance(error, SegmindError) and error.message else error
+        reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
         try:
             moved = await self.store.fail(job, reason, now) or await self._failed_at(job, now)

@@ -19,8 +19,12 @@ from bot.domain.characters import (
     clean_description,
     name_key,
 )
+from bot.domain.translatable import mark
 from bot.storage import image_store
 from bot.storage.database import Database, Executor, Row
+
+ALREADY_YOURS = mark("You already have a character called “{name}”.")
+TAKEN = mark("There is already a character called “{name}”.")
 
 _SUMMARY = "id, owner_id, guild_id, name, description, shared, created_at"
 _FULL = (
@@ -99,7 +103,7 @@ class CharacterStore:
                 )
         except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
             # Two saves of one name at the same moment: the database's own rule decides.
-            raise CharacterError(f"You already have a character called “{name}”.") from None
+            raise CharacterError(ALREADY_YOURS, name=name) from None
         character = await self.get(int(row["id"]))
         assert character is not None
         return character
@@ -114,11 +118,14 @@ class CharacterStore:
             # The key is made again from the name: keys stored by earlier versions were NFC
             # alone, and would let "Ａria" in beside "Aria".
             if name_key(row["name"]) == name_key(name):
-                raise CharacterError(f"You already have a character called “{row['name']}”.")
+                raise CharacterError(ALREADY_YOURS, name=row["name"])
         if len(own) >= self.max_per_user:
             raise CharacterError(
-                f"You have {len(own)} characters, the most one person may keep. "
-                "Delete one with /character delete first."
+                mark(
+                    "You have {count} characters, the most one person may keep. "
+                    "Delete one with /character delete first."
+                ),
+                count=len(own),
             )
 
     async def get(self, character_id: int) -> Character | None:
@@ -155,9 +162,7 @@ class CharacterStore:
                 await self._one_at_a_time(tx, character.owner_id)
                 for row in await tx.fetch(_OWN_NAMES, character.owner_id):
                     if row["id"] != character.id and name_key(row["name"]) == name_key(new_name):
-                        raise CharacterError(
-                            f"There is already a character called “{row['name']}”."
-                        )
+                        raise CharacterError(TAKEN, name=row["name"])
                 await tx.execute(
                     "UPDATE characters SET name = $1, name_key = $2 WHERE id = $3",
                     new_name,
@@ -165,7 +170,7 @@ class CharacterStore:
                     character.id,
                 )
         except (asyncpg.UniqueViolationError, sqlite3.IntegrityError):
-            raise CharacterError(f"There is already a character called “{new_name}”.") from None
+            raise CharacterError(TAKEN, name=new_name) from None
         renamed = await self.get(character.id)
         assert renamed is not None
         return renamed

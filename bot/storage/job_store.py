@@ -89,6 +89,10 @@ class NewJob:
     cost: float = field(default=0.0, kw_only=True)
     # Shown to the requester alone (the server's choice): the card, the result, any failure.
     private: bool = field(default=False, kw_only=True)
+    # Discord locales: the requester's, for what they alone see, and the server's, for what
+    # everyone sees; texts are translated when shown (bot/ui/i18n.py).
+    locale: str = field(default="en-US", kw_only=True)
+    guild_locale: str = field(default="en-US", kw_only=True)
     # The saved character it posed (also through a Reroll or New pose of such a result).
     character_id: int | None = field(default=None, kw_only=True)
 
@@ -127,6 +131,8 @@ _NEW_JOB_COLUMNS = (
     "parent_job_id",
     "cost",
     "private",
+    "locale",
+    "guild_locale",
     "character_id",
 )
 

@@ -27,6 +27,7 @@ from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 from bot.ui import views
 from bot.ui.files import file_name, image_file
+from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # Interaction tokens live 15 minutes; keep a margin for the last call to get through.
 TOKEN_MARGIN_SECONDS = 60
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+THE_RESULTS_IMAGE = mark("The result's image")
 # Ids are signed 64-bit integers in both databases: a button naming a larger one is forged.
 MAX_STORED_ID = 2**63 - 1
 
@@ -52,7 +54,7 @@ def interaction_webhook(bot: PoseBot, job: Job) -> discord.Webhook:
 async def job_of_button(bot: PoseBot, job_id: int) -> Job | None:
     """The stored job a button names, or None when it is gone."""
     if job_id > MAX_STORED_ID:
-        raise UserError("This button does not belong to any request of this bot.")
+        raise UserError(mark("This button does not belong to any request of this bot."))
     return await bot.store.job(job_id)
 
 
@@ -60,7 +62,7 @@ def check_on_its_message(interaction: discord.Interaction, job: Job) -> None:
     """A job's buttons act only on its own card or result, whatever their custom_id says."""
     message = interaction.message
     if message is None or message.id not in (job.status_message_id, job.result_message_id):
-        raise UserError("This button does not belong to this message's request.")
+        raise UserError(mark("This button does not belong to this message's request."))
 
 
 # The custom_ids' ids are ASCII digits only: `\d` would also take other scripts' digits.
@@ -69,10 +71,10 @@ class CancelButton(
 ):
     """Cancels a queued job; only its requester may. Works after a restart (id in custom_id)."""
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, locale: str | None = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel",
+                label=tr(locale, "Cancel"),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"pose:cancel:{job_id}",
             )
@@ -88,29 +90,39 @@ class CancelButton(
     @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
+        locale = locale_of(interaction)
         job = await job_of_button(bot, self.job_id)
         if job is None or job.requester_id != interaction.user.id:
-            await send_private(interaction, "Only the person who asked for this can cancel it.")
+            await send_private(
+                interaction, tr(locale, "Only the person who asked for this can cancel it.")
+            )
             return
         check_on_its_message(interaction, job)
         if not await bot.runner.cancel(self.job_id):
             # Two presses at once: the one that lost finds the job cancelled, not started.
             now = await bot.store.job(self.job_id)
             if now is None or now.state == CANCELLED:
-                await send_private(interaction, "It was already cancelled; nothing was charged.")
+                text = tr(locale, "It was already cancelled; nothing was charged.")
             else:
-                await send_private(
-                    interaction, "It has already started, so it cannot be cancelled."
-                )
+                text = tr(locale, "It has already started, so it cannot be cancelled.")
+            await send_private(interaction, text)
             return
         await interaction.response.edit_message(
-            content="🚫 Cancelled. Nothing was charged.", view=None, allowed_mentions=NO_MENTIONS
+            content=tr(card_locale(job), "🚫 Cancelled. Nothing was charged."),
+            view=None,
+            allowed_mentions=NO_MENTIONS,
         )
 
 
-def _cancel_view(job_id: int) -> discord.ui.View:
+def card_locale(job: Job) -> str:
+    """The language of a job's card and result: its server's, unless only its requester sees
+    them (the server keeps results private)."""
+    return job.locale if job.private else job.guild_locale
+
+
+def _cancel_view(job: Job) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job.id, card_locale(job)))
     return view
 
 
@@ -123,37 +135,59 @@ class DiscordPresenter:
     async def show_queued(
         self, job: Job, position: int, starts_at: float, *, resumed: bool
     ) -> None:
-        note = "🔄 The bot restarted; your request kept its place.\n" if resumed else ""
+        locale = card_locale(job)
+        note = tr(locale, "🔄 The bot restarted; your request kept its place.") if resumed else ""
         now = self.bot.clock()
-        when = "any moment now" if starts_at <= now + 5 else timestamp(starts_at)
+        if starts_at <= now + 5:
+            queued = tr(
+                locale,
+                "⏳ Queued: position {position}, should start any moment now.",
+                position=position,
+            )
+        else:
+            queued = tr(
+                locale,
+                "⏳ Queued: position {position}, should start {when}.",
+                position=position,
+                when=timestamp(starts_at),
+            )
         await self._edit_card(
-            job,
-            content=f"{note}⏳ Queued: position {position}, should start {when}.",
-            view=_cancel_view(job.id),
+            job, content="\n".join(filter(None, (note, queued))), view=_cancel_view(job)
         )
 
     async def show_running(self, job: Job, *, resumed: bool) -> None:
-        note = "🔄 The bot restarted; your image is still being made.\n" if resumed else ""
-        await self._edit_card(
-            job,
-            content=f"{note}🎨 Generating… started {timestamp(self.bot.clock())}; "
-            "this usually takes about 40 seconds.",
-            view=None,
+        locale = card_locale(job)
+        note = (
+            tr(locale, "🔄 The bot restarted; your image is still being made.") if resumed else ""
         )
+        generating = tr(
+            locale,
+            "🎨 Generating… started {when}; this usually takes about 40 seconds.",
+            when=timestamp(self.bot.clock()),
+        )
+        await self._edit_card(job, content="\n".join(filter(None, (note, generating))), view=None)
 
     async def show_waiting(self, job: Job, until: float) -> None:
         await self._edit_card(
             job,
-            content=f"⏳ The image service is busy; retrying {timestamp(until)}.",
-            view=_cancel_view(job.id),
+            content=tr(
+                card_locale(job),
+                "⏳ The image service is busy; retrying {when}.",
+                when=timestamp(until),
+            ),
+            view=_cancel_view(job),
         )
 
     async def show_paused(self, job: Job, reason: str) -> None:
         await self._edit_card(
             job,
-            content=f"⏸️ Paused: {reason}. This request keeps its place and runs once the "
-            "bot's owner has fixed it; nothing is charged meanwhile.",
-            view=_cancel_view(job.id),
+            content=tr(
+                card_locale(job),
+                "⏸️ Paused: {reason}. This request keeps its place and runs once the bot's "
+                "owner has fixed it; nothing is charged meanwhile.",
+                reason=tr(card_locale(job), reason),  # stored in English (bot/engine/job.py)
+            ),
+            view=_cancel_view(job),
         )
 
     async def alert_owner(self, text: str) -> None:
@@ -173,14 +207,18 @@ class DiscordPresenter:
     async def show_interrupted(self, job: Job) -> None:
         await self._edit_card(
             job,
-            content="🔄 The bot is restarting; this request keeps its place and resumes shortly.",
+            content=tr(
+                card_locale(job),
+                "🔄 The bot is restarting; this request keeps its place and resumes shortly.",
+            ),
             view=None,
         )
 
     async def deliver(self, job: Job, image: CheckedImage) -> int:
         fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
         filename = file_name(f"pose-{job.options.seed}", fitted)
-        embed = await self._embed(job, filename)
+        locale = card_locale(job)
+        embed = await self._embed(job, filename, locale)
         if token_alive(self.bot, job) and job.status_message_id is not None:
             try:
                 # Editing the card is idempotent: delivering twice still shows one result.
@@ -189,7 +227,7 @@ class DiscordPresenter:
                     content=None,
                     embed=embed,
                     attachments=[image_file(fitted, filename)],
-                    view=result_view(job.id),
+                    view=result_view(job.id, locale),
                     allowed_mentions=NO_MENTIONS,
                 )
                 return job.status_message_id
@@ -202,19 +240,19 @@ class DiscordPresenter:
             # The interaction is over and the server wants results private: a direct message.
             dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
             message = await dm.send(
-                "Your pose is ready.",
+                tr(job.locale, "Your pose is ready."),
                 embed=embed,
                 file=image_file(fitted, filename),
-                view=result_view(job.id),
+                view=result_view(job.id, locale),
                 allowed_mentions=NO_MENTIONS,
                 nonce=_nonce(job),  # as below: sent again after a failure, it still shows once
             )
             return message.id
         message = await self._channel(job).send(
-            f"<@{job.requester_id}>, your pose is ready.",
+            tr(job.guild_locale, "<@{user}>, your pose is ready.", user=job.requester_id),
             embed=embed,
             file=image_file(fitted, filename),
-            view=result_view(job.id),
+            view=result_view(job.id, locale),
             allowed_mentions=_only_requester(job),
             # Discord drops a second message with the same nonce: a resend after a crash
             # between posting and recording the post does not show the result twice.
@@ -228,7 +266,8 @@ class DiscordPresenter:
         return isinstance(error, aiohttp.ClientError | TimeoutError | OSError | discord.RateLimited)
 
     async def report_failure(self, job: Job, error: Exception) -> None:
-        text = self._failure_text(job, error)
+        # Told to the requester alone, in their language, unless only the channel is left.
+        text = self._failure_text(job, error, job.locale)
         if token_alive(self.bot, job):
             await remove_card(self.bot, job)
             await interaction_webhook(self.bot, job).send(
@@ -240,40 +279,55 @@ class DiscordPresenter:
             dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
             await dm.send(text, allowed_mentions=NO_MENTIONS, nonce=_nonce(job, "fail"))
             return
+        text = self._failure_text(job, error, job.guild_locale)
         await self._channel(job).send(
             f"<@{job.requester_id}> {text}",
             allowed_mentions=_only_requester(job),
             nonce=_nonce(job, "fail"),
         )
 
-    def _failure_text(self, job: Job, error: Exception) -> str:
+    def _failure_text(self, job: Job, error: Exception, locale: str) -> str:
         if isinstance(error, WaitTooLong):
-            return (
+            return tr(
+                locale,
                 "The image service is limiting how often the bot may call it. "
-                f"Please try again {timestamp(error.until)}; nothing was charged."
+                "Please try again {when}; nothing was charged.",
+                when=timestamp(error.until),
             )
         if isinstance(error, SegmindError | UserError):
-            return explain(error)
+            return explain(error, locale)
         if isinstance(error, discord.HTTPException):
-            return "Your image was made but could not be posted here: " + error.text[:200]
-        return report_unexpected(error, f"job {job.id}")
+            return tr(
+                locale,
+                "Your image was made but could not be posted here: {reason}",
+                reason=error.text[:200],
+            )
+        return report_unexpected(error, f"job {job.id}", locale)
 
-    async def _embed(self, job: Job, filename: str) -> discord.Embed:
+    async def _embed(self, job: Job, filename: str, locale: str) -> discord.Embed:
         options = job.options
         width, height = options.dimensions
+        size = tr(locale, SIZE_NAMES.get(options.size, options.size))
         embed = discord.Embed(description=options.prompt, colour=discord.Colour.blurple())
-        embed.add_field(name="Seed", value=f"`{options.seed}`")
-        embed.add_field(name="Steps", value=str(options.steps))
-        embed.add_field(name="Guidance", value=f"{options.guidance:g}")
-        embed.add_field(name="Size", value=f"{options.size} {width}×{height}")
+        embed.add_field(name=tr(locale, "Seed"), value=f"`{options.seed}`")
+        embed.add_field(name=tr(locale, "Steps"), value=str(options.steps))
+        embed.add_field(name=tr(locale, "Guidance"), value=f"{options.guidance:g}")
+        embed.add_field(name=tr(locale, "Size"), value=f"{size} {width}×{height}")
         elapsed = self.bot.clock() - job.created_at
-        embed.add_field(name="Time", value=f"{elapsed:.0f} s")
-        embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+        embed.add_field(
+            name=tr(locale, "Time"), value=tr(locale, "{seconds} s", seconds=f"{elapsed:.0f}")
+        )
+        embed.add_field(name=tr(locale, "Requested by"), value=f"<@{job.requester_id}>")
         if options.negative_prompt:
-            embed.add_field(name="Avoid", value=options.negative_prompt[:1024], inline=False)
+            embed.add_field(
+                name=tr(locale, "Avoid"), value=options.negative_prompt[:1024], inline=False
+            )
         parent = await self.bot.store.job(job.parent_job_id) if job.parent_job_id else None
         if parent is not None and parent.result_message_id is not None:
-            embed.add_field(name="From", value=f"[this earlier result]({result_link(parent)})")
+            embed.add_field(
+                name=tr(locale, "From"),
+                value=tr(locale, "[this earlier result]({link})", link=result_link(parent)),
+            )
         embed.set_image(url=f"attachment://{filename}")
         return embed
 
@@ -321,10 +375,16 @@ def _only_requester(job: Job) -> discord.AllowedMentions:
 # The buttons under a result. Each press is a new request by whoever pressed it.
 
 RESULT_ACTIONS = {
-    "reroll": ("Reroll", "🎲", discord.ButtonStyle.primary),
-    "newpose": ("New pose", "✏️", discord.ButtonStyle.secondary),
-    "save": ("Save character", "💾", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+    "reroll": (mark("Reroll"), "🎲", discord.ButtonStyle.primary),
+    "newpose": (mark("New pose"), "✏️", discord.ButtonStyle.secondary),
+    "save": (mark("Save character"), "💾", discord.ButtonStyle.secondary),
+    "delete": (mark("Delete"), "🗑️", discord.ButtonStyle.danger),
+}
+# The sizes as the result's embed names them.
+SIZE_NAMES = {
+    "square": mark("square"),
+    "portrait": mark("portrait"),
+    "landscape": mark("landscape"),
 }
 
 
@@ -336,13 +396,19 @@ class ResultButton(
     (Reroll and New pose only), where it acts for the requester alone."""
 
     def __init__(
-        self, action: str, job_id: int, *, from_history: bool = False, label: str | None = None
+        self,
+        action: str,
+        job_id: int,
+        locale: str | None = None,
+        *,
+        from_history: bool = False,
+        label: str | None = None,
     ) -> None:
         default_label, emoji, style = RESULT_ACTIONS[action]
         suffix = ":h" if from_history else ""
         super().__init__(
             discord.ui.Button(
-                label=label or default_label,
+                label=label or tr(locale, default_label),
                 emoji=emoji,
                 style=style,
                 custom_id=f"pose:{action}:{job_id}{suffix}",
@@ -361,27 +427,28 @@ class ResultButton(
     @views.answer_errors
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
+        locale = locale_of(interaction)
         job = await job_of_button(bot, self.job_id)
         if job is None:
             await send_private(
-                interaction, "This result is no longer stored, so it cannot be reused."
+                interaction, tr(locale, "This result is no longer stored, so it cannot be reused.")
             )
             return
         if self.from_history:
             # A /history page lists its reader's own results: no one else may act from it.
             if job.requester_id != interaction.user.id or self.action not in HISTORY_ACTIONS:
-                raise UserError("This button belongs to someone else's history.")
+                raise UserError(mark("This button belongs to someone else's history."))
         else:
             check_on_its_message(interaction, job)
         if self.action == "delete":
             await delete_result(interaction, job)
         elif self.action == "save":
             attachment = result_attachment(interaction.message)
-            await interaction.response.send_modal(SaveCharacterModal(job, attachment))
+            await interaction.response.send_modal(SaveCharacterModal(job, locale, attachment))
         elif CHARACTER not in await bot.store.image_roles(job.id):
-            await send_private(interaction, images_gone(bot))
+            await send_private(interaction, tr(locale, IMAGES_GONE, days=retention_days(bot)))
         elif self.action == "newpose":
-            await interaction.response.send_modal(NewPoseModal(job))
+            await interaction.response.send_modal(NewPoseModal(job, locale))
         else:
             # The same request again with a new seed: nothing is left out, so the presser's
             # defaults (/settings) do not apply.
@@ -398,21 +465,23 @@ class ResultButton(
 HISTORY_ACTIONS = ("reroll", "newpose")
 
 
-def result_view(job_id: int) -> discord.ui.View:
+def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in RESULT_ACTIONS:
-        view.add_item(ResultButton(action, job_id))
+        view.add_item(ResultButton(action, job_id, locale))
     return view
 
 
-def images_gone(bot: PoseBot) -> str:
-    """Why a Reroll or New pose of an old result cannot be made, and what can be."""
-    days = bot.settings.image_retention_days
-    return (
-        "The images behind this result are no longer kept: the bot keeps them "
-        f"{days:g} days after their last use. 💾 **Save character** still keeps this "
-        "character for good, or start again with `/pose`."
-    )
+# Why a Reroll or New pose of an old result cannot be made, and what can be.
+IMAGES_GONE = mark(
+    "The images behind this result are no longer kept: the bot keeps them {days} days after "
+    "their last use. 💾 **Save character** still keeps this character for good, or start "
+    "again with `/pose`."
+)
+
+
+def retention_days(bot: PoseBot) -> str:
+    return f"{bot.settings.image_retention_days:g}"
 
 
 def result_attachment(message: discord.Message | None) -> discord.Attachment | None:
@@ -431,7 +500,7 @@ def images_of(bot: PoseBot, job: Job) -> Any:
     async def load() -> list[StoredImage]:
         stored = await bot.store.images(job.id)
         if CHARACTER not in stored:  # let go of since the button was pressed
-            raise InvalidRequest(images_gone(bot))
+            raise InvalidRequest(IMAGES_GONE, days=retention_days(bot))
         # As base64: the attachment URLs they came from may have expired by now.
         return [
             dataclasses.replace(stored[role], source_url=None)
@@ -446,7 +515,11 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
     permissions = interaction.permissions
     if interaction.user.id != job.requester_id and not permissions.manage_messages:
         await send_private(
-            interaction, "Only the person who asked for this, or a moderator, can delete it."
+            interaction,
+            tr(
+                locale_of(interaction),
+                "Only the person who asked for this, or a moderator, can delete it.",
+            ),
         )
         return
     await interaction.response.defer()
@@ -455,14 +528,14 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
     await bot.history.result_deleted(job.id)
 
 
-class NewPoseModal(views.Modal, title="New pose"):
+class NewPoseModal(views.Modal):
     """The same character and seed, with new words for the pose."""
 
-    def __init__(self, job: Job) -> None:
-        super().__init__()
+    def __init__(self, job: Job, locale: discord.Locale) -> None:
+        super().__init__(title=tr(locale, "New pose"))
         self.job = job
         self.prompt: discord.ui.TextInput[NewPoseModal] = discord.ui.TextInput(
-            label="Describe the character and the new pose",
+            label=tr(locale, "Describe the character and the new pose"),
             style=discord.TextStyle.paragraph,
             default=job.options.prompt[:MAX_PROMPT_LENGTH],
             max_length=MAX_PROMPT_LENGTH,
@@ -485,19 +558,21 @@ class NewPoseModal(views.Modal, title="New pose"):
         )
 
 
-class SaveCharacterModal(views.Modal, title="Save this character"):
+class SaveCharacterModal(views.Modal):
     """Keeps a result's image in the presser's character library: the bot's copy while it is
     kept, else the one the result's message carries."""
 
-    def __init__(self, job: Job, attachment: discord.Attachment | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, job: Job, locale: discord.Locale, attachment: discord.Attachment | None = None
+    ) -> None:
+        super().__init__(title=tr(locale, "Save this character"))
         self.job = job
         self.attachment = attachment
         self.name: discord.ui.TextInput[SaveCharacterModal] = discord.ui.TextInput(
-            label="Name", max_length=MAX_NAME_LENGTH, custom_id="name"
+            label=tr(locale, "Name"), max_length=MAX_NAME_LENGTH, custom_id="name"
         )
         self.description: discord.ui.TextInput[SaveCharacterModal] = discord.ui.TextInput(
-            label="Their look (put before every prompt)",
+            label=tr(locale, "Their look (put before every prompt)"),
             style=discord.TextStyle.paragraph,
             required=False,
             max_length=MAX_DESCRIPTION_LENGTH,
@@ -508,10 +583,11 @@ class SaveCharacterModal(views.Modal, title="Save this character"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
+        locale = locale_of(interaction)
         result = (await bot.store.images(self.job.id)).get(RESULT)
         if result is None:
             if self.attachment is None:
-                await send_private(interaction, "This result is no longer stored.")
+                await send_private(interaction, tr(locale, "This result is no longer stored."))
                 return
             await interaction.response.defer(ephemeral=True, thinking=True)
             result = await self._download(self.attachment)
@@ -529,8 +605,11 @@ class SaveCharacterModal(views.Modal, title="Save this character"):
         )
         await send_private(
             interaction,
-            f"Saved “{character.name}” to your characters: pose it with "
-            f"`/pose saved:{character.name}`.",
+            tr(
+                locale,
+                "Saved “{name}” to your characters: pose it with `/pose saved:{name}`.",
+                name=character.name,
+            ),
         )
 
     async def _download(self, attachment: discord.Attachment) -> StoredImage:
@@ -538,7 +617,7 @@ class SaveCharacterModal(views.Modal, title="Save this character"):
             data = await attachment.read()
         except discord.HTTPException:
             raise ImageRejected(
-                "The result's image could not be downloaded from Discord; please try again."
+                mark("The result's image could not be downloaded from Discord; please try again.")
             ) from None
-        image = await asyncio.to_thread(prepare_reference, data, label="The result's image")
+        image = await asyncio.to_thread(prepare_reference, data, label=THE_RESULTS_IMAGE)
         return StoredImage.of(RESULT, image)

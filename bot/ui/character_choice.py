@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.characters import Character, name_key
+from bot.ui.i18n import locale_of, tr
 from bot.ui.replies import send_private
 
 if TYPE_CHECKING:
@@ -29,7 +30,9 @@ async def character_names(
     for character in await bot.characters.usable(user_id, interaction.guild_id):
         if typed not in name_key(character.name):
             continue
-        label = character.name if character.owner_id == user_id else f"{character.name} (shared)"
+        label = character.name
+        if character.owner_id != user_id:
+            label = tr(locale_of(interaction), "{name} (shared)", name=character.name)
         choices.append(app_commands.Choice(name=label, value=character.name))
         if len(choices) == MAX_CHOICES:
             break
@@ -44,8 +47,12 @@ async def find_character(
     if found is None:
         await send_private(
             interaction,
-            f"You have no character called {quoted(name)}, and none by that name is "
-            "shared in this server. `/character list` shows the ones you can use.",
+            tr(
+                locale_of(interaction),
+                "You have no character called {name}, and none by that name is shared in "
+                "this server. `/character list` shows the ones you can use.",
+                name=quoted(name),
+            ),
         )
     return found
 

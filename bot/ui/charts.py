@@ -14,6 +14,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 from PIL import Image, ImageDraw, ImageFont
@@ -44,6 +45,9 @@ PLOT_LEFT, PLOT_RIGHT = 70, WIDTH - 20
 MIN_BAR = 2
 ALT_TEXT_LIMIT = 1024  # Discord's limit on an attachment's description
 NAME_LIMIT = 24  # characters of a server's name in the legend
+FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
+# Languages whose letters the bundled font draws (Latin scripts; no Japanese): `drawn_locale`.
+DRAWN_LANGUAGES = ("en", "es", "pt", "fr", "de")
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,10 @@ def bar_span(index: int, count: int) -> tuple[int, int]:
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    # Pillow's own font (no file to ship); a bitmap one where Pillow was built without FreeType.
-    return ImageFont.load_default(size=size)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    # DejaVu Sans ships with the bot (Pillow's own font has no accented letters): every Latin,
+    # Greek and Cyrillic letter, so French, German, Spanish and Portuguese labels draw as words.
+    return ImageFont.truetype(str(FONT), size=size)
 
 
 def _nice_step(highest: float, whole: bool) -> float:
@@ -152,10 +157,19 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def drawn_locale(locale: discord.Locale | str | None) -> discord.Locale | str | None:
+    """The language a chart's own labels are drawn in: the reader's where the bundled font can
+    draw its letters, else English. The message and the image's
+    alt text carry the same figures in the reader's language either way."""
+    language = str(locale or "en-US").split("-")[0]
+    return locale if language in DRAWN_LANGUAGES else "en-US"
+
+
 def draw_usage(days: Sequence[DayTotal], locale: discord.Locale | str | None) -> bytes:
     """Generations per day (bars above) and dollars per day (bars below), as a PNG."""
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
+    locale = drawn_locale(locale)
     title = tr(locale, "Your last {days} days in this server (UTC days)", days=len(days))
     draw.text((20, 18), title, fill=TEXT, font=_font(16), anchor="lm")
     _legend(
@@ -195,6 +209,7 @@ def draw_servers(
     """Dollars per day, each day's bar stacked by server (`names` in the legend), as a PNG."""
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
+    locale = drawn_locale(locale)
     title = tr(locale, "Spend per day by server, last {days} days (UTC days)", days=len(days))
     draw.text((20, 18), title, fill=TEXT, font=_font(16), anchor="lm")
     colours = server_colours(servers)

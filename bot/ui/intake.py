@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.domain.characters import Character
-from bot.domain.images import MAX_UPLOAD_BYTES, ImageRejected
+from bot.domain.images import MAX_UPLOAD_BYTES, TOO_BIG, ImageRejected
 from bot.domain.images import prepare_reference as prepare_image
 from bot.domain.pose_defaults import PoseDefaults, resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
-from bot.domain.quotas import daily_quotas
+from bot.domain.quotas import LATER, Refusal, daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
 from bot.ui import views
-from bot.ui.message_limits import show_list
-from bot.ui.replies import ALREADY_ACKNOWLEDGED, send_private, timestamp
+from bot.ui.i18n import locale_of, mark, public_locale, tr
+from bot.ui.message_limits import CHANNELS, show_list
+from bot.ui.replies import ALREADY_ACKNOWLEDGED, send_private, timestamp, user_text
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -35,6 +36,9 @@ TOKEN_LIFETIME_SECONDS = 15 * 60
 # upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+
+THE_CHARACTER_IMAGE = mark("The character image")
+THE_POSE_IMAGE = mark("The pose image")
 
 ImageSource = Callable[[], Awaitable[list[StoredImage]]]
 
@@ -70,7 +74,7 @@ class Intake:
         parent_job_id: int | None,
         character_id: int | None,
     ) -> None:
-        refusal = self.refusal(interaction.user.id)
+        refusal = self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
             await send_private(interaction, refusal)
             return
@@ -92,14 +96,18 @@ class Intake:
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._turns:
-                card = await interaction.edit_original_response(content="🔍 Checking your image…")
+                card_locale = (
+                    locale_of(interaction) if server.private_results else public_locale(interaction)
+                )
+                checking = tr(card_locale, "🔍 Checking your image…")
+                card = await interaction.edit_original_response(content=checking)
                 stored = await images()
             job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
             await self._bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
             self._bot.cooldowns.refund(user_id)
-            await self._refuse_after_defer(interaction, str(error))
+            await self._refuse_after_defer(interaction, user_text(locale_of(interaction), error))
         except Exception:
             self._bot.cooldowns.refund(user_id)
             raise
@@ -121,26 +129,32 @@ class Intake:
         waiting, first_position = await self._bot.runner.queued_of(user_id)
         if waiting >= limit:
             raise InvalidRequest(
-                f"You already have {limit} requests waiting (the first is at position "
-                f"{first_position}). Please wait for one to start."
+                mark(
+                    "You already have {limit} requests waiting (the first is at position "
+                    "{position}). Please wait for one to start."
+                ),
+                limit=limit,
+                position=first_position,
             )
 
     async def user_defaults(self, user_id: int) -> PoseDefaults:
         """The user's own defaults for what a request leaves out (/settings)."""
         return await self._bot.user_settings.get(user_id)
 
-    def refusal(self, user_id: int) -> str | None:
-        """Why this user may not queue a job now: the checks made before the deferral, so
-        they must be quick (memory only)."""
+    def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
+        """Why this user may not queue a job now, in the language of `locale`: the checks made
+        before the deferral, so they must be quick (memory only)."""
         until = self._bot.cooldowns.until(user_id)
         if until is not None:
-            return f"You can start your next generation {timestamp(until)}."
+            return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
         reopens_at = self._bot.runner.gate_reopens_at
         max_wait = self._bot.settings.segmind_max_wait_seconds
         if reopens_at is not None and reopens_at - self._bot.clock() > max_wait:
-            return (
+            return tr(
+                locale,
                 "The image service is limiting how often the bot may call it. "
-                f"Please try again {timestamp(reopens_at)}."
+                "Please try again {when}.",
+                when=timestamp(reopens_at),
             )
         return None
 
@@ -150,17 +164,22 @@ class Intake:
         """The server's rules and the caps; returns the options with the negative prompt the
         server adds. Raises InvalidRequest, written for the user, when the request may not run."""
         if not server.enabled:
-            raise InvalidRequest("This server's admins have turned the bot off here.")
+            raise InvalidRequest(mark("This server's admins have turned the bot off here."))
         if server.channels and interaction.channel_id not in server.channels:
             mentions = [f"<#{channel}>" for channel in server.channels]
-            places = show_list(mentions, noun="channels").text
-            raise InvalidRequest(f"In this server, /pose can be used in {places}.")
+            places = show_list(mentions, noun=CHANNELS, locale=locale_of(interaction)).text
+            raise InvalidRequest(
+                mark("In this server, /pose can be used in {places}."), places=places
+            )
         word = blocked_word_in([options.prompt, options.negative_prompt], server.blocked_words)
         if word is not None:
-            raise InvalidRequest(f"This server does not allow the word “{word}” in prompts.")
+            raise InvalidRequest(
+                mark("This server does not allow the word “{word}” in prompts."), word=word
+            )
         over = await self._over_a_cap(interaction.user.id, server)
         if over is not None:
-            raise InvalidRequest(over)
+            when = timestamp(over.frees_at) if over.frees_at is not None else LATER
+            raise InvalidRequest(over.reason, when=when, **over.values)
         channel = interaction.channel
         age_restricted = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
         negative = negative_prompt_for(
@@ -168,19 +187,19 @@ class Intake:
         )
         return dataclasses.replace(options, negative_prompt=negative)
 
-    async def _over_a_cap(self, user_id: int, server: ServerSettings) -> str | None:
+    async def _over_a_cap(self, user_id: int, server: ServerSettings) -> Refusal | None:
         """The daily quotas (bot/domain/quotas.py decides them, for /usage too)."""
         bot = self._bot
         quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
-        return quotas.refusal.message(timestamp) if quotas.refusal is not None else None
+        return quotas.refusal
 
     def attachments(
         self, character: discord.Attachment, pose: discord.Attachment | None
     ) -> ImageSource:
         async def load() -> list[StoredImage]:
-            images = [await self.load_attachment(character, CHARACTER, "The character image")]
+            images = [await self.load_attachment(character, CHARACTER, THE_CHARACTER_IMAGE)]
             if pose is not None:
-                images.append(await self.load_attachment(pose, POSE, "The pose image"))
+                images.append(await self.load_attachment(pose, POSE, THE_POSE_IMAGE))
             return images
 
         return load
@@ -189,14 +208,13 @@ class Intake:
         self, attachment: discord.Attachment, role: str, label: str
     ) -> StoredImage:
         if attachment.size > MAX_UPLOAD_BYTES:
-            raise ImageRejected(
-                f"{label} is {attachment.size / 2**20:.1f} MiB; the limit is 10 MiB."
-            )
+            raise ImageRejected(TOO_BIG, label=label, size=f"{attachment.size / 2**20:.1f}")
         try:
             data = await attachment.read()
         except discord.HTTPException:
             raise ImageRejected(
-                f"{label} could not be downloaded from Discord; please attach it again."
+                mark("{label} could not be downloaded from Discord; please attach it again."),
+                label=label,
             ) from None
         # Decoding takes a while: off the event loop, so other users get their replies.
         image = await asyncio.to_thread(prepare_image, data, label=label)
@@ -227,6 +245,8 @@ class Intake:
             parent_job_id=parent_job_id,
             cost=self._bot.settings.cost_per_generation_usd,
             private=server.private_results,
+            locale=locale_of(interaction).value,
+            guild_locale=public_locale(interaction).value,
             character_id=character_id,
         )
 
@@ -239,15 +259,17 @@ class Intake:
         await send_private(interaction, text)
 
 
-class PoseThisModal(views.Modal, title="Pose this character"):
+class PoseThisModal(views.Modal):
     """Asks for the pose when a character is taken from a message's image."""
 
-    def __init__(self, intake: Intake, attachment: discord.Attachment) -> None:
-        super().__init__()
+    def __init__(
+        self, intake: Intake, attachment: discord.Attachment, locale: discord.Locale
+    ) -> None:
+        super().__init__(title=tr(locale, "Pose this character"))
         self.intake = intake
         self.attachment = attachment
         self.prompt: discord.ui.TextInput[PoseThisModal] = discord.ui.TextInput(
-            label="Describe the character and the pose",
+            label=tr(locale, "Describe the character and the pose"),
             style=discord.TextStyle.paragraph,
             max_length=MAX_PROMPT_LENGTH,
             custom_id="prompt",
@@ -278,7 +300,7 @@ def saved_image(
         # its owner's upload, which their /forget-me takes out of this job too.
         images = [StoredImage.of(CHARACTER, character.image, uploaded_by=character.owner_id)]
         if pose is not None:
-            images.append(await intake.load_attachment(pose, POSE, "The pose image"))
+            images.append(await intake.load_attachment(pose, POSE, THE_POSE_IMAGE))
         return images
 
     return load

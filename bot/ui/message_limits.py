@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import discord
 
+from bot.ui.i18n import mark, tr
+
 log = logging.getLogger(__name__)
 
 # Characters in a message's content; Discord refuses the whole message beyond it.
@@ -24,10 +26,17 @@ class Listing(NamedTuple):
     file: discord.File | None  # the whole list, when `text` names only the first items
 
 
+# What the lists are of: marked, so that each is named in the reader's language.
+CHANNELS = mark("channels")
+WORDS = mark("words")
+SERVERS = mark("servers")
+
+
 def show_list(
     items: Sequence[str],
     *,
     noun: str,
+    locale: discord.Locale | str | None = None,
     budget: int = LIST_BUDGET,
     separator: str = ", ",
     filename: str | None = None,
@@ -41,11 +50,14 @@ def show_list(
     if len(whole) <= budget:
         return Listing(whole, None)
     lead = "\n" if separator == "\n" else " "
-    note = "" if filename is None else f"{lead}(all in {filename})"
-    text = f"{len(items)} {noun}"
+    note = "" if filename is None else lead + tr(locale, "(all in {filename})", filename=filename)
+    text = tr(locale, "{count} {noun}", count=len(items), noun=noun)
     for count in range(1, len(items)):
         shown = separator.join(items[:count])
-        candidate = f"{len(items)} {noun}; first {count}:{lead}{shown}"
+        head = tr(
+            locale, "{count} {noun}; first {first}:", count=len(items), noun=noun, first=count
+        )
+        candidate = f"{head}{lead}{shown}"
         if len(candidate) + len(note) > budget:
             break
         text = candidate

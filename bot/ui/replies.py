@@ -1,4 +1,5 @@
-"""Private replies to users: one way to send them, and one wording for each kind of failure."""
+"""Private replies to users: one way to send them, and one wording for each kind of failure,
+in the language of whom it is for."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import discord
 
 from bot import segmind
 from bot.domain.errors import UserError
+from bot.domain.quotas import Refusal
+from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.message_limits import fit_content
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,11 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
     if isinstance(error, discord.HTTPException) and error.code == ALREADY_ACKNOWLEDGED:
         _answered_elsewhere(interaction)
         return
+    locale = locale_of(interaction)
     if isinstance(error, UserError):
-        await send_private(interaction, str(error))
+        await send_private(interaction, user_text(locale, error))
         return
-    await send_private(interaction, report_unexpected(error, _source(interaction)))
+    await send_private(interaction, report_unexpected(error, _source(interaction), locale))
 
 
 def _answered_elsewhere(interaction: discord.Interaction) -> None:
@@ -76,46 +80,82 @@ def _source(interaction: discord.Interaction) -> str:
     return f"component {custom_id}"
 
 
-def report_unexpected(error: BaseException, context: str) -> str:
+def report_unexpected(
+    error: BaseException, context: str, locale: discord.Locale | str | None = None
+) -> str:
     """Log an unexpected error with a short reference and return the user's message for it."""
     reference = secrets.token_hex(4)
     log.error("unexpected error in %s [ref %s]", context, reference, exc_info=error)
-    return (
+    return tr(
+        locale,
         "Something went wrong on our side. If it keeps happening, "
-        f"give the bot's owner this reference: `{reference}`."
+        "give the bot's owner this reference: `{reference}`.",
+        reference=reference,
     )
 
 
-def explain(error: Exception) -> str:
-    """What a known failure means for the user, and what to do about it."""
-    if isinstance(error, UserError):
-        return str(error)
-    if isinstance(error, segmind.BadRequest):
-        return f"The image service refused this request: {error.message}"
-    if isinstance(error, segmind.AccessDenied):
-        return (
+def user_text(locale: discord.Locale | str | None, error: UserError) -> str:
+    """A UserError's answer in the language of `locale`."""
+    return tr(locale, error.message, **error.values)
+
+
+def refusal_text(locale: discord.Locale | str | None, refusal: Refusal) -> str:
+    """Why a quota refuses a request, in the language of `locale`, its moment as a timestamp."""
+    when = timestamp(refusal.frees_at) if refusal.frees_at is not None else mark("later")
+    return tr(locale, refusal.reason, when=when, **refusal.values)
+
+
+# The image service's failures that are the same for every request.
+_SERVICE_FAILURES: tuple[tuple[type[segmind.SegmindError], str], ...] = (
+    (
+        segmind.AccessDenied,
+        mark(
             "The bot is misconfigured: the image service refused its access. "
             "Please tell the bot's owner; nothing was charged."
-        )
-    if isinstance(error, segmind.OutOfCredits):
-        return (
+        ),
+    ),
+    (
+        segmind.OutOfCredits,
+        mark(
             "The bot's credits have run out, so it cannot make images until its owner tops them up."
-        )
-    if isinstance(error, segmind.TimedOut):
-        return (
+        ),
+    ),
+    (
+        segmind.TimedOut,
+        mark(
             "The generation timed out. The image service may be overloaded; "
             "please try again in a few minutes."
-        )
-    if isinstance(error, segmind.GenerationFailed):
-        return f"The image service could not make this image: {error.message}"
-    if isinstance(error, segmind.InvalidResult):
-        return "The image service answered with something that is not an image. Please try again."
-    if isinstance(error, segmind.Unavailable):
-        return (
+        ),
+    ),
+    (
+        segmind.InvalidResult,
+        mark("The image service answered with something that is not an image. Please try again."),
+    ),
+    (
+        segmind.Unavailable,
+        mark(
             "The image service is having trouble right now; nothing was charged. "
             "Please try again in a few minutes."
+        ),
+    ),
+)
+
+
+def explain(error: Exception, locale: discord.Locale | str | None = None) -> str:
+    """What a known failure means for the user, and what to do about it, in their language.
+    The image service's own words (a refusal's reason) are quoted as it wrote them."""
+    if isinstance(error, UserError):
+        return user_text(locale, error)
+    if isinstance(error, segmind.BadRequest):
+        return tr(locale, "The image service refused this request: {reason}", reason=error.message)
+    if isinstance(error, segmind.GenerationFailed):
+        return tr(
+            locale, "The image service could not make this image: {reason}", reason=error.message
         )
-    return "The image service answered with an error; please try again later."
+    for kind, message in _SERVICE_FAILURES:
+        if isinstance(error, kind):
+            return tr(locale, message)
+    return tr(locale, "The image service answered with an error; please try again later.")
 
 
 def timestamp(epoch: float) -> str:

@@ -13,6 +13,7 @@ the payload's path, with list indices as strings, down to ``{"_errors": [...]}``
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -197,6 +198,46 @@ OPTION_LIMITS: dict[Path, Limit] = {
 # Docs: the name, description and choice values of a command, its options and their choices
 # together.
 MAX_COMMAND_TOTAL = 8000
+# Docs ("Application Command Naming"): the names of slash commands, their subcommands, groups
+# and options, in every language: ^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$, in lowercase
+# where a letter has a lowercase form. Context menu commands may use spaces and capitals.
+# Localizations are keyed by Discord's locales, each value within its field's own limits.
+LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
 
 # -- the checks ----------------------------------------------------------------------------------
 
@@ -250,6 +291,7 @@ def commands_errors(commands: Sequence[JSON]) -> JSON:
         if command.get("type", 1) == 1:
             limits[("description",)] = CHAT_INPUT_DESCRIPTION
         _check(command, limits, errors, at)
+        _check_names(command, at, errors, limits, slash=command.get("type", 1) == 1)
         _check_options(command.get("options"), (*at, "options"), errors)
         total = _command_text(command)
         if total > MAX_COMMAND_TOTAL:
@@ -264,7 +306,56 @@ def _check_options(options: object, at: Path, errors: JSON) -> None:
     for index, option in enumerate(options):
         where = (*at, str(index))
         _check(option, OPTION_LIMITS, errors, where)
+        _check_names(option, where, errors, OPTION_LIMITS, slash=True)
+        for number, choice in enumerate(option.get("choices") or []):
+            _check_localizations(
+                choice, (*where, "choices", str(number)), errors, "name", Length(1, 100)
+            )
         _check_options(option.get("options"), (*where, "options"), errors)
+
+
+def valid_slash_name(name: object) -> bool:
+    """Discord's naming rule for slash commands and options (see LOCALES above)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 32 or name.lower() != name:
+        return False
+    return all(
+        char in "-_"
+        or unicodedata.category(char)[0] in "LN"
+        or "\u0900" <= char <= "\u097f"  # Devanagari
+        or "\u0e00" <= char <= "\u0e7f"  # Thai
+        for char in name
+    )
+
+
+def _check_names(
+    item: JSON, at: Path, errors: JSON, limits: Mapping[Path, Limit], *, slash: bool
+) -> None:
+    """The name (in every language) follows the naming rule, the localizations their limits."""
+    names = [(("name",), item.get("name"))]
+    names += [
+        (("name_localizations", locale), name)
+        for locale, name in (item.get("name_localizations") or {}).items()
+    ]
+    for path, name in names:
+        if slash and not valid_slash_name(name):
+            _put(errors, (*at, *path), _error("APPLICATION_COMMAND_INVALID_NAME", "Invalid name"))
+    _check_localizations(item, at, errors, "name", limits[("name",)])
+    if ("description",) in limits:
+        _check_localizations(item, at, errors, "description", limits[("description",)])
+
+
+def _check_localizations(item: JSON, at: Path, errors: JSON, key: str, limit: Length) -> None:
+    localizations = item.get(f"{key}_localizations")
+    if localizations is None:
+        return
+    for locale, text in localizations.items():
+        where = (*at, f"{key}_localizations", locale)
+        if locale not in LOCALES:
+            _put(errors, where, _error("LOCALE_INVALID", f"Invalid locale {locale}"))
+            continue
+        error = limit.error(text)
+        if error is not None:
+            _put(errors, where, error)
 
 
 def _command_text(command: JSON) -> int:

@@ -112,7 +112,7 @@ class Payloads:
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locale,
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
@@ -182,8 +182,8 @@ class Payloads:
         if guild:
             return payload | {
                 "guild_id": str(self.GUILD_ID),
-                "guild_locale": "en-US",
-                "guild": {"id": str(self.GUILD_ID), "locale": "en-US", "features": []},
+                "guild_locale": self.guild_locale,
+                "guild": {"id": str(self.GUILD_ID), "locale": self.guild_locale, "features": []},
                 "channel": self._text_channel() | {"permissions": str(permissions)},
                 "member": self._member(interaction.user) | {"permissions": str(permissions)},
                 "authorizing_integration_owners": {GUILD_INSTALL: str(self.GUILD_ID)},

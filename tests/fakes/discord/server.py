@@ -103,6 +103,9 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
     BOT_NAME = "FakeBot"
 
     def __init__(self) -> None:
+        # The server's language (its "preferred locale"), which Discord sends with every
+        # interaction from it as guild_locale.
+        self.guild_locale = "en-US"
         self.synced_commands: list[JSON] = []
         self.interactions: dict[int, FakeInteraction] = {}
         self.channel_messages: list[FakeMessage] = []
