@@ -27,9 +27,7 @@ from bot.domain.images import (
     MAX_UPLOAD_BYTES,
     THE_IMAGE,
     TOO_BIG,
-    CheckedImage,
     ImageRejected,
-    prepare_reference,
     thumbnail,
 )
 from bot.domain.server_rules import blocked_word_in
@@ -37,7 +35,7 @@ from bot.storage import job_store as states
 from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
-from bot.ui.files import file_name, image_file
+from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private, user_text
 
@@ -309,7 +307,7 @@ class CharacterCog(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            prepared = await self._load(image)
+            prepared = await download_image(image, THE_IMAGE)
             character = await self.bot.characters.save(
                 owner_id=user_id,
                 guild_id=interaction.guild_id,
@@ -344,17 +342,6 @@ class CharacterCog(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
-
-    async def _load(self, attachment: discord.Attachment) -> CheckedImage:
-        try:
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise ImageRejected(
-                mark("{label} could not be downloaded from Discord; please attach it again."),
-                label=THE_IMAGE,
-            ) from None
-        # Decoding takes a while: off the event loop, so other users get their replies.
-        return await asyncio.to_thread(prepare_reference, data, label=THE_IMAGE)
 
     @character.command(
         name=locale_str("list"),

@@ -182,21 +182,42 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         pytest.skip(NO_POSTGRES)
     schema = f"test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        # asyncpg passes unknown URL parameters on as server settings.
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        yield f"{POSTGRES_URL}{separator}search_path={schema}"
+        # The schemas of earlier tests go now: their bots have surely stopped, whereas at the
+        # end of their own test a bot may still be shutting down (its fixture can end after
+        # this one) and would find its tables gone.
+        await _drop_schemas(admin)
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
     finally:
-        # A bot of the test may still be running (its fixture ends after this one) and
-        # touching the schema: the drop then loses a deadlock now and then, and tries again.
-        for _ in range(20):
-            try:
-                await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-                break
-            except asyncpg.DeadlockDetectedError:
-                await asyncio.sleep(0.1)
         await admin.close()
+    _SCHEMAS_TO_DROP.append(schema)
+    # asyncpg passes unknown URL parameters on as server settings.
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}search_path={schema}"
+
+
+# PostgreSQL schemas of finished tests, dropped by the next test that makes one, or at the end.
+_SCHEMAS_TO_DROP: list[str] = []
+
+
+async def _drop_schemas(admin: asyncpg.Connection) -> None:
+    while _SCHEMAS_TO_DROP:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{_SCHEMAS_TO_DROP[-1]}" CASCADE')
+        _SCHEMAS_TO_DROP.pop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _SCHEMAS_TO_DROP:
+        return
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await _drop_schemas(admin)
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
 
 
 async def stored_jobs(store: Store, state: str, count: int = 1, timeout: float = 10) -> list[Job]:

@@ -19,14 +19,14 @@ import discord
 
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
-from bot.domain.images import CheckedImage, ImageRejected, fit_for_upload, prepare_reference
+from bot.domain.images import CheckedImage, fit_for_upload
 from bot.domain.pose_defaults import resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
 from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 from bot.ui import views
-from bot.ui.files import file_name, image_file
+from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN_SECONDS = 60
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
 THE_RESULTS_IMAGE = mark("The result's image")
+RESULT_UNREACHABLE = mark(
+    "The result's image could not be downloaded from Discord; please try again."
+)
 # Ids are signed 64-bit integers in both databases: a button naming a larger one is forged.
 MAX_STORED_ID = 2**63 - 1
 
@@ -613,11 +616,5 @@ class SaveCharacterModal(views.Modal):
         )
 
     async def _download(self, attachment: discord.Attachment) -> StoredImage:
-        try:
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise ImageRejected(
-                mark("The result's image could not be downloaded from Discord; please try again.")
-            ) from None
-        image = await asyncio.to_thread(prepare_reference, data, label=THE_RESULTS_IMAGE)
+        image = await download_image(attachment, THE_RESULTS_IMAGE, unreachable=RESULT_UNREACHABLE)
         return StoredImage.of(RESULT, image)

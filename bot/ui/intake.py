@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.domain.characters import Character
-from bot.domain.images import MAX_UPLOAD_BYTES, TOO_BIG, ImageRejected
-from bot.domain.images import prepare_reference as prepare_image
+from bot.domain.images import ImageRejected
 from bot.domain.pose_defaults import PoseDefaults, resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
 from bot.domain.quotas import LATER, Refusal, daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
 from bot.ui import views
+from bot.ui.files import download_image
 from bot.ui.i18n import locale_of, mark, public_locale, tr
 from bot.ui.message_limits import CHANNELS, show_list
 from bot.ui.replies import ALREADY_ACKNOWLEDGED, send_private, timestamp, user_text
@@ -207,17 +207,7 @@ class Intake:
     async def load_attachment(
         self, attachment: discord.Attachment, role: str, label: str
     ) -> StoredImage:
-        if attachment.size > MAX_UPLOAD_BYTES:
-            raise ImageRejected(TOO_BIG, label=label, size=f"{attachment.size / 2**20:.1f}")
-        try:
-            data = await attachment.read()
-        except discord.HTTPException:
-            raise ImageRejected(
-                mark("{label} could not be downloaded from Discord; please attach it again."),
-                label=label,
-            ) from None
-        # Decoding takes a while: off the event loop, so other users get their replies.
-        image = await asyncio.to_thread(prepare_image, data, label=label)
+        image = await download_image(attachment, label)
         return StoredImage.of(role, image, attachment.url)
 
     def _new_job(

@@ -122,6 +122,21 @@ async def test_cooldown_refuses_privately_without_calling_the_api(
     await delivered(await pose(discord_api, user=other_user)), "cooldowns are per user"
 
 
+async def test_an_image_discord_no_longer_serves_is_refused_privately_and_costs_nothing(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    await start_bot(user_cooldown_seconds=60)
+    discord_api.expired_files.add("gone.png")  # its signed link ran out before the download
+    text = await refused(await pose(discord_api, filename="gone.png"))
+    assert text == (
+        "The character image could not be downloaded from Discord; please attach it again."
+    )
+    assert segmind.submits == []
+    # Nothing was spent, so the cooldown was given back: the next attempt goes through.
+    await delivered(await pose(discord_api))
+    assert len(segmind.submits) == 1
+
+
 async def test_a_users_second_request_waits_its_turn_and_shows_its_place(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:

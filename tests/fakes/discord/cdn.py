@@ -117,7 +117,7 @@ class Cdn:
         stored = None
         if len(parts) == 4 and parts[2].isdigit():
             stored = self._files.get(int(parts[2]))
-        if stored is None or stored.filename != parts[3]:
+        if stored is None or stored.filename != parts[3] or stored.filename in self.expired_files:
             return web.Response(status=404, text="404: Not Found")
         return web.Response(
             body=stored.data, content_type=stored.content_type or "application/octet-stream"

@@ -111,6 +111,8 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
         self.channel_messages: list[FakeMessage] = []
         self.user_messages: list[FakeMessage] = []  # posted by tests, see add_user_message
         self.cdn_requests: list[str] = []
+        # Files whose signed CDN links have run out: Discord answers 404 for them.
+        self.expired_files: set[str] = set()
         self.requests: list[str] = []  # "METHOD /path" of every request, in order
         self.errors: list[RecordedError] = []
         self.identify_payload: JSON | None = None  # the latest IDENTIFY
