@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -22,7 +20,6 @@ from bot.domain.characters import (
     CharacterError,
     check_name,
 )
-from bot.domain.errors import UserError
 from bot.domain.images import (
     MAX_UPLOAD_BYTES,
     THE_IMAGE,
@@ -32,40 +29,20 @@ from bot.domain.images import (
 )
 from bot.domain.server_rules import blocked_word_in
 from bot.storage import job_store as states
-from bot.ui import views
 from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
+from bot.ui.character_pages import CharacterPages, character_embed
+from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
-from bot.ui.replies import NO_MENTIONS, report_unexpected, send_private, user_text
+from bot.ui.replies import NO_MENTIONS, send_private, user_text
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
 
 log = logging.getLogger(__name__)
 
-# Discord allows 10 embeds and 10 files in one message: one page of the list.
-PAGE_SIZE = 10
-CONFIRM_TIMEOUT_SECONDS = 60.0
-# A private message can only be edited through its interaction, whose token lives 15 minutes.
-PAGES_TIMEOUT_SECONDS = 14 * 60
 GENERATING = mark("You have a generation running; try again when it is done.")
-
-
-def _embed(character: Character, viewer_id: int, locale: discord.Locale) -> discord.Embed:
-    embed = discord.Embed(
-        title=character.name,
-        description=character.description or None,
-        colour=discord.Colour.blurple(),
-    )
-    owner = tr(locale, "you") if character.owner_id == viewer_id else f"<@{character.owner_id}>"
-    embed.add_field(name=tr(locale, "Owner"), value=owner)
-    if character.shared:
-        shared = tr(locale, "Yes: everyone in its server can pose it")
-    else:
-        shared = tr(locale, "No: only its owner can pose it")
-    embed.add_field(name=tr(locale, "Shared"), value=shared)
-    return embed
 
 
 def _may_change(character: Character, interaction: discord.Interaction, refusal: str) -> str | None:
@@ -76,172 +53,6 @@ def _may_change(character: Character, interaction: discord.Interaction, refusal:
     if character.shared and interaction.permissions.manage_guild:
         return None
     return tr(locale_of(interaction), refusal, name=character.name)
-
-
-class Confirm(views.View):
-    """Confirm / Cancel under a private question; only the asker may answer. On Confirm the
-    action runs and its answer replaces the question."""
-
-    def __init__(
-        self,
-        origin: discord.Interaction,
-        action: Callable[[], Awaitable[str]],
-        *,
-        working: str,
-        cancelled: str,
-        expired: str,
-    ) -> None:
-        super().__init__(timeout=CONFIRM_TIMEOUT_SECONDS)
-        locale = locale_of(origin)
-        self.confirm.label = tr(locale, "Confirm")
-        self.cancel.label = tr(locale, "Cancel")
-        self.origin = origin
-        self.action = action
-        self.working = working
-        self.cancelled = cancelled
-        self.expired = expired
-        self.answered = False
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.origin.user.id:
-            await send_private(
-                interaction,
-                tr(locale_of(interaction), "Only the person who asked can answer this."),
-            )
-            return False
-        return True
-
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        if self._answer():
-            await interaction.response.defer()
-            return
-        # The buttons go at once, so that a second click cannot run the action twice.
-        await interaction.response.edit_message(
-            content=self.working, view=None, allowed_mentions=NO_MENTIONS
-        )
-        try:
-            text = await self.action()
-        except UserError as error:
-            text = user_text(locale_of(self.origin), error)
-        except Exception as error:
-            command = self.origin.command
-            text = report_unexpected(
-                error, f"/{command.qualified_name if command else '?'}", locale_of(self.origin)
-            )
-        await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        if self._answer():
-            await interaction.response.defer()
-            return
-        await interaction.response.edit_message(
-            content=self.cancelled, view=None, allowed_mentions=NO_MENTIONS
-        )
-
-    def _answer(self) -> bool:
-        """Take the answer; True if it was taken already."""
-        answered, self.answered = self.answered, True
-        self.stop()
-        return answered
-
-    async def on_timeout(self) -> None:
-        if self.answered:
-            return
-        try:
-            await self.origin.edit_original_response(
-                content=self.expired, view=None, allowed_mentions=NO_MENTIONS
-            )
-        except discord.HTTPException as error:
-            log.debug("could not mark a question as expired: %s", error)
-
-
-class CharacterPages(views.View):
-    """The character list, PAGE_SIZE to a page, with Previous / Next for the asker."""
-
-    def __init__(
-        self, bot: PoseBot, origin: discord.Interaction, characters: list[Character]
-    ) -> None:
-        super().__init__(timeout=PAGES_TIMEOUT_SECONDS)
-        self.bot = bot
-        self.origin = origin
-        self.characters = characters
-        self.page = 0
-        self.pages = math.ceil(len(characters) / PAGE_SIZE)
-        self.locale = locale_of(origin)
-        self.previous_page.label = tr(self.locale, "Previous")
-        self.next_page.label = tr(self.locale, "Next")
-        self._update_buttons()
-
-    async def render(self) -> dict[str, Any]:
-        """The current page as message fields: text, one embed and one thumbnail each."""
-        start = self.page * PAGE_SIZE
-        shown = []
-        for summary in self.characters[start : start + PAGE_SIZE]:
-            character = await self.bot.characters.get(summary.id)
-            if character is not None:  # deleted since the list was made
-                shown.append(character)
-        small = await asyncio.to_thread(lambda: [thumbnail(c.image) for c in shown])
-        embeds, files = [], []
-        for character, image in zip(shown, small, strict=True):
-            filename = file_name(f"thumbnail-{character.id}", image)
-            embed = _embed(character, self.origin.user.id, self.locale)
-            embed.set_thumbnail(url=f"attachment://{filename}")
-            embeds.append(embed)
-            files.append(image_file(image, filename))
-        count = len(self.characters)
-        content = tr(
-            self.locale,
-            "**Characters you can pose** ({count}; page {page} of {pages}). "
-            "`/character show` shows one in full.",
-            count=count,
-            page=self.page + 1,
-            pages=self.pages,
-        )
-        return {"content": content, "embeds": embeds, "files": files}
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous_page(
-        self, interaction: discord.Interaction, button: discord.ui.Button
-    ) -> None:
-        await self._turn(interaction, -1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def next_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, 1)
-
-    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        await interaction.response.defer()  # loading a page of images may take a moment
-        self.page = max(0, min(self.pages - 1, self.page + step))
-        self._update_buttons()
-        page = await self.render()
-        await interaction.edit_original_response(
-            content=page["content"],
-            embeds=page["embeds"],
-            attachments=page["files"],
-            view=self,
-            allowed_mentions=NO_MENTIONS,
-        )
-
-    def _update_buttons(self) -> None:
-        self.previous_page.disabled = self.page == 0
-        self.next_page.disabled = self.page >= self.pages - 1
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.origin.user.id:
-            await send_private(
-                interaction,
-                tr(locale_of(interaction), "These buttons are for the person who asked."),
-            )
-            return False
-        return True
-
-    async def on_timeout(self) -> None:
-        try:
-            await self.origin.edit_original_response(view=None)
-        except discord.HTTPException as error:
-            log.debug("could not remove the list's buttons: %s", error)
 
 
 class CharacterCog(commands.Cog):
@@ -325,7 +136,7 @@ class CharacterCog(commands.Cog):
             return
         small = await asyncio.to_thread(thumbnail, prepared)
         filename = file_name(f"thumbnail-{character.id}", small)
-        embed = _embed(character, user_id, locale)
+        embed = character_embed(character, user_id, locale)
         embed.set_thumbnail(url=f"attachment://{filename}")
         if character.shared:
             saved = tr(
@@ -387,7 +198,7 @@ class CharacterCog(commands.Cog):
             return
         image = character.image
         filename = file_name(f"character-{character.id}", image)
-        embed = _embed(character, interaction.user.id, locale_of(interaction))
+        embed = character_embed(character, interaction.user.id, locale_of(interaction))
         embed.set_image(url=f"attachment://{filename}")
         await interaction.response.send_message(
             embed=embed,

@@ -15,11 +15,11 @@ import discord
 
 from bot.domain.images import thumbnail
 from bot.storage.job_store import Job
-from bot.ui import views
 from bot.ui.cards import HISTORY_ACTIONS, ResultButton, result_link
 from bot.ui.files import file_name, image_file
 from bot.ui.i18n import tr
-from bot.ui.replies import NO_MENTIONS, timestamp
+from bot.ui.pages import PagedPanel
+from bot.ui.replies import timestamp
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -31,7 +31,7 @@ PAGE_SIZE = 10
 PROMPT_SHOWN = 300
 
 
-class HistoryPages(views.PrivatePanel):
+class HistoryPages(PagedPanel):
     def __init__(
         self,
         bot: PoseBot,
@@ -41,13 +41,11 @@ class HistoryPages(views.PrivatePanel):
         character_id: int | None = None,
         character_name: str | None = None,
     ) -> None:
-        super().__init__(origin)
+        super().__init__(origin, math.ceil(total / PAGE_SIZE))
         self.bot = bot
         self.total = total
         self.character_id = character_id
         self.character_name = character_name
-        self.page = 0
-        self.pages = max(1, math.ceil(total / PAGE_SIZE))
 
     async def render(self) -> dict[str, Any]:
         """The current page as message fields: text, an embed and a thumbnail per result, and
@@ -118,27 +116,3 @@ class HistoryPages(views.PrivatePanel):
         if self.pages > 1:
             self.add_item(self.previous_page)
             self.add_item(self.next_page)
-            self.previous_page.disabled = self.page == 0
-            self.next_page.disabled = self.page >= self.pages - 1
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary, row=4)
-    async def previous_page(
-        self, interaction: discord.Interaction, button: discord.ui.Button
-    ) -> None:
-        await self._turn(interaction, -1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, row=4)
-    async def next_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, 1)
-
-    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        await interaction.response.defer()  # a page of thumbnails may take a moment
-        self.page = max(0, min(self.pages - 1, self.page + step))
-        page = await self.render()
-        await interaction.edit_original_response(
-            content=page["content"],
-            embeds=page["embeds"],
-            attachments=page["files"],
-            view=self,
-            allowed_mentions=NO_MENTIONS,
-        )

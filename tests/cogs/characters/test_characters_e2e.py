@@ -448,7 +448,7 @@ async def test_an_unanswered_delete_keeps_the_character(
 ) -> None:
     bot = await start_bot()
     # The module the bot loaded (load_extension imports it afresh), not the test's import.
-    monkeypatch.setattr(sys.modules["cogs.characters"], "CONFIRM_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(sys.modules["bot.ui.confirm"], "CONFIRM_TIMEOUT_SECONDS", 0.3)
     await saved(discord_api, "Hero")
     question = await answer(await character(discord_api, "delete", name="Hero"))
     await discord_api.wait_for(lambda: (question.content or "").startswith("No answer"))
