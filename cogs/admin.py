@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
-from bot.domain.quotas import DAY_SECONDS, LATER, daily_quotas
+from bot.domain.quotas import DAY_SECONDS, LATER, Spend, daily_quotas
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
 from bot.storage.retention import KINDS, MB
@@ -66,8 +66,7 @@ class AdminCog(commands.Cog):
                 locale,
                 "In the last 24 hours you made {generations} (${dollars}); {left} of your "
                 "{limit} are left.",
-                generations=_generations(locale, mine.generations),
-                dollars=f"{mine.dollars:.2f}",
+                **_spent(locale, mine),
                 left=member.left,
                 limit=member.limit,
             )
@@ -100,8 +99,7 @@ class AdminCog(commands.Cog):
                 tr(
                     locale,
                     "This server: {generations}, ${dollars}. Top users:",
-                    generations=_generations(locale, here.generations),
-                    dollars=f"{here.dollars:.2f}",
+                    **_spent(locale, here),
                 )
             )
             lines += [
@@ -112,10 +110,7 @@ class AdminCog(commands.Cog):
         if await bot.is_owner(interaction.user):
             everyone = await bot.store.spend_since(since)
             budget = settings.daily_budget_usd
-            figures = {
-                "generations": _generations(locale, everyone.generations),
-                "dollars": f"{everyone.dollars:.2f}",
-            }
+            figures = _spent(locale, everyone)
             if budget is not None:
                 everyone_text = tr(
                     locale,
@@ -337,10 +332,7 @@ class AdminCog(commands.Cog):
         everyone = await bot.store.spend_since(since)
         credits = (await bot.store.last_usage()).get("x-remaining-credits") or tr(locale, "unknown")
         budget = settings.daily_budget_usd
-        figures = {
-            "generations": _generations(locale, everyone.generations),
-            "dollars": f"{everyone.dollars:.2f}",
-        }
+        figures = _spent(locale, everyone)
         if budget is not None:
             last_day = tr(
                 locale,
@@ -536,6 +528,14 @@ def _series_name(bot: PoseBot, series: ServerSeries, locale: discord.Locale) -> 
 
 def _megabytes(size: int) -> str:
     return f"{size / MB:.1f} MB"
+
+
+def _spent(locale: discord.Locale, spend: Spend) -> dict[str, str]:
+    """The {generations} and {dollars} of a spend line."""
+    return {
+        "generations": _generations(locale, spend.generations),
+        "dollars": f"{spend.dollars:.2f}",
+    }
 
 
 def _generations(locale: discord.Locale, count: int) -> str:
