@@ -250,13 +250,25 @@ class SegmindClient:
         accept: tuple[int, ...] = (200,),
         send_key: bool = True,
     ) -> _Response:
-        """The one way out to the API: bounded retries of unprocessed requests, typed errors."""
+        """The one way out to the API: bounded retries of unprocessed requests, typed errors.
+
+        The key goes to the API's own origin only, and never through a redirect: aiohttp would
+        follow one with every header, so a keyed request follows none (a 3xx is an error). A
+        status or response URL on another host is fetched without the key rather than refused:
+        the generation it tracks is paid for already, and without the key that host learns
+        nothing secret."""
+        send_key = send_key and url.origin() == self._base.origin()
         headers = {"x-api-key": self._api_key} if send_key else {}
         attempts = 1 + self._server_retries
         for attempt in range(1, attempts + 1):
             try:
                 async with self._session.request(
-                    method, url, json=json_body, headers=headers, timeout=timeout
+                    method,
+                    url,
+                    json=json_body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=not send_key,
                 ) as raw:
                     response = _Response(
                         raw.status, dict(raw.headers), raw.content_type, await raw.read()
@@ -275,6 +287,11 @@ class SegmindClient:
                 if response.status in accept:
                     return response
                 failure = self._error_for(response)
+                if not send_key and isinstance(failure, AccessDenied):
+                    # Not a verdict on the key, which was not sent: nothing to pause for.
+                    failure = InvalidResult(
+                        f"{url.host} refused a request made without the key", response.status
+                    )
                 if not isinstance(failure, Unavailable):
                     raise failure
             if attempt < attempts:
