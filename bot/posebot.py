@@ -231,6 +231,16 @@ class PoseBot(commands.Bot):
         await super().close()
         self._closed.set()
 
+    async def is_owner(self, user: discord.abc.User) -> bool:
+        """Whether `user` is the application's owner, or its team's owner: the one person the
+        README names, whom the owner's alerts go to. discord.py's own check would accept
+        every admin and developer of the team too."""
+        if self.owner_id is None:
+            application = await self.application_info()
+            team = application.team
+            self.owner_id = team.owner_id if team is not None else application.owner.id
+        return user.id == self.owner_id
+
     async def _alert_owner(self, text: str) -> None:
         await self.runner.presenter.alert_owner(text)
 
