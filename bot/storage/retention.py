@@ -55,13 +55,8 @@ EVICTION_BATCH = 20
 # giving them back (moving the file's last pages into them) would cost as much as writing them.
 VACUUM_PAGES = 2048
 RECLAIM_SHARE = 0.25
-# Kinds of stored images, as /admin storage names them.
-KINDS = {
-    CHARACTER: "characters posed",
-    POSE: "pose references",
-    RESULT: "results",
-    "saved": "saved characters",
-}
+# Kinds of stored images, as /admin storage lists them (bot/ui/names.py names them).
+KINDS = (CHARACTER, POSE, RESULT, "saved")
 
 Alert = Callable[[str], Awaitable[None]]
 
@@ -115,7 +110,7 @@ class StorageFigures:
     database_bytes: int
     images: int
     image_bytes: int
-    by_kind: dict[str, int]  # KINDS key → bytes (an image of two kinds counts in both)
+    by_kind: dict[str, int]  # a kind of KINDS → bytes (an image of two kinds counts in both)
     budget_bytes: int | None
 
 
