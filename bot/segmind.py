@@ -8,7 +8,7 @@ import binascii
 import email.utils
 import json
 import logging
-import random
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.backoff import Backoff
 from bot.domain.images import CheckedImage, NotAnImage, read_generated
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ class SegmindClient:
         send_key = send_key and url.origin() == self._base.origin()
         headers = {"x-api-key": self._api_key} if send_key else {}
         attempts = 1 + self._server_retries
+        backoff = Backoff(self._retry_delay, math.inf, jitter=0.2)
         for attempt in range(1, attempts + 1):
             try:
                 async with self._session.request(
@@ -295,7 +297,7 @@ class SegmindClient:
                 if not isinstance(failure, Unavailable):
                     raise failure
             if attempt < attempts:
-                delay = self._retry_delay * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                delay = backoff.next_delay()
                 log.warning(
                     "segmind %s %s (attempt %d of %d), retrying in %.1fs",
                     method,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from bot.backoff import Backoff
+from bot.backoff import Backoff, retry
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.quotas import DAY_SECONDS
 from bot.domain.translatable import mark
@@ -261,7 +261,7 @@ class JobLife:
         result = (await self.store.images(job.id))[RESULT]
         image = result.image
         presenter = self._presenter
-        delay = DELIVERY_RETRY_BASE_SECONDS
+        backoff = Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS)
         while True:
             if not await self.queue.still_owns(job):
                 raise LostJob
@@ -271,14 +271,14 @@ class JobLife:
             except Exception as error:
                 if not presenter.is_transient(error):
                     raise
+                delay = backoff.next_delay()
                 log.warning(
                     "could not post the result of job %s (%s); trying again in %.0fs",
                     job.id,
                     _describe(error),
                     delay,
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+                await backoff.sleep(delay)
         if not await self.store.mark_delivered(job, message_id, self._clock()):
             stored = await self.store.job(job.id)
             if stored is None or stored.result_message_id != message_id:
@@ -324,24 +324,26 @@ class JobLife:
 
     async def _tell_failure(self, job: Job, error: Exception) -> None:
         presenter = self._presenter
-        delay = DELIVERY_RETRY_BASE_SECONDS
-        give_up_at = self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS
-        while True:
-            try:
-                await presenter.report_failure(job, error)
-                return
-            except Exception as problem:
-                if not presenter.is_transient(problem) or self._clock() + delay > give_up_at:
-                    log.exception("could not tell the requester of job %s", job.id)
-                    return
-                log.warning(
-                    "could not tell the requester of job %s (%s); trying again in %.0fs",
-                    job.id,
-                    _describe(problem),
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+
+        def warn(problem: Exception, delay: float) -> None:
+            log.warning(
+                "could not tell the requester of job %s (%s); trying again in %.0fs",
+                job.id,
+                _describe(problem),
+                delay,
+            )
+
+        try:
+            await retry(
+                partial(presenter.report_failure, job, error),
+                Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS),
+                retry_if=presenter.is_transient,
+                give_up_at=self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS,
+                clock=self._clock,
+                on_retry=warn,
+            )
+        except Exception:
+            log.exception("could not tell the requester of job %s", job.id)
 
     async def _give_back(self, job: Job) -> None:
         try:
