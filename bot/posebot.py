@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
 from bot.segmind import SegmindClient
@@ -23,7 +24,7 @@ from bot.storage.character_store import CharacterStore
 from bot.storage.history import History
 from bot.storage.job_queue import Limits
 from bot.storage.job_store import Store
-from bot.storage.retention import Retention, StorageKeeper
+from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton

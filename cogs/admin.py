@@ -15,9 +15,10 @@ from discord.ext import commands
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
 from bot.domain.quotas import DAY_SECONDS, LATER, Spend, daily_quotas
+from bot.domain.retention import MB
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
-from bot.storage.retention import KINDS, MB
+from bot.storage.retention import KINDS
 from bot.ui.charts import servers_chart, summary, usage_chart
 from bot.ui.i18n import locale_of, mark, named, tr
 from bot.ui.message_limits import CHANNELS, SERVERS, WORDS, Listing, show_list
