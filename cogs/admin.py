@@ -14,11 +14,12 @@ from discord.ext import commands
 
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
-from bot.domain.quotas import DAY_SECONDS, LATER, Spend, daily_quotas
+from bot.domain.quotas import DAY_SECONDS, LATER, Spend
 from bot.domain.retention import MB
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
 from bot.storage.retention import KINDS
+from bot.ui import spend_figures
 from bot.ui.charts import servers_chart, summary, usage_chart
 from bot.ui.i18n import locale_of, mark, named, tr
 from bot.ui.message_limits import CHANNELS, SERVERS, WORDS, Listing, show_list
@@ -61,7 +62,7 @@ class AdminCog(commands.Cog):
         since = now - DAY_SECONDS
         server = await bot.servers.get(interaction.guild_id) if interaction.guild_id else None
         # What /pose would decide now: the same quotas, read the same way.
-        quotas = await daily_quotas(bot.store, settings, server, interaction.user.id, now)
+        quotas = await spend_figures.quotas_now(bot, server, interaction.user.id, now)
         member, mine = quotas.member, quotas.member.spend
         lines = [
             tr(
@@ -87,15 +88,15 @@ class AdminCog(commands.Cog):
             )
         # The chart: this member's requests in this server, day by day, counted as above.
         days = chart_days(now)
-        rows = await bot.store.spend_per_day(
-            window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
+        rows = await spend_figures.spent_per_day(
+            bot, window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
         )
         totals = per_day(rows, days)
         lines.append(summary(totals, interaction.locale))
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
-            here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
-            top = await bot.store.spend_per(
-                "requester_id", since, guild_id=interaction.guild_id, limit=5
+            here = await spend_figures.spent(bot, since, guild_id=interaction.guild_id)
+            top = await spend_figures.spent_per(
+                bot, "requester_id", since, guild_id=interaction.guild_id, limit=5
             )
             lines.append(
                 tr(
@@ -110,7 +111,7 @@ class AdminCog(commands.Cog):
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
-            everyone = await bot.store.spend_since(since)
+            everyone = await spend_figures.spent(bot, since)
             budget = settings.daily_budget_usd
             figures = _spent(locale, everyone)
             if budget is not None:
@@ -331,8 +332,8 @@ class AdminCog(commands.Cog):
         bot, settings = self.bot, self.bot.settings
         locale = locale_of(interaction)
         since = bot.clock() - DAY_SECONDS
-        everyone = await bot.store.spend_since(since)
-        credits = (await bot.store.last_usage()).get("x-remaining-credits") or tr(locale, "unknown")
+        everyone = await spend_figures.spent(bot, since)
+        credits = await spend_figures.credits_left(bot) or tr(locale, "unknown")
         budget = settings.daily_budget_usd
         figures = _spent(locale, everyone)
         if budget is not None:
@@ -355,7 +356,7 @@ class AdminCog(commands.Cog):
             last_day,
         ]
         servers = []
-        for row in await bot.store.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
+        for row in await spend_figures.spent_per(bot, "guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else tr(locale, "server {id}", id=row["guild_id"])
             generations = _generations(locale, int(row["generations"]))
@@ -371,7 +372,7 @@ class AdminCog(commands.Cog):
         if servers:
             lines.append(shown.text)
         days = chart_days(bot.clock())
-        rows = await bot.store.spend_per_day(window_start(days), per_server=True)
+        rows = await spend_figures.spent_per_day(bot, window_start(days), per_server=True)
         totals, by_server = per_day(rows, days), per_server(rows, days)
         lines.append(summary(totals, interaction.locale))
         if paused := await bot.runner.pause_reason():
