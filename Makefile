@@ -53,7 +53,7 @@ bench-quick: $(VENV)/.dev
 LOCALES := bot/locales
 LANGUAGES := es pt_BR fr de ja
 catalogs: $(VENV)/.runtime
-	$(BIN)/pybabel extract --no-default-keywords -k tr:2 -k mark -k locale_str \
+	$(BIN)/pybabel extract --no-default-keywords -k tr:2 -k mark -k locale_str -k named:1c,2 \
 		--add-location=file --sort-by-file --no-wrap --project=posebot \
 		-o $(LOCALES)/bot.pot bot cogs
 	for language in $(LANGUAGES); do \

@@ -34,12 +34,13 @@ from yarl import URL
 from bench.table import Row
 from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import DAY_SECONDS
+from bot.domain.retention import MB, Retention
 from bot.settings import Settings
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import CHARACTER, POSE, RESULT, NewJob, Store, StoredImage
-from bot.storage.retention import MB, Retention, StorageKeeper
+from bot.storage.retention import StorageKeeper
 
 # Heroku Postgres Essential-0 holds 1 GB; the README recommends this budget for it.
 BUDGET_MB = 700

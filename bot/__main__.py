@@ -19,6 +19,11 @@ from bot.storage.database import connect, describe_url
 from bot.storage.job_store import Store
 
 log = logging.getLogger("bot")
+# At DEBUG these write secrets and megabytes: discord.py's HTTP and webhook requests with
+# their URLs (an interaction's token is in the URL) and bodies, every gateway event (each
+# interaction carries its token), and every statement's parameters (tokens, image bytes).
+# They stay at INFO whatever LOG_LEVEL says.
+QUIET_LOGGERS = ("discord.http", "discord.webhook", "discord.gateway", "aiosqlite", "asyncpg")
 
 
 class StoreUnavailable(Exception):
@@ -73,6 +78,19 @@ async def _serve(bot: PoseBot, settings: Settings) -> None:
         await stopping[0]
 
 
+def setup_logging(level_name: str) -> None:
+    level = getattr(logging, level_name)
+    # Plain lines on stdout: the platform collects them, and colour codes would be noise there.
+    discord.utils.setup_logging(
+        handler=logging.StreamHandler(sys.stdout),
+        formatter=logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"),
+        level=level,
+        root=True,
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+
+
 def main() -> int:
     return_large_buffers_to_the_system()
     try:
@@ -80,13 +98,7 @@ def main() -> int:
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
-    # Plain lines on stdout: the platform collects them, and colour codes would be noise there.
-    discord.utils.setup_logging(
-        handler=logging.StreamHandler(sys.stdout),
-        formatter=logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"),
-        level=getattr(logging, settings.log_level),
-        root=True,
-    )
+    setup_logging(settings.log_level)
     try:
         asyncio.run(run(settings))
     except StoreUnavailable as error:

@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
 from bot.segmind import SegmindClient
@@ -23,7 +24,7 @@ from bot.storage.character_store import CharacterStore
 from bot.storage.history import History
 from bot.storage.job_queue import Limits
 from bot.storage.job_store import Store
-from bot.storage.retention import Retention, StorageKeeper
+from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton
@@ -230,6 +231,16 @@ class PoseBot(commands.Bot):
         await self.storage.close()
         await super().close()
         self._closed.set()
+
+    async def is_owner(self, user: discord.abc.User) -> bool:
+        """Whether `user` is the application's owner, or its team's owner: the one person the
+        README names, whom the owner's alerts go to. discord.py's own check would accept
+        every admin and developer of the team too."""
+        if self.owner_id is None:
+            application = await self.application_info()
+            team = application.team
+            self.owner_id = team.owner_id if team is not None else application.owner.id
+        return user.id == self.owner_id
 
     async def _alert_owner(self, text: str) -> None:
         await self.runner.presenter.alert_owner(text)

@@ -8,7 +8,7 @@ import binascii
 import email.utils
 import json
 import logging
-import random
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.backoff import Backoff
 from bot.domain.images import CheckedImage, NotAnImage, read_generated
 
 log = logging.getLogger(__name__)
@@ -250,13 +251,26 @@ class SegmindClient:
         accept: tuple[int, ...] = (200,),
         send_key: bool = True,
     ) -> _Response:
-        """The one way out to the API: bounded retries of unprocessed requests, typed errors."""
+        """The one way out to the API: bounded retries of unprocessed requests, typed errors.
+
+        The key goes to the API's own origin only, and never through a redirect: aiohttp would
+        follow one with every header, so a keyed request follows none (a 3xx is an error). A
+        status or response URL on another host is fetched without the key rather than refused:
+        the generation it tracks is paid for already, and without the key that host learns
+        nothing secret."""
+        send_key = send_key and url.origin() == self._base.origin()
         headers = {"x-api-key": self._api_key} if send_key else {}
         attempts = 1 + self._server_retries
+        backoff = Backoff(self._retry_delay, math.inf, jitter=0.2)
         for attempt in range(1, attempts + 1):
             try:
                 async with self._session.request(
-                    method, url, json=json_body, headers=headers, timeout=timeout
+                    method,
+                    url,
+                    json=json_body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=not send_key,
                 ) as raw:
                     response = _Response(
                         raw.status, dict(raw.headers), raw.content_type, await raw.read()
@@ -275,10 +289,15 @@ class SegmindClient:
                 if response.status in accept:
                     return response
                 failure = self._error_for(response)
+                if not send_key and isinstance(failure, AccessDenied):
+                    # Not a verdict on the key, which was not sent: nothing to pause for.
+                    failure = InvalidResult(
+                        f"{url.host} refused a request made without the key", response.status
+                    )
                 if not isinstance(failure, Unavailable):
                     raise failure
             if attempt < attempts:
-                delay = self._retry_delay * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+                delay = backoff.next_delay()
                 log.warning(
                     "segmind %s %s (attempt %d of %d), retrying in %.1fs",
                     method,

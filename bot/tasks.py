@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bot.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 # A loop that failed waits this long before it runs again, doubling up to the maximum.
@@ -52,7 +54,7 @@ class TaskGroup:
 
 
 async def _restarting(loop: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
-    delay = RESTART_BASE_SECONDS
+    backoff = Backoff(RESTART_BASE_SECONDS, RESTART_MAX_SECONDS)
     while True:
         try:
             await loop()
@@ -60,6 +62,6 @@ async def _restarting(loop: Callable[[], Coroutine[Any, Any, None]], name: str) 
         except asyncio.CancelledError:
             raise
         except Exception:
+            delay = backoff.next_delay()
             log.exception("%s failed; restarting it in %.1fs", name, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, RESTART_MAX_SECONDS)
+            await backoff.sleep(delay)

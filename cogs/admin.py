@@ -14,13 +14,16 @@ from discord.ext import commands
 
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
-from bot.domain.quotas import DAY_SECONDS, LATER, Spend, daily_quotas
+from bot.domain.quotas import DAY_SECONDS, LATER, Spend
+from bot.domain.retention import MB
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
-from bot.storage.retention import KINDS, MB
+from bot.storage.retention import KINDS
+from bot.ui import spend_figures
 from bot.ui.charts import servers_chart, summary, usage_chart
-from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.i18n import locale_of, mark, named, tr
 from bot.ui.message_limits import CHANNELS, SERVERS, WORDS, Listing, show_list
+from bot.ui.names import IMAGE_KINDS
 from bot.ui.replies import send_private, timestamp
 
 MAX_SERVER_NEGATIVE = 300
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 
 class AdminCog(commands.Cog):
     admin = app_commands.Group(
-        name=locale_str("admin"),
+        name=named("command", "admin"),
         description=locale_str("Running the bot"),
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
@@ -47,7 +50,7 @@ class AdminCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name=locale_str("usage"),
+        name=named("command", "usage"),
         description=locale_str(
             "Your generations and spend over the last 24 hours, and what is left today."
         ),
@@ -59,7 +62,7 @@ class AdminCog(commands.Cog):
         since = now - DAY_SECONDS
         server = await bot.servers.get(interaction.guild_id) if interaction.guild_id else None
         # What /pose would decide now: the same quotas, read the same way.
-        quotas = await daily_quotas(bot.store, settings, server, interaction.user.id, now)
+        quotas = await spend_figures.quotas_now(bot, server, interaction.user.id, now)
         member, mine = quotas.member, quotas.member.spend
         lines = [
             tr(
@@ -85,15 +88,15 @@ class AdminCog(commands.Cog):
             )
         # The chart: this member's requests in this server, day by day, counted as above.
         days = chart_days(now)
-        rows = await bot.store.spend_per_day(
-            window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
+        rows = await spend_figures.spent_per_day(
+            bot, window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
         )
         totals = per_day(rows, days)
         lines.append(summary(totals, interaction.locale))
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
-            here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
-            top = await bot.store.spend_per(
-                "requester_id", since, guild_id=interaction.guild_id, limit=5
+            here = await spend_figures.spent(bot, since, guild_id=interaction.guild_id)
+            top = await spend_figures.spent_per(
+                bot, "requester_id", since, guild_id=interaction.guild_id, limit=5
             )
             lines.append(
                 tr(
@@ -108,7 +111,7 @@ class AdminCog(commands.Cog):
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
-            everyone = await bot.store.spend_since(since)
+            everyone = await spend_figures.spent(bot, since)
             budget = settings.daily_budget_usd
             figures = _spent(locale, everyone)
             if budget is not None:
@@ -129,7 +132,7 @@ class AdminCog(commands.Cog):
         await send_private(interaction, "\n".join(lines), files=[chart])
 
     @admin.command(
-        name=locale_str("settings"),
+        name=named("command", "settings"),
         description=locale_str("Show how /pose is set up in this server."),
     )
     async def settings(self, interaction: discord.Interaction) -> None:
@@ -139,23 +142,23 @@ class AdminCog(commands.Cog):
             await send_private(interaction, text, files=files)
 
     @admin.command(
-        name=locale_str("enable"),
+        name=named("command", "enable"),
         description=locale_str("Turn the bot on or off for this server."),
     )
     @app_commands.describe(on=locale_str("Whether members may use /pose in this server"))
-    @app_commands.rename(on=locale_str("on"))
+    @app_commands.rename(on=named("command", "on"))
     async def enable(self, interaction: discord.Interaction, on: bool) -> None:
         await self._change(interaction, lambda s: dataclasses.replace(s, enabled=on))
 
     @admin.command(
-        name=locale_str("channel"),
+        name=named("command", "channel"),
         description=locale_str("Allow or stop /pose in a channel."),
     )
     @app_commands.describe(
         channel=locale_str("The channel"),
         allowed=locale_str("Allow /pose there (when none is allowed: everywhere)"),
     )
-    @app_commands.rename(channel=locale_str("channel"), allowed=locale_str("allowed"))
+    @app_commands.rename(channel=named("command", "channel"), allowed=named("command", "allowed"))
     async def channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel, allowed: bool
     ) -> None:
@@ -169,14 +172,14 @@ class AdminCog(commands.Cog):
         await self._change(interaction, change)
 
     @admin.command(
-        name=locale_str("caps"),
+        name=named("command", "caps"),
         description=locale_str("Set this server's daily caps."),
     )
     @app_commands.describe(
         server=locale_str("Generations for the whole server per 24 hours (0: no cap)"),
         user=locale_str("Generations per member per 24 hours (0: the bot's default)"),
     )
-    @app_commands.rename(server=locale_str("server"), user=locale_str("user"))
+    @app_commands.rename(server=named("command", "server"), user=named("command", "user"))
     async def caps(
         self,
         interaction: discord.Interaction,
@@ -194,13 +197,13 @@ class AdminCog(commands.Cog):
         await self._change(interaction, change)
 
     @admin.command(
-        name=locale_str("negative-prompt"),
+        name=named("command", "negative-prompt"),
         description=locale_str("Set the negative prompt every request in this server gets."),
     )
     @app_commands.describe(
         text=locale_str("Added to every request's negative prompt (leave out to clear)")
     )
-    @app_commands.rename(text=locale_str("text"))
+    @app_commands.rename(text=named("command", "text"))
     async def negative_prompt(
         self,
         interaction: discord.Interaction,
@@ -210,13 +213,13 @@ class AdminCog(commands.Cog):
         await self._change(interaction, lambda s: dataclasses.replace(s, negative_prompt=cleaned))
 
     @admin.command(
-        name=locale_str("block"),
+        name=named("command", "block"),
         description=locale_str("Refuse requests whose prompt uses this word."),
     )
     @app_commands.describe(
         word=locale_str("A word to refuse in prompts and character descriptions")
     )
-    @app_commands.rename(word=locale_str("word"))
+    @app_commands.rename(word=named("command", "word"))
     async def block(
         self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 50]
     ) -> None:
@@ -237,11 +240,11 @@ class AdminCog(commands.Cog):
         )
 
     @admin.command(
-        name=locale_str("unblock"),
+        name=named("command", "unblock"),
         description=locale_str("Allow a blocked word again."),
     )
     @app_commands.describe(word=locale_str("A word blocked before"))
-    @app_commands.rename(word=locale_str("word"))
+    @app_commands.rename(word=named("command", "word"))
     async def unblock(self, interaction: discord.Interaction, word: str) -> None:
         word = folded(word)
         await self._change(
@@ -252,7 +255,7 @@ class AdminCog(commands.Cog):
         )
 
     @admin.command(
-        name=locale_str("nsfw"),
+        name=named("command", "nsfw"),
         description=locale_str(
             "Relax the default no-nudity negative prompt, in age-restricted channels only."
         ),
@@ -260,18 +263,18 @@ class AdminCog(commands.Cog):
     @app_commands.describe(
         allowed=locale_str("Drop the no-nudity negative prompt in age-restricted channels")
     )
-    @app_commands.rename(allowed=locale_str("allowed"))
+    @app_commands.rename(allowed=named("command", "allowed"))
     async def nsfw(self, interaction: discord.Interaction, allowed: bool) -> None:
         await self._change(interaction, lambda s: dataclasses.replace(s, nsfw_allowed=allowed))
 
     @admin.command(
-        name=locale_str("results"),
+        name=named("command", "results"),
         description=locale_str(
             "Post results publicly in the channel, or privately to each requester."
         ),
     )
     @app_commands.describe(private=locale_str("Show requests and results to the requester alone"))
-    @app_commands.rename(private=locale_str("private"))
+    @app_commands.rename(private=named("command", "private"))
     async def results(self, interaction: discord.Interaction, private: bool) -> None:
         await self._change(interaction, lambda s: dataclasses.replace(s, private_results=private))
 
@@ -301,7 +304,7 @@ class AdminCog(commands.Cog):
         await send_private(interaction, tr(locale, "Saved.") + "\n" + text, files=files)
 
     @admin.command(
-        name=locale_str("pause"),
+        name=named("command", "pause"),
         description=locale_str("Hold every request until /admin resume (the bot's owner only)."),
     )
     async def pause(self, interaction: discord.Interaction) -> None:
@@ -318,7 +321,7 @@ class AdminCog(commands.Cog):
         )
 
     @admin.command(
-        name=locale_str("spend"),
+        name=named("command", "spend"),
         description=locale_str(
             "Credits left, the budget, and spend per server (the bot's owner only)."
         ),
@@ -329,8 +332,8 @@ class AdminCog(commands.Cog):
         bot, settings = self.bot, self.bot.settings
         locale = locale_of(interaction)
         since = bot.clock() - DAY_SECONDS
-        everyone = await bot.store.spend_since(since)
-        credits = (await bot.store.last_usage()).get("x-remaining-credits") or tr(locale, "unknown")
+        everyone = await spend_figures.spent(bot, since)
+        credits = await spend_figures.credits_left(bot) or tr(locale, "unknown")
         budget = settings.daily_budget_usd
         figures = _spent(locale, everyone)
         if budget is not None:
@@ -353,7 +356,7 @@ class AdminCog(commands.Cog):
             last_day,
         ]
         servers = []
-        for row in await bot.store.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
+        for row in await spend_figures.spent_per(bot, "guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else tr(locale, "server {id}", id=row["guild_id"])
             generations = _generations(locale, int(row["generations"]))
@@ -369,7 +372,7 @@ class AdminCog(commands.Cog):
         if servers:
             lines.append(shown.text)
         days = chart_days(bot.clock())
-        rows = await bot.store.spend_per_day(window_start(days), per_server=True)
+        rows = await spend_figures.spent_per_day(bot, window_start(days), per_server=True)
         totals, by_server = per_day(rows, days), per_server(rows, days)
         lines.append(summary(totals, interaction.locale))
         if paused := await bot.runner.pause_reason():
@@ -379,7 +382,7 @@ class AdminCog(commands.Cog):
         await send_private(interaction, "\n".join(lines), files=[*_files(shown), chart])
 
     @admin.command(
-        name=locale_str("storage"),
+        name=named("command", "storage"),
         description=locale_str(
             "The database's size, its images by kind, and the budget (the bot's owner only)."
         ),
@@ -414,8 +417,8 @@ class AdminCog(commands.Cog):
                 size=_megabytes(figures.image_bytes),
             ),
             *(
-                f"- {tr(locale, label)}: {_megabytes(figures.by_kind[kind])}"
-                for kind, label in KINDS.items()
+                f"- {tr(locale, IMAGE_KINDS[kind])}: {_megabytes(figures.by_kind[kind])}"
+                for kind in KINDS
             ),
             tr(
                 locale,
@@ -437,7 +440,7 @@ class AdminCog(commands.Cog):
         return False
 
     @admin.command(
-        name=locale_str("resume"),
+        name=named("command", "resume"),
         description=locale_str("Resume generation after a pause (the bot's owner only)."),
     )
     async def resume(self, interaction: discord.Interaction) -> None:

@@ -34,7 +34,7 @@ from bot.ui.character_choice import character_names, find_character
 from bot.ui.character_pages import CharacterPages, character_embed
 from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
-from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.i18n import locale_of, mark, named, tr
 from bot.ui.replies import NO_MENTIONS, send_private, user_text
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _may_change(character: Character, interaction: discord.Interaction, refusal:
 
 class CharacterCog(commands.Cog):
     character = app_commands.Group(
-        name=locale_str("character"),
+        name=named("command", "character"),
         description=locale_str("Your saved characters, ready to pose"),
         guild_only=True,
     )
@@ -66,7 +66,7 @@ class CharacterCog(commands.Cog):
         self.bot = bot
 
     @character.command(
-        name=locale_str("save"),
+        name=named("command", "save"),
         description=locale_str("Save a character to pose again later: a name and an image of it."),
     )
     @app_commands.describe(
@@ -78,10 +78,10 @@ class CharacterCog(commands.Cog):
         ),
     )
     @app_commands.rename(
-        name=locale_str("name"),
-        image=locale_str("image"),
-        description=locale_str("description"),
-        shared=locale_str("shared"),
+        name=named("command", "name"),
+        image=named("command", "image"),
+        description=named("command", "description"),
+        shared=named("command", "shared"),
     )
     async def save(
         self,
@@ -155,7 +155,7 @@ class CharacterCog(commands.Cog):
         )
 
     @character.command(
-        name=locale_str("list"),
+        name=named("command", "list"),
         description=locale_str(
             "List the characters you can pose: yours and the ones shared in this server."
         ),
@@ -186,12 +186,12 @@ class CharacterCog(commands.Cog):
         )
 
     @character.command(
-        name=locale_str("show"),
+        name=named("command", "show"),
         description=locale_str("Show one of the characters you can pose, with its image."),
     )
     @app_commands.describe(name=locale_str("The character to show"))
     @app_commands.autocomplete(name=character_names)
-    @app_commands.rename(name=locale_str("name"))
+    @app_commands.rename(name=named("command", "name"))
     async def show(self, interaction: discord.Interaction, name: str) -> None:
         character = await find_character(self.bot, interaction, name)
         if character is None:
@@ -208,14 +208,14 @@ class CharacterCog(commands.Cog):
         )
 
     @character.command(
-        name=locale_str("rename"),
+        name=named("command", "rename"),
         description=locale_str("Rename one of your characters."),
     )
     @app_commands.describe(
         name=locale_str("The character to rename"), new_name=locale_str("Its new name")
     )
     @app_commands.autocomplete(name=character_names)
-    @app_commands.rename(name=locale_str("name"), new_name=locale_str("new_name"))
+    @app_commands.rename(name=named("command", "name"), new_name=named("command", "new_name"))
     async def rename(self, interaction: discord.Interaction, name: str, new_name: str) -> None:
         character = await find_character(self.bot, interaction, name)
         if character is None:
@@ -243,12 +243,12 @@ class CharacterCog(commands.Cog):
         )
 
     @character.command(
-        name=locale_str("delete"),
+        name=named("command", "delete"),
         description=locale_str("Delete one of your characters (you are asked to confirm)."),
     )
     @app_commands.describe(name=locale_str("The character to delete"))
     @app_commands.autocomplete(name=character_names)
-    @app_commands.rename(name=locale_str("name"))
+    @app_commands.rename(name=named("command", "name"))
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
         character = await find_character(self.bot, interaction, name)
         if character is None:
@@ -297,7 +297,7 @@ class CharacterCog(commands.Cog):
         )
 
     @app_commands.command(
-        name=locale_str("forget-me"),
+        name=named("command", "forget-me"),
         description=locale_str(
             "Delete everything the bot keeps about you: your characters and your requests."
         ),

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.domain.quotas import DAY_SECONDS
 from bot.ui.cards import RESULT_ACTIONS
-from bot.ui.i18n import tr
+from bot.ui.i18n import named, tr
 from bot.ui.replies import send_private
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class HelpCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name=locale_str("help"),
+        name=named("command", "help"),
         description=locale_str(
             "How to use the bot: the first /pose, saved characters, the buttons and your limits."
         ),

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.history_pages import HistoryPages
-from bot.ui.i18n import tr
+from bot.ui.i18n import named, tr
 from bot.ui.replies import NO_MENTIONS, send_private
 
 if TYPE_CHECKING:
@@ -23,13 +23,13 @@ class HistoryCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name=locale_str("history"),
+        name=named("command", "history"),
         description=locale_str("Your recent results, newest first, to reroll or pose anew."),
     )
     @app_commands.guild_only()
     @app_commands.describe(character=locale_str("Only the results made from this saved character"))
     @app_commands.autocomplete(character=character_names)
-    @app_commands.rename(character=locale_str("character"))
+    @app_commands.rename(character=named("command", "character"))
     async def history(self, interaction: discord.Interaction, character: str | None = None) -> None:
         """Your recent results, newest first, to reroll or pose anew."""
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -26,8 +26,9 @@ from bot.domain.pose_request import (
     InvalidRequest,
 )
 from bot.ui.character_choice import character_names, find_character
-from bot.ui.i18n import locale_of, tr
+from bot.ui.i18n import locale_of, named, tr
 from bot.ui.intake import PoseThisModal, described, looks_like_image, saved_image
+from bot.ui.names import SIZE_CHOICES
 from bot.ui.replies import send_private, user_text
 
 if TYPE_CHECKING:
@@ -35,10 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIZE_CHOICES = [
-    app_commands.Choice(name=locale_str("Square (1024×1024)"), value="square"),
-    app_commands.Choice(name=locale_str("Portrait (832×1216)"), value="portrait"),
-    app_commands.Choice(name=locale_str("Landscape (1216×832)"), value="landscape"),
+SIZE_OPTIONS = [
+    app_commands.Choice(name=locale_str(label), value=size) for size, label in SIZE_CHOICES.items()
 ]
 T = TypeVar("T")
 
@@ -76,7 +75,7 @@ class PoseCog(commands.Cog):
         self.bot.tree.remove_command(self._pose_this.name, type=self._pose_this.type)
 
     @app_commands.command(
-        name=locale_str("pose"),
+        name=named("command", "pose"),
         description=locale_str(
             "Pose your character: attach its image (or pick a saved one) and describe the pose."
         ),
@@ -93,18 +92,18 @@ class PoseCog(commands.Cog):
         size=locale_str("Image size (default: yours from /settings, else square)"),
         seed=locale_str("Seed for a reproducible result (random when left out)"),
     )
-    @app_commands.choices(size=SIZE_CHOICES)
+    @app_commands.choices(size=SIZE_OPTIONS)
     @app_commands.autocomplete(saved=character_names)
     @app_commands.rename(
-        prompt=locale_str("prompt"),
-        character=locale_str("character"),
-        saved=locale_str("saved"),
-        pose=locale_str("pose"),
-        negative_prompt=locale_str("negative_prompt"),
-        steps=locale_str("steps"),
-        guidance=locale_str("guidance"),
-        size=locale_str("size"),
-        seed=locale_str("seed"),
+        prompt=named("command", "prompt"),
+        character=named("command", "character"),
+        saved=named("command", "saved"),
+        pose=named("command", "pose"),
+        negative_prompt=named("command", "negative_prompt"),
+        steps=named("command", "steps"),
+        guidance=named("command", "guidance"),
+        size=named("command", "size"),
+        seed=named("command", "seed"),
     )
     async def pose(
         self,

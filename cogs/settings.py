@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot.ui.i18n import named
 from bot.ui.replies import NO_MENTIONS
 from bot.ui.settings_panel import SettingsPanel
 
@@ -21,7 +22,7 @@ class SettingsCog(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name=locale_str("settings"),
+        name=named("command", "settings"),
         description=locale_str(
             "Your defaults for /pose: size, steps, guidance, negative prompt, a character."
         ),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from bot.backoff import Backoff, retry
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.quotas import DAY_SECONDS
 from bot.domain.translatable import mark
@@ -31,6 +32,7 @@ from bot.segmind import (
     SegmindError,
     Ticket,
 )
+from bot.storage.database import is_connection_lost
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (
     CHARACTER,
@@ -60,6 +62,9 @@ DELIVERY_RETRY_MAX_SECONDS = 60.0
 # A result is worth trying until it arrives; a failure notice for as long as Discord's
 # incidents usually last (a job that failed has nothing else to show its requester).
 FAILURE_NOTICE_PATIENCE_SECONDS = 15 * 60
+# Storing a paid result while the database is unreachable: each try already rides out a
+# failover (bot/storage/database.py); after this many the outage is the owner's to know.
+SAVE_TRIES_BEFORE_ALERT = 3
 
 
 class LostJob(Exception):
@@ -184,17 +189,7 @@ class JobLife:
         result = StoredImage.of(RESULT, generation.image)
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))
-        delay = DELIVERY_RETRY_BASE_SECONDS
-        while True:
-            try:
-                saved = await self.store.save_result(job, result, usage, self._clock(), cost=cost)
-                break
-            except Exception:
-                # The database is away for longer than its own retries: keep the image and
-                # keep trying, as long as the job is still ours (the lease is renewed apart).
-                log.exception("could not store the result of job %s; trying again", job.id)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+        saved = await self._store_result(job, result, usage, cost)
         stored = await self.store.job(job.id)
         if not saved and not _still_this_attempt(stored, job, GENERATED):
             raise LostJob
@@ -210,12 +205,63 @@ class JobLife:
         assert stored is not None
         return stored
 
+    async def _store_result(
+        self, job: Job, result: StoredImage, usage: dict[str, str], cost: float | None
+    ) -> bool:
+        """`store.save_result`, tried again while the database is unreachable and the job is
+        still this attempt's; the owner is told once the outage lasts.
+
+        Why the job is not given back after a number of tries: the paid image is in this
+        process's memory only. Another process cannot store what it does not have: given back,
+        a sync job would go back to the queue and be paid for again, and an async one would be
+        collected again only while Segmind still keeps it. And giving back needs the very
+        database that is unreachable. So the image is held, and stored, here: the owner is
+        told that a restart now would lose it. A statement that fails for another reason (not
+        a lost connection) would fail every time: that is raised at once, ending the job as
+        failed (billed, not refunded) instead of holding an API slot for ever."""
+        backoff = Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS)
+        tries = 0
+        while True:
+            try:
+                return await self.store.save_result(job, result, usage, self._clock(), cost=cost)
+            except Exception as error:
+                if not is_connection_lost(error):
+                    log.exception("could not store the paid result of job %s", job.id)
+                    raise
+                tries += 1
+                log.warning(
+                    "could not store the result of job %s (%s, try %d); keeping it in memory",
+                    job.id,
+                    type(error).__name__,
+                    tries,
+                )
+                if tries == SAVE_TRIES_BEFORE_ALERT:
+                    await present(
+                        self._presenter.alert_owner(
+                            f"⚠️ The database has been unreachable for a while: the paid "
+                            f"result of job {job.id} is held in this process's memory until it "
+                            "can be stored. Restarting the bot now would lose it."
+                        )
+                    )
+            await backoff.wait()
+            if not await self._still_ours(job):
+                raise LostJob
+
+    async def _still_ours(self, job: Job) -> bool:
+        """Whether no other process took the job over; yes while the database cannot say."""
+        try:
+            return await self.queue.still_owns(job)
+        except Exception as error:
+            if not is_connection_lost(error):
+                raise
+            return True
+
     async def _deliver(self, job: Job) -> None:
         await self._cards.settle(job.id)
         result = (await self.store.images(job.id))[RESULT]
         image = result.image
         presenter = self._presenter
-        delay = DELIVERY_RETRY_BASE_SECONDS
+        backoff = Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS)
         while True:
             if not await self.queue.still_owns(job):
                 raise LostJob
@@ -225,14 +271,14 @@ class JobLife:
             except Exception as error:
                 if not presenter.is_transient(error):
                     raise
+                delay = backoff.next_delay()
                 log.warning(
                     "could not post the result of job %s (%s); trying again in %.0fs",
                     job.id,
                     _describe(error),
                     delay,
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+                await backoff.sleep(delay)
         if not await self.store.mark_delivered(job, message_id, self._clock()):
             stored = await self.store.job(job.id)
             if stored is None or stored.result_message_id != message_id:
@@ -278,24 +324,26 @@ class JobLife:
 
     async def _tell_failure(self, job: Job, error: Exception) -> None:
         presenter = self._presenter
-        delay = DELIVERY_RETRY_BASE_SECONDS
-        give_up_at = self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS
-        while True:
-            try:
-                await presenter.report_failure(job, error)
-                return
-            except Exception as problem:
-                if not presenter.is_transient(problem) or self._clock() + delay > give_up_at:
-                    log.exception("could not tell the requester of job %s", job.id)
-                    return
-                log.warning(
-                    "could not tell the requester of job %s (%s); trying again in %.0fs",
-                    job.id,
-                    _describe(problem),
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DELIVERY_RETRY_MAX_SECONDS)
+
+        def warn(problem: Exception, delay: float) -> None:
+            log.warning(
+                "could not tell the requester of job %s (%s); trying again in %.0fs",
+                job.id,
+                _describe(problem),
+                delay,
+            )
+
+        try:
+            await retry(
+                partial(presenter.report_failure, job, error),
+                Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS),
+                retry_if=presenter.is_transient,
+                give_up_at=self._clock() + FAILURE_NOTICE_PATIENCE_SECONDS,
+                clock=self._clock,
+                on_retry=warn,
+            )
+        except Exception:
+            log.exception("could not tell the requester of job %s", job.id)
 
     async def _give_back(self, job: Job) -> None:
         try:

@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from bot.backoff import Backoff
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.job import JobLife
@@ -242,16 +243,16 @@ class JobRunner:
 
     async def _dispatch_supervised(self) -> None:
         """The dispatcher, restarted if a claim fails (the database is away, say)."""
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
         while self.accepting:
             try:
                 await self._dispatch_forever()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                delay = backoff.next_delay()
                 log.exception("the job dispatcher failed; restarting it in %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.sleep(delay)
 
     async def _dispatch_forever(self) -> None:
         while self.accepting:

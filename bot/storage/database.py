@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
+
+from bot.backoff import Backoff, retry
 
 if TYPE_CHECKING:
     from bot.storage.migrations import Migration
@@ -106,21 +107,17 @@ async def run_retried(database: Database, work: Work[T]) -> T:
 
 async def retried(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
     """`attempt()`, tried again with backoff while it fails on a lost connection."""
-    for tries in range(1, RETRIES + 1):
-        try:
-            return await attempt()
-        except Exception as error:
-            if not is_connection_lost(error) or tries == RETRIES:
-                raise
-            delay = min(RETRY_BASE_SECONDS * 2 ** (tries - 1), RETRY_MAX_SECONDS)
-            log.warning(
-                "database connection lost during %s (%s); trying again in %.1fs",
-                what,
-                type(error).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-    raise AssertionError("unreachable")  # the loop returns or raises
+
+    def warn(error: Exception, delay: float) -> None:
+        log.warning(
+            "database connection lost during %s (%s); trying again in %.1fs",
+            what,
+            type(error).__name__,
+            delay,
+        )
+
+    backoff = Backoff(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, jitter=0.2)
+    return await retry(attempt, backoff, retry_if=is_connection_lost, tries=RETRIES, on_retry=warn)
 
 
 async def connect(url: str | None) -> Database:
@@ -327,7 +324,7 @@ class PostgresDatabase:
         return True
 
     async def _listen_forever(self) -> None:
-        delay = RETRY_BASE_SECONDS
+        backoff = Backoff(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
         while True:
             connection: asyncpg.Connection | None = None
             try:
@@ -336,7 +333,7 @@ class PostgresDatabase:
                 connection.add_termination_listener(_setter(lost))
                 for channel in self._listeners:
                     await connection.add_listener(channel, self._notified)
-                delay = RETRY_BASE_SECONDS
+                backoff.reset()
                 for listeners in self._listeners.values():
                     for listener in listeners:
                         listener()  # whatever was notified while disconnected
@@ -348,8 +345,7 @@ class PostgresDatabase:
                 raise
             except Exception as error:
                 log.warning("cannot listen for new jobs (%s); polling meanwhile", error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            await backoff.wait()
 
     def _notified(self, connection: object, pid: int, channel: str, payload: str) -> None:
         for listener in self._listeners.get(channel, ()):

@@ -1,11 +1,5 @@
-"""What the bot keeps, for how long, and within what budget: the storage sweep.
-
-Images are kept while they serve: those of a job waiting or generating until it ends; those of
-a delivered job for IMAGE_RETENTION_DAYS after its last use (its delivery, or a Reroll or New
-pose made from it); a saved character's until it is deleted. A job's row, without images, is
-kept HISTORY_RETENTION_DAYS for /usage, the caps and the budget. Under a STORAGE_BUDGET_MB the
-oldest images of delivered jobs go first, and the owner is warned once a day when the database
-passes WARN_SHARE of the budget all the same. Nothing here ever refuses a request.
+"""The storage sweep: carries out what bot/domain/retention.py says is kept, for how long and
+within what budget, and reads the figures /admin storage shows.
 
 One process at a time sweeps (the `storage` lease), at start and every STORAGE_SWEEP_SECONDS, in
 small batches of one statement each, so that no lock is held for long.
@@ -19,8 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.domain.quotas import DAY_SECONDS
-from bot.settings import Settings
+from bot.domain.retention import MB, Retention, may_warn_again, spend_window_start
 from bot.storage import image_store
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (
@@ -39,13 +32,6 @@ log = logging.getLogger(__name__)
 
 STORAGE_LEASE = "storage"
 WARNED_FACT = "storage_warned_at"  # when the owner was last warned that the budget is near
-MB = 1024 * 1024
-# Under a budget, the images are kept within this share of it: the rest is room for the rows,
-# the indexes, and the space PostgreSQL frees but reuses only after its autovacuum has run.
-IMAGE_SHARE = 0.6
-# Past this share of the budget the database is nearly full all the same (saved characters,
-# requests waiting): the owner is told, at most once a day.
-WARN_SHARE = 0.8
 # Rows per statement: each batch is one short statement, so no lock is held for long.
 BATCH = 100
 # Delivered jobs read at a time, the least recently used first, when over the budget.
@@ -55,40 +41,10 @@ EVICTION_BATCH = 20
 # giving them back (moving the file's last pages into them) would cost as much as writing them.
 VACUUM_PAGES = 2048
 RECLAIM_SHARE = 0.25
-# Kinds of stored images, as /admin storage names them.
-KINDS = {
-    CHARACTER: "characters posed",
-    POSE: "pose references",
-    RESULT: "results",
-    "saved": "saved characters",
-}
+# Kinds of stored images, as /admin storage lists them (bot/ui/names.py names them).
+KINDS = (CHARACTER, POSE, RESULT, "saved")
 
 Alert = Callable[[str], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How long things are kept (seconds) and the budget (bytes; None: no budget)."""
-
-    image_seconds: float = 7 * DAY_SECONDS
-    history_seconds: float = 30 * DAY_SECONDS
-    budget_bytes: int | None = None
-    sweep_seconds: float = 600.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Retention:
-        budget = settings.storage_budget_mb
-        return cls(
-            image_seconds=settings.image_retention_days * DAY_SECONDS,
-            history_seconds=settings.history_retention_days * DAY_SECONDS,
-            budget_bytes=round(budget * MB) if budget is not None else None,
-            sweep_seconds=settings.storage_sweep_seconds,
-        )
-
-    @property
-    def image_budget(self) -> int | None:
-        """The most the images may take together, under a budget."""
-        return int(self.budget_bytes * IMAGE_SHARE) if self.budget_bytes is not None else None
 
 
 @dataclass
@@ -115,7 +71,7 @@ class StorageFigures:
     database_bytes: int
     images: int
     image_bytes: int
-    by_kind: dict[str, int]  # KINDS key → bytes (an image of two kinds counts in both)
+    by_kind: dict[str, int]  # a kind of KINDS → bytes (an image of two kinds counts in both)
     budget_bytes: int | None
 
 
@@ -193,7 +149,7 @@ class StorageKeeper:
             await self._let_go_of_forgotten_uploads(report)
             report.expired_jobs = await self._let_go_of_images(
                 f"j.state = '{DELIVERED}' AND j.used_at < $1",
-                (now - self.retention.image_seconds,),
+                (self.retention.images_expire_before(now),),
                 report,
             )
             # Each step renews the lease; one that finds it lost leaves the rest to its holder.
@@ -285,9 +241,8 @@ class StorageKeeper:
                 return
 
     async def _delete_history(self, now: float) -> int:
-        """Rows of jobs that ended long ago. Never one inside the spend window: the caps and
-        /usage count them."""
-        before = now - max(self.retention.history_seconds, DAY_SECONDS)
+        """Rows of jobs that ended long ago (never one inside the spend window)."""
+        before = self.retention.history_expires_before(now)
         ended = ", ".join(f"'{state}'" for state in ENDED)
         deleted = 0
         while True:
@@ -296,7 +251,7 @@ class StorageKeeper:
                 f" WHERE state IN ({ended}) AND finished_at < $1 AND created_at < $2"
                 " ORDER BY id LIMIT $3) RETURNING id",
                 before,
-                now - DAY_SECONDS,
+                spend_window_start(now),
                 BATCH,
             )
             deleted += len(rows)
@@ -383,12 +338,12 @@ class StorageKeeper:
         images: the database past WARN_SHARE of it, or the images still over their share."""
         budget = self.retention.budget_bytes
         database_bytes = report.database_bytes
-        if budget is None:
-            return False
-        if database_bytes <= budget * WARN_SHARE and not report.images_over_budget:
+        if budget is None or not self.retention.nearly_full(
+            database_bytes, report.images_over_budget
+        ):
             return False
         warned_at = await self.store.fact(WARNED_FACT)
-        if warned_at is not None and now - float(warned_at) < DAY_SECONDS:
+        if not may_warn_again(None if warned_at is None else float(warned_at), now):
             return False
         await self.store.set_fact(WARNED_FACT, repr(now))
         figures = await self.figures()

@@ -28,6 +28,7 @@ from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, Store
 from bot.ui import views
 from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.names import SIZE_NAMES
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
 
 if TYPE_CHECKING:
@@ -382,12 +383,6 @@ RESULT_ACTIONS = {
     "newpose": (mark("New pose"), "✏️", discord.ButtonStyle.secondary),
     "save": (mark("Save character"), "💾", discord.ButtonStyle.secondary),
     "delete": (mark("Delete"), "🗑️", discord.ButtonStyle.danger),
-}
-# The sizes as the result's embed names them.
-SIZE_NAMES = {
-    "square": mark("square"),
-    "portrait": mark("portrait"),
-    "landscape": mark("landscape"),
 }
 
 

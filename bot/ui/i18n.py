@@ -18,6 +18,7 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
+from typing import Literal
 
 import discord
 from babel.messages.pofile import read_po
@@ -25,7 +26,7 @@ from discord import app_commands
 
 from bot.domain.translatable import Marked, mark
 
-__all__ = ["CatalogTranslator", "locale_of", "mark", "public_locale", "tr"]
+__all__ = ["CatalogTranslator", "locale_of", "mark", "named", "public_locale", "tr"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ CATALOGS: dict[str, str] = {
 }
 # Discord's locales that read another's catalog: Latin American Spanish reads Spain's.
 ALIASES: dict[str, str] = {"es-419": "es-ES"}
+# How a catalog entry with a context is keyed here: as gettext keys it, context EOT message.
+CONTEXT_SEPARATOR = "\x04"
 
 
 def tr(locale: discord.Locale | str | None, message: str, /, **values: object) -> str:
@@ -83,10 +86,22 @@ def _read_catalog(language: str) -> dict[str, str]:
         return {}
     # As msgfmt does: an untranslated or fuzzy entry is not a translation.
     return {
-        message.id: message.string
+        _key(message.context, message.id): message.string
         for message in catalog
         if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
     }
+
+
+def _key(context: str | None, message: str) -> str:
+    return message if context is None else f"{context}{CONTEXT_SEPARATOR}{message}"
+
+
+def named(context: Literal["command"], name: str) -> app_commands.locale_str:
+    """The name of a command, group or option, translated from the catalogs' entry with that
+    `context` ("command"; written out for `make catalogs`, as pgettext's context is). A name
+    has a context of its own: it is one lowercase word Discord checks, and must never be the
+    translation of a label that reads the same in English ("results", a kind of image)."""
+    return app_commands.locale_str(name, context=context)
 
 
 def locale_of(interaction: discord.Interaction) -> discord.Locale:
@@ -133,7 +148,8 @@ class CatalogTranslator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContext,
     ) -> str | None:
-        translated = translations(locale).get(string.message)
+        key = _key(string.extras.get("context"), string.message)
+        translated = translations(locale).get(key)
         if translated is None:
             return None
         is_menu = isinstance(context.data, app_commands.ContextMenu)

@@ -34,6 +34,7 @@ from bot.domain.pose_request import (
 )
 from bot.ui import views
 from bot.ui.i18n import tr
+from bot.ui.names import SIZE_CHOICES
 from bot.ui.replies import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -44,12 +45,10 @@ T = TypeVar("T")
 
 NOT_SET = "none"  # a select option's value for "the bot's own default"
 MAX_SELECT_OPTIONS = 25  # Discord's limit
-SIZE_LABELS = {"square": "Square", "portrait": "Portrait", "landscape": "Landscape"}
 
 
-def _size_text(size: str) -> str:
-    width, height = SIZES[size]
-    return f"{SIZE_LABELS[size]} ({width}×{height})"
+def _size_text(locale: discord.Locale, size: str) -> str:
+    return tr(locale, SIZE_CHOICES[size])
 
 
 class SettingsPanel(views.PrivatePanel):
@@ -86,8 +85,8 @@ class SettingsPanel(views.PrivatePanel):
             tr(locale, "**Your defaults for /pose**, used for every option you leave out:"),
             line(
                 tr(locale, "Size"),
-                _size_text(defaults.size) if defaults.size else None,
-                _size_text(BUILT_IN_SIZE),
+                _size_text(locale, defaults.size) if defaults.size else None,
+                _size_text(locale, BUILT_IN_SIZE),
             ),
             line(tr(locale, "Steps"), defaults.steps, str(DEFAULT_STEPS)),
             line(
@@ -114,13 +113,17 @@ class SettingsPanel(views.PrivatePanel):
             placeholder=tr(locale, "Size"),
             options=[
                 discord.SelectOption(
-                    label=tr(locale, "The bot's default ({size})", size=_size_text(BUILT_IN_SIZE)),
+                    label=tr(
+                        locale, "The bot's default ({size})", size=_size_text(locale, BUILT_IN_SIZE)
+                    ),
                     value=NOT_SET,
                     default=self.defaults.size is None,
                 ),
                 *(
                     discord.SelectOption(
-                        label=_size_text(name), value=name, default=self.defaults.size == name
+                        label=_size_text(locale, name),
+                        value=name,
+                        default=self.defaults.size == name,
                     )
                     for name in SIZES
                 ),

@@ -354,6 +354,10 @@ class FakeSegmind:
       before that; 422 as above when FAILED.
     - ``GET {output_base_url}/outputs/{id}.{jpg|png|webp}``: the image, without auth. It
       is a second server on its own port, as Segmind's outputs live on another host.
+    - On that other host too, without auth: ``GET /v2/requests/{id}/status`` and
+      ``GET /v2/requests/{id}`` (the v2 URLs point there when ``status_elsewhere`` is set),
+      and ``POST /v1/{model}`` (what a redirect may point to). ``keys_elsewhere`` holds the
+      ``x-api-key`` header (or None) of every request these three received.
 
     A submit passes, in order: the next scripted fault, the API key (401), the model name
     (404), the ``rpm`` limit (429), the content type (406) and body validation (400). Every
@@ -383,6 +387,8 @@ class FakeSegmind:
         self.polls = 0
         self.output_fetches = 0
         self.output_fetches_with_key = 0
+        self.status_elsewhere = False
+        self.keys_elsewhere: list[str | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.rate_limited_count = 0
@@ -418,6 +424,9 @@ class FakeSegmind:
         api.router.add_get("/v2/requests/{request_id}", self._on_result)
         outputs = web.Application(middlewares=[_answer_rejections])
         outputs.router.add_get("/outputs/{request_id}.{extension}", self._on_output)
+        outputs.router.add_get("/v2/requests/{request_id}/status", self._on_status_elsewhere)
+        outputs.router.add_get("/v2/requests/{request_id}", self._on_result_elsewhere)
+        outputs.router.add_post("/v1/{model}", self._on_submit_elsewhere)
         self.base_url = await self._serve(api)
         self.output_base_url = await self._serve(outputs)
 
@@ -543,14 +552,15 @@ class FakeSegmind:
         self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
         task.add_done_callback(self._tasks.discard)
         self._bill()
-        status_url = f"{self.base_url}/v2/requests/{job.request_id}/status"
+        base = self.output_base_url if self.status_elsewhere else self.base_url
+        status_url = f"{base}/v2/requests/{job.request_id}/status"
         return _json(
             200,
             {
                 "request_id": job.request_id,
                 "status": job.status,
                 "status_url": status_url,
-                "response_url": f"{self.base_url}/v2/requests/{job.request_id}",
+                "response_url": f"{base}/v2/requests/{job.request_id}",
                 "poll_url": status_url,
             },
         )
@@ -670,8 +680,9 @@ class FakeSegmind:
 
     # Polls and outputs
 
-    def _polled_job(self, request: web.Request) -> _Job:
-        self._check_key(request)
+    def _polled_job(self, request: web.Request, *, keyed: bool = True) -> _Job:
+        if keyed:
+            self._check_key(request)
         job = self._jobs.get(request.match_info["request_id"])
         if job is None:
             raise _Rejected(404, "Request not found")
@@ -681,9 +692,9 @@ class FakeSegmind:
         self.polls += 1
         return _job_state(self._polled_job(request), http_status=200)
 
-    async def _on_result(self, request: web.Request) -> web.Response:
+    async def _on_result(self, request: web.Request, *, keyed: bool = True) -> web.Response:
         self.polls += 1
-        job = self._polled_job(request)
+        job = self._polled_job(request, keyed=keyed)
         if job.status != "COMPLETED":
             # 202, not 200: "accepted, not done"; the body's status is what a client must read.
             return _job_state(job, http_status=202)
@@ -698,6 +709,19 @@ class FakeSegmind:
                 "output": self._shape_output(url),
             },
         )
+
+    async def _on_status_elsewhere(self, request: web.Request) -> web.Response:
+        self.keys_elsewhere.append(request.headers.get("x-api-key"))
+        self.polls += 1
+        return _job_state(self._polled_job(request, keyed=False), http_status=200)
+
+    async def _on_result_elsewhere(self, request: web.Request) -> web.Response:
+        self.keys_elsewhere.append(request.headers.get("x-api-key"))
+        return await self._on_result(request, keyed=False)
+
+    async def _on_submit_elsewhere(self, request: web.Request) -> web.Response:
+        self.keys_elsewhere.append(request.headers.get("x-api-key"))
+        return await self._on_sync_submit(request)
 
     def _shape_output(self, url: str) -> str | list[str] | dict[str, str]:
         if self.output_shape == "list":

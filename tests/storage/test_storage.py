@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from bot.domain.quotas import DAY_SECONDS
+from bot.domain.retention import IMAGE_SHARE, Retention
 from bot.segmind import Ticket
 from bot.storage import job_store as states
 from bot.storage.character_store import CharacterStore
@@ -21,7 +22,7 @@ from bot.storage.database import connect, migrate
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Job, NewJob, Store, StoredImage
 from bot.storage.migrations import MIGRATIONS
-from bot.storage.retention import IMAGE_SHARE, Retention, StorageKeeper
+from bot.storage.retention import StorageKeeper
 from tests.storage.test_store import new_job
 
 LIMITS = Limits(max_concurrency=10, rpm=1000, lease_seconds=15)

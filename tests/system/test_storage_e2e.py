@@ -10,9 +10,9 @@ import math
 import time
 from typing import Any
 
+from bot.domain.retention import IMAGE_SHARE
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
-from bot.storage.retention import IMAGE_SHARE
 from tests.cogs.characters.test_characters_e2e import answer, person, saved
 from tests.cogs.pose.test_results_e2e import buttons, pose_saved, save_character
 from tests.conftest import StartBot, stored_jobs

@@ -23,19 +23,26 @@ from tests.user_actions import accepted, card_text, delivered, pose, private_tex
 
 ROOT = Path(__file__).resolve().parents[2]
 # As `make catalogs` extracts them.
-KEYWORDS: dict[str, Any] = {"tr": (2,), "mark": None, "locale_str": None}
+KEYWORDS: dict[str, Any] = {
+    "tr": (2,),
+    "mark": None,
+    "locale_str": None,
+    "named": ((1, "c"), 2),
+}
+# A text as the catalogs key it: its English, and its context (a command's name has one).
+Key = tuple[str, str | None]
 LANGUAGES = sorted(CATALOGS)
 
 
-def _extracted() -> dict[str, str]:
-    """Every text the code marks, with a file that uses it."""
-    found: dict[str, str] = {}
+def _extracted() -> dict[Key, str]:
+    """Every text the code marks, with its context, and a file that uses it."""
+    found: dict[Key, str] = {}
     for folder in ("bot", "cogs"):
-        for filename, _, message, _, _ in extract_from_dir(
+        for filename, _, message, _, context in extract_from_dir(
             ROOT / folder, keywords=KEYWORDS, comment_tags=()
         ):
             assert isinstance(message, str), f"{folder}/{filename}: {message!r}"
-            found.setdefault(message, f"{folder}/{filename}")
+            found.setdefault((message, context), f"{folder}/{filename}")
     return found
 
 
@@ -52,7 +59,11 @@ def _placeholders(text: str) -> set[str]:
 
 
 def test_the_template_holds_exactly_the_texts_of_the_code() -> None:
-    template = {message.id for message in _catalog(LOCALES_DIR / "bot.pot") if message.id}
+    template = {
+        (message.id, message.context)
+        for message in _catalog(LOCALES_DIR / "bot.pot")
+        if isinstance(message.id, str) and message.id
+    }
     missing = sorted(set(EXTRACTED) - template)
     assert not missing, f"run `make catalogs`; not in bot.pot: {missing}"
     assert template <= set(EXTRACTED), f"gone from the code: {sorted(template - set(EXTRACTED))}"
@@ -64,8 +75,8 @@ def test_every_text_is_translated_with_the_same_placeholders(locale: str) -> Non
     language = CATALOGS[locale]
     catalog = _catalog(LOCALES_DIR / language / "LC_MESSAGES" / "bot.po", language)
     problems = []
-    for text, where in EXTRACTED.items():
-        entry = catalog.get(text)
+    for (text, context), where in EXTRACTED.items():
+        entry = catalog.get(text, context=context)
         if entry is None or not entry.string or entry.fuzzy:
             problems.append(f"untranslated ({where}): {text!r}")
         elif _placeholders(entry.string) != _placeholders(text):

@@ -39,7 +39,7 @@ class RestRoutes:
                 "bot_public": False,
                 "bot_require_code_grant": False,
                 "owner": self.make_user(self.OWNER_ID, "owner"),
-                "team": None,
+                "team": self._team(),
                 "verify_key": "0" * 64,
                 "flags": APPLICATION_FLAGS,
                 # Non-null would tell discord.py that interactions go to an HTTP endpoint.
@@ -49,6 +49,27 @@ class RestRoutes:
                 "redirect_uris": [],
             }
         )
+
+    def _team(self) -> dict[str, Any] | None:
+        if not self.team_members:
+            return None
+        members = {self.OWNER_ID: "admin", **self.team_members}
+        return {
+            "id": str(self.APP_ID + 1),
+            "name": "Fake team",
+            "icon": None,
+            "owner_user_id": str(self.OWNER_ID),
+            "members": [
+                {
+                    "user": self.make_user(member, f"member{member}"),
+                    "team_id": str(self.APP_ID + 1),
+                    "membership_state": 2,
+                    "permissions": ["*"],
+                    "role": role,
+                }
+                for member, role in members.items()
+            ],
+        }
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         return _json({"url": self.gateway_url})

@@ -106,6 +106,9 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
         # The server's language (its "preferred locale"), which Discord sends with every
         # interaction from it as guild_locale.
         self.guild_locale = "en-US"
+        # Members of the team that owns the application, besides its owner (OWNER_ID), with
+        # their team role ("admin", "developer", "read_only"); empty: owned by a person.
+        self.team_members: dict[int, str] = {}
         self.synced_commands: list[JSON] = []
         self.interactions: dict[int, FakeInteraction] = {}
         self.channel_messages: list[FakeMessage] = []
