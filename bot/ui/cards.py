@@ -593,7 +593,7 @@ class SaveCharacterModal(views.Modal):
                 await send_private(interaction, tr(locale, "This result is no longer stored."))
                 return
             await interaction.response.defer(ephemeral=True, thinking=True)
-            result = await self._download(self.attachment)
+            result = await self._download(bot, self.attachment)
         character = await bot.characters.save(
             owner_id=interaction.user.id,
             guild_id=interaction.guild_id,
@@ -615,6 +615,12 @@ class SaveCharacterModal(views.Modal):
             ),
         )
 
-    async def _download(self, attachment: discord.Attachment) -> StoredImage:
-        image = await download_image(attachment, THE_RESULTS_IMAGE, unreachable=RESULT_UNREACHABLE)
+    async def _download(self, bot: PoseBot, attachment: discord.Attachment) -> StoredImage:
+        image = await download_image(
+            attachment,
+            THE_RESULTS_IMAGE,
+            bot.memory,
+            bot.http_session,
+            unreachable=RESULT_UNREACHABLE,
+        )
         return StoredImage.of(RESULT, image)

@@ -207,7 +207,8 @@ class Intake:
     async def load_attachment(
         self, attachment: discord.Attachment, role: str, label: str
     ) -> StoredImage:
-        image = await download_image(attachment, label)
+        bot = self._bot
+        image = await download_image(attachment, label, bot.memory, bot.http_session)
         return StoredImage.of(role, image, attachment.url)
 
     def _new_job(
