@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
@@ -76,6 +76,11 @@ class MemoryBudget:
             yield
         finally:
             self._release(amount)
+
+    def reserve_checked(self, amount: int) -> AbstractAsyncContextManager[None]:
+        """`reserve` for an image already checked, so never refused: at worst it waits until it
+        has the whole budget to itself."""
+        return self.reserve(min(amount, self.total))
 
     def _release(self, amount: int) -> None:
         self._held -= amount

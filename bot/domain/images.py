@@ -245,6 +245,12 @@ def generated_cost(data: bytes) -> DecodingCost:
     return _cost(kind, width, height, len(data), converted_copies=0)
 
 
+def reworking_cost(image: CheckedImage) -> int:
+    """The memory that decoding an image already checked and making a copy of it takes (a
+    thumbnail, a smaller upload), from its known size."""
+    return _cost(image.format, image.width, image.height, len(image.data), converted_copies=1).bytes
+
+
 def _cost(kind: str, width: int, height: int, size: int, *, converted_copies: int) -> DecodingCost:
     copies = DECODED_COPIES.get(kind, 1) + converted_copies
     frame = width * height * DECODED_BYTES_PER_PIXEL

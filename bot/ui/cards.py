@@ -19,7 +19,7 @@ import discord
 
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
-from bot.domain.images import CheckedImage, fit_for_upload
+from bot.domain.images import CheckedImage, fit_for_upload, reworking_cost
 from bot.domain.pose_defaults import resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
@@ -218,7 +218,8 @@ class DiscordPresenter:
         )
 
     async def deliver(self, job: Job, image: CheckedImage) -> int:
-        fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
+        async with self.bot.memory.reserve_checked(reworking_cost(image)):
+            fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
         filename = file_name(f"pose-{job.options.seed}", fitted)
         locale = card_locale(job)
         embed = await self._embed(job, filename, locale)

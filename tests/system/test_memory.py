@@ -224,3 +224,27 @@ async def test_a_cancelled_wait_lets_the_next_one_through() -> None:
     release.set()
     await asyncio.gather(holder, small)
     assert budget.held == 0
+
+
+async def test_an_image_already_checked_is_never_refused_but_waits_for_the_whole_budget() -> None:
+    budget = MemoryBudget(100)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with budget.reserve(10):
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    done: list[int] = []
+
+    async def rework() -> None:
+        async with budget.reserve_checked(500):
+            done.append(budget.held)
+
+    reworking = asyncio.create_task(rework())
+    await asyncio.sleep(0.01)
+    assert done == [], "it waits for the budget to be free"
+    release.set()
+    await asyncio.gather(holder, reworking)
+    assert done == [100] and budget.held == 0
