@@ -19,7 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
 MB = 2**20
-# What the process takes besides the images it decodes: about 60 MB idle, about 135 MB with
+# What the process takes besides the images it decodes: about 70 MB idle, about 135 MB with
 # 200 jobs queued (bench/run.py), plus results in flight, charts and the pages' thumbnails.
 PROCESS_RESERVE_MB = 160
 
@@ -69,7 +69,8 @@ class MemoryBudget:
                 if entry[1].done() and not entry[1].cancelled():
                     self._release(amount)  # granted at the moment it was cancelled
                 else:
-                    self._waiting.remove(entry)
+                    if entry in self._waiting:  # unless a release already passed it over
+                        self._waiting.remove(entry)
                     self._grant()  # whoever waited behind it may fit now
                 raise
         try:

@@ -248,3 +248,25 @@ async def test_an_image_already_checked_is_never_refused_but_waits_for_the_whole
     release.set()
     await asyncio.gather(holder, reworking)
     assert done == [100] and budget.held == 0
+
+
+async def test_a_wait_cancelled_while_memory_is_given_back_leaves_the_budget_whole() -> None:
+    budget = MemoryBudget(100)
+    release = asyncio.Event()
+
+    async def hold(amount: int) -> None:
+        async with budget.reserve(amount):
+            await release.wait()
+
+    holder = asyncio.create_task(hold(100))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(hold(50))
+    await asyncio.sleep(0)
+    release.set()  # the holder gives its memory back first, passing over the cancelled wait
+    waiting.cancel()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert budget.held == 0
+    async with budget.reserve(100):
+        assert budget.held == 100
