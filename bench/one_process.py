@@ -13,9 +13,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idle, users
+from bench.workload import (
+    NO_USER_LIMITS,
+    hostile_png,
+    ideal_makespan,
+    image_bytes,
+    slot_idle,
+    users,
+)
 from tests.bot_process import BotProcess
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import accepted, delivered, pose
 
@@ -128,6 +135,48 @@ async def peak_memory(workdir: Path, jobs: int) -> dict[str, float]:
             "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
             "image_mb": len(character) / 2**20,
         }
+
+
+async def hostile_memory(workdir: Path) -> dict[str, float]:
+    """Peak RSS of the bot (MEMORY_BUDGET_MB at its default) when four /character save and
+    two /pose of a hostile image arrive at once, and its RSS idle just before."""
+    env = {"SEGMIND_RPM": "10000"}
+    async with running_bot(workdir, env, latency=0.2) as (discord_api, _, bot):
+        idle = int(read_proc_status(bot.pid)["VmRSS"].split()[0]) / 1024
+        image = hostile_png()
+        crowd = users(discord_api, 6)
+        saves = await asyncio.gather(
+            *(save_character(discord_api, crowd[n], f"giant{n}", image) for n in range(4)),
+        )
+        poses = await asyncio.gather(
+            *(pose(discord_api, user=crowd[4 + n], character=image) for n in range(2))
+        )
+        await asyncio.gather(
+            *(s.wait_for(lambda i: bool(i.original and i.original.content), 300) for s in saves),
+            *(accepted(i, timeout=300) for i in poses),
+        )
+        taken = sum((s.original.content or "").startswith("Saved") for s in saves if s.original)
+        fields = read_proc_status(bot.pid)
+        return {
+            "idle_rss_mb": idle,
+            "peak_rss_mb": int(fields["VmHWM"].split()[0]) / 1024,
+            "saved": taken,
+            "image_kb": len(image) / 1024,
+        }
+
+
+async def save_character(
+    discord_api: FakeDiscord, user: dict[str, Any], name: str, image: bytes
+) -> FakeInteraction:
+    """/character save, as a user types it, with `image` attached."""
+    attachment = discord_api.add_attachment(f"{name}.png", image, "image/png")
+    options = [
+        {"name": "name", "type": 3, "value": name},
+        {"name": "image", "type": 11, "value": attachment["id"]},
+    ]
+    return await discord_api.invoke(
+        "character", options, subcommand="save", user=user, attachments=[attachment]
+    )
 
 
 def submitted(segmind: FakeSegmind, prompt: str) -> Any:

@@ -134,8 +134,22 @@ async def memory(workdir: Workdir, quick: bool) -> list[Row]:
             "≤ 150 MB",
             f"{jobs} queued, {result['image_mb']:.1f} MB images; "
             f"RSS at the end {result['rss_mb']:.0f} MB",
-        )
+        ),
+        await hostile_memory(workdir),
     ]
+
+
+async def hostile_memory(workdir: Workdir) -> Row:
+    found = await one_process.hostile_memory(workdir("hostile"))
+    budget = Settings.memory_budget_mb
+    return Row(
+        "peak RSS with 4 hostile uploads and 2 hostile /pose at once",
+        f"{found['peak_rss_mb']:.0f} MB (idle {found['idle_rss_mb']:.0f} MB)",
+        f"< MEMORY_BUDGET_MB = {budget:.0f} MB",
+        f"4 /character save and 2 /pose at once of a {found['image_kb']:.0f} KiB PNG of "
+        f"6320×6320 palette pixels (about 320 MB each to check): one checked at a time within "
+        f"the budget; {int(found['saved'])} of 4 saved, both /pose queued",
+    )
 
 
 async def newcomer_wait(workdir: Workdir, quick: bool) -> list[Row]:

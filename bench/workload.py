@@ -30,6 +30,14 @@ def image_bytes(side: int) -> bytes:
     return buffer.getvalue()
 
 
+def hostile_png() -> bytes:
+    """A 4 KiB PNG of 6320×6320 palette pixels: under the 40-megapixel limit, and about
+    320 MB to check once decoded and converted."""
+    buffer = io.BytesIO()
+    Image.new("P", (6320, 6320)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def users(discord_api: FakeDiscord, count: int, base: int = 10_000) -> list[dict[str, Any]]:
     return [discord_api.make_user(base + n, f"user{n}") for n in range(count)]
 

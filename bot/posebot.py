@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
+from bot.memory import MemoryBudget
 from bot.segmind import SegmindClient
 from bot.settings import Settings
 from bot.storage.character_store import CharacterStore
@@ -86,6 +87,8 @@ class PoseBot(commands.Bot):
         self.http_session = session
         self.store = store
         self.clock = clock
+        # One budget for every image this process downloads or decodes (bot/memory.py).
+        self.memory = MemoryBudget.for_process(settings.memory_budget_mb)
         self.segmind = SegmindClient(
             session,
             api_key=settings.segmind_api_key,
@@ -95,6 +98,7 @@ class PoseBot(commands.Bot):
             timeout=settings.segmind_timeout_seconds,
             poll_interval=settings.segmind_poll_seconds,
             clock=clock,
+            memory=self.memory,
         )
         self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
         self.servers = ServerSettingsStore(store.database)

@@ -20,7 +20,8 @@ import aiohttp
 from yarl import URL
 
 from bot.backoff import Backoff
-from bot.domain.images import CheckedImage, NotAnImage, read_generated
+from bot.domain.images import CheckedImage, NotAnImage, generated_cost, read_generated
+from bot.memory import MemoryBudget, OverBudget
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class SegmindClient:
         retry_delay: float = 1.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self._session = session
         self._api_key = api_key
@@ -150,6 +152,8 @@ class SegmindClient:
         self._retry_delay = retry_delay
         self._clock = clock
         self._sleep = sleep
+        # The process's budget for decoding images (bot/memory.py); None: unbounded.
+        self._memory = memory
 
     async def generate(
         self,
@@ -166,8 +170,7 @@ class SegmindClient:
         url = self._base / "v1" / self._model
         timeout = aiohttp.ClientTimeout(total=self._timeout, sock_connect=10)
         response = await self._request("POST", url, json_body=body, timeout=timeout)
-        # Decoding a large image to check it takes a while: keep the event loop free meanwhile.
-        return await asyncio.to_thread(_generation_from, response)
+        return await self._generation_from(response)
 
     async def _generate_async(
         self, body: dict[str, Any], on_ticket: Callable[[Ticket], Awaitable[None]] | None
@@ -176,7 +179,7 @@ class SegmindClient:
             "POST", self._base / "v2" / self._model, json_body=body, timeout=_SUBMIT_TIMEOUT
         )
         if _looks_like_image(response):
-            return await asyncio.to_thread(_generation_from, response)  # answered as v1 does
+            return await self._generation_from(response)  # answered as v1 does
         data = response.json()
         if not isinstance(data, dict) or not (data.get("status_url") or data.get("poll_url")):
             raise InvalidResult("the async submit answered without a status URL", 200)
@@ -234,12 +237,37 @@ class SegmindClient:
         if reference is None:
             raise InvalidResult("the finished generation names no output image", 200)
         if not reference.startswith(("http://", "https://")):
-            return Generation(await asyncio.to_thread(_decode_base64_image, reference), usage)
+            data = await asyncio.to_thread(_base64_image, reference)
+            return Generation(await self._checked(data), usage)
         url = URL(reference)
         # The key goes only to the API's own host, never to wherever the output is stored.
         send_key = url.origin() == self._base.origin()
         response = await self._request("GET", url, timeout=_POLL_TIMEOUT, send_key=send_key)
-        return Generation(await asyncio.to_thread(_image_or_invalid, response.body), usage)
+        return Generation(await self._checked(response.body), usage)
+
+    async def _generation_from(self, response: _Response) -> Generation:
+        """A 200 answer as an image: raw bytes, or JSON carrying a base64 `image`."""
+        data = await asyncio.to_thread(_image_bytes_from, response)
+        return Generation(await self._checked(data), _usage(response.headers))
+
+    async def _checked(self, data: bytes) -> CheckedImage:
+        """The API's image decoded completely, within the process's memory budget."""
+        # Decoding a large image to check it takes a while: keep the event loop free meanwhile.
+        if self._memory is None:
+            return await asyncio.to_thread(_image_or_invalid, data)
+        try:
+            cost = generated_cost(data)  # the header alone
+        except NotAnImage as error:
+            raise InvalidResult(str(error), 200) from None
+        try:
+            async with self._memory.reserve(cost.bytes):
+                return await asyncio.to_thread(_image_or_invalid, data)
+        except OverBudget:
+            raise InvalidResult(
+                f"the image ({cost.width}×{cost.height}) is too large to check within "
+                "MEMORY_BUDGET_MB",
+                200,
+            ) from None
 
     async def _request(
         self,
@@ -397,17 +425,16 @@ def _looks_like_image(response: _Response) -> bool:
     return response.content_type.startswith("image/") or response.body[:1] not in (b"{", b"[")
 
 
-def _generation_from(response: _Response) -> Generation:
-    """A 200 answer as an image: raw bytes, or JSON carrying a base64 `image`."""
-    usage = _usage(response.headers)
+def _image_bytes_from(response: _Response) -> bytes:
+    """The image bytes of a 200 answer: its body, or the base64 `image` of its JSON."""
     data = response.json() if response.body[:1] in (b"{", b"[") else None
     if isinstance(data, dict):
         for key in ("image", "output", "images"):
             found = _find_output(data.get(key))
             if found and not found.startswith(("http://", "https://")):
-                return Generation(_decode_base64_image(found), usage)
+                return _base64_image(found)
         raise InvalidResult("the API answered JSON without an image", response.status)
-    return Generation(_image_or_invalid(response.body), usage)
+    return response.body
 
 
 def _image_or_invalid(data: bytes) -> CheckedImage:
@@ -417,14 +444,13 @@ def _image_or_invalid(data: bytes) -> CheckedImage:
         raise InvalidResult(str(error), 200) from None
 
 
-def _decode_base64_image(text: str) -> CheckedImage:
+def _base64_image(text: str) -> bytes:
     if text.startswith("data:"):
         text = text.partition(",")[2]
     try:
-        data = base64.b64decode(text, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidResult("the API's image is not valid base64", 200) from None
-    return _image_or_invalid(data)
 
 
 def _find_output(value: Any) -> str | None:

@@ -17,6 +17,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # all: one process does everything. gateway: answers Discord and stores requests, runs no API
 # call. worker: no gateway session; runs jobs and posts their results over REST.
 ROLES = ("all", "gateway", "worker")
+# Below this the process's own memory (bot/memory.py) leaves too little room for images.
+MIN_MEMORY_BUDGET_MB = 256
 
 
 class SettingsError(Exception):
@@ -69,6 +71,9 @@ class Settings:
     history_retention_days: float = 30.0
     storage_sweep_seconds: float = 600.0
     storage_budget_mb: float | None = None
+    # The memory the process may take (the dyno's: 512 MB on Basic and Standard-1X); images
+    # are downloaded and decoded within what is left once the process's own is set aside.
+    memory_budget_mb: float = 512.0
     # Discord sharding, for a bot in thousands of servers: how many shards in all, and which of
     # them this process runs (None: all of them).
     shard_count: int | None = None
@@ -148,6 +153,9 @@ class Settings:
                 "STORAGE_SWEEP_SECONDS", cls.storage_sweep_seconds, _number(1, 86_400)
             ),
             storage_budget_mb=reader.get("STORAGE_BUDGET_MB", None, _megabytes),
+            memory_budget_mb=reader.get(
+                "MEMORY_BUDGET_MB", cls.memory_budget_mb, _megabytes_from(MIN_MEMORY_BUDGET_MB)
+            ),
             shutdown_handover_seconds=reader.get(
                 "SHUTDOWN_HANDOVER_SECONDS", cls.shutdown_handover_seconds, _number(0, 25)
             ),
@@ -225,13 +233,20 @@ def _days(low: float, high: float) -> Callable[[str], float]:
 
 
 def _megabytes(raw: str) -> float:
-    try:
-        value = float(raw.upper().removesuffix("MB"))
-    except ValueError:
-        raise ValueError("expected a size in megabytes, such as 700") from None
-    if not 1 <= value <= 10_000_000:
-        raise ValueError("expected a size in megabytes from 1 to 10000000")
-    return value
+    return _megabytes_from(1)(raw)
+
+
+def _megabytes_from(low: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.upper().removesuffix("MB"))
+        except ValueError:
+            raise ValueError("expected a size in megabytes, such as 700") from None
+        if not low <= value <= 10_000_000:
+            raise ValueError(f"expected a size in megabytes from {low:g} to 10000000")
+        return value
+
+    return parse
 
 
 def _integer(low: int, high: int) -> Callable[[str], int]:

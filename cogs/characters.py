@@ -118,7 +118,9 @@ class CharacterCog(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            prepared = await download_image(image, THE_IMAGE)
+            prepared = await download_image(
+                image, THE_IMAGE, self.bot.memory, self.bot.http_session
+            )
             character = await self.bot.characters.save(
                 owner_id=user_id,
                 guild_id=interaction.guild_id,

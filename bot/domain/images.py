@@ -16,6 +16,15 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 1024
 THUMBNAIL_SIDE = 256
+# Pillow holds a decoded pixel in at most 4 bytes, whatever the file's mode (a palette or
+# greyscale pixel in 1, 16-bit greyscale in 2, RGB padded to 4 like RGBA and CMYK); a WEBP
+# decoder keeps two more copies of the frame (its canvas and the raw bytes it hands Pillow).
+# Cleaning an upload then holds at most one more full-size copy (what a frame is converted
+# into), and some megabytes whatever the size (decoder state, the thumbnail, its encoding).
+# Measured peaks (tests/domain/test_images.py) stay within these costs.
+DECODED_BYTES_PER_PIXEL = 4
+DECODED_COPIES = {"webp": 3}
+DECODING_OVERHEAD_BYTES = 16 * 2**20
 
 # How an image is named in the refusals below, unless the caller names it ("The pose image").
 THE_IMAGE = mark("The image")
@@ -39,6 +48,15 @@ class ImageRejected(UserError):
 
 class NotAnImage(Exception):
     """Bytes from the API that are not a complete image."""
+
+
+@dataclass(frozen=True)
+class DecodingCost:
+    """What decoding an image will hold in memory at its peak, known from its header alone."""
+
+    width: int
+    height: int
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -70,8 +88,27 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def reference_cost(data: bytes, *, label: str = THE_IMAGE) -> DecodingCost:
+    """The memory `prepare_reference` will take for `data`, from the header alone (no pixel is
+    decoded); raises ImageRejected for what `prepare_reference` would refuse before decoding."""
+    kind = _kind_of(data, label)
+    with _open_checked(data, kind, label) as image:
+        width, height = image.size  # after a JPEG's draft: the size it will be decoded at
+    return _cost(kind, width, height, len(data), converted_copies=1)
+
+
 def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> CheckedImage:
-    """Check an uploaded image and return a clean copy; raise ImageRejected saying why not."""
+    """Check an uploaded image and return a clean copy; raise ImageRejected saying why not.
+    It takes at most `reference_cost(data).bytes` of memory."""
+    kind = _kind_of(data, label)
+    image = _normalise(_decoded(_open_checked(data, kind, label), label))
+    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    # Photos stay JPEG (small, and they were lossy already); drawings stay lossless.
+    out_format = "jpeg" if kind == "jpeg" else "png"
+    return CheckedImage(_encode(image, out_format), out_format, image.width, image.height)
+
+
+def _kind_of(data: bytes, label: str) -> str:
     if not data:
         raise ImageRejected(mark("{label} is an empty file."), label=label)
     if len(data) > MAX_UPLOAD_BYTES:
@@ -79,16 +116,12 @@ def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> CheckedImage:
     kind = sniff(data)
     if kind is None:
         raise ImageRejected(mark("{label} is not a PNG, JPEG, WEBP or GIF image."), label=label)
-    image = _open_checked(data, kind, label)
-    image = _normalise(image)
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    # Photos stay JPEG (small, and they were lossy already); drawings stay lossless.
-    out_format = "jpeg" if kind == "jpeg" else "png"
-    return CheckedImage(_encode(image, out_format), out_format, image.width, image.height)
+    return kind
 
 
 def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
-    """Open and fully decode, refusing a decompression bomb before any pixel is decoded."""
+    """Open (the header only), refusing a decompression bomb before any pixel is decoded; a
+    JPEG is set to decode at the smallest scale that still leaves MAX_SIDE."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -114,12 +147,16 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
         )
     if width < 1 or height < 1:
         raise ImageRejected(mark("{label} has no pixels."), label=label)
+    if kind == "jpeg":
+        # Let the decoder scale down by 2, 4 or 8 while it still leaves the long side at
+        # MAX_SIDE or more: a 12 MP phone photo then takes a quarter of the memory.
+        image.draft("RGB", (MAX_SIDE, MAX_SIDE))
+    return image
+
+
+def _decoded(image: Image.Image, label: str) -> Image.Image:
     try:
         image.seek(0)  # an animation is posed from its first frame
-        if kind == "jpeg":
-            # Let the decoder scale down by 2, 4 or 8 while it still leaves the long side at
-            # MAX_SIDE or more: a 12 MP phone photo then takes a quarter of the memory.
-            image.draft("RGB", (MAX_SIDE, MAX_SIDE))
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageRejected(
@@ -129,31 +166,45 @@ def _open_checked(data: bytes, kind: str, label: str) -> Image.Image:
 
 
 def _normalise(image: Image.Image) -> Image.Image:
-    """Upright, sRGB, 8-bit RGB; transparency flattened onto white. Metadata does not survive."""
+    """Upright, sRGB, 8-bit RGB; transparency flattened onto white. Metadata does not survive.
+    Each step lets go of the pixels it replaces, so that no more than two full-size copies are
+    ever held (see DECODED_COPIES)."""
     icc = image.info.get("icc_profile")
     ImageOps.exif_transpose(image, in_place=True)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        image = background
+        image = _replaced(image, image.convert("I"))
+        image = _replaced(image, image.point(lambda value: value * (1 / 256)))
+        image = _replaced(image, image.convert("L"))
+    if image.mode in ("P", "LA", "PA"):
+        image = _replaced(image, image.convert("RGBA"))
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image)  # an RGBA mask is its alpha
+        image = _replaced(image, background)
     if icc and image.mode in ("RGB", "CMYK"):
-        image = _to_srgb(image, icc)
-    clean = image.convert("RGB")
+        image = _replaced(image, _to_srgb(image, icc))
+    if image.mode != "RGB":
+        image = _replaced(image, image.convert("RGB"))
     # Pillow carries `info` (EXIF, ICC, comments) into what it saves: start from nothing.
-    clean.info = {}
-    return clean
+    image.info = {}
+    return image
+
+
+def _replaced(old: Image.Image, new: Image.Image) -> Image.Image:
+    """`new`, once `old`'s pixels are given back (whoever else still refers to `old`)."""
+    if new is not old:
+        old.close()
+    return new
 
 
 def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
     """Colour-convert with the embedded profile, so a wide-gamut photo keeps its colours."""
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if image.mode == "RGB":  # in place: no second copy
+            ImageCms.profileToProfile(image, source, _SRGB, inPlace=True)
+            return image
         return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB") or image
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image  # a broken profile is not worth refusing the image for
@@ -176,6 +227,34 @@ def thumbnail(image: CheckedImage, side: int = THUMBNAIL_SIDE) -> CheckedImage:
     return CheckedImage(
         _encode(small, image.format, quality=85), image.format, small.width, small.height
     )
+
+
+def generated_cost(data: bytes) -> DecodingCost:
+    """The memory `read_generated` will take for `data`, from the header alone; NotAnImage if
+    the header cannot be read."""
+    kind = sniff(data)
+    if kind not in _MIME:
+        raise NotAnImage("the response body is not a PNG, JPEG or WEBP image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]]) as image:
+                width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise NotAnImage(f"the {kind} image in the response is damaged: {error}") from None
+    return _cost(kind, width, height, len(data), converted_copies=0)
+
+
+def reworking_cost(image: CheckedImage) -> int:
+    """The memory that decoding an image already checked and making a copy of it takes (a
+    thumbnail, a smaller upload), from its known size."""
+    return _cost(image.format, image.width, image.height, len(image.data), converted_copies=1).bytes
+
+
+def _cost(kind: str, width: int, height: int, size: int, *, converted_copies: int) -> DecodingCost:
+    copies = DECODED_COPIES.get(kind, 1) + converted_copies
+    frame = width * height * DECODED_BYTES_PER_PIXEL
+    return DecodingCost(width, height, copies * frame + size + DECODING_OVERHEAD_BYTES)
 
 
 def read_generated(data: bytes) -> CheckedImage:

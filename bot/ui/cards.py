@@ -19,7 +19,7 @@ import discord
 
 from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from bot.domain.errors import UserError
-from bot.domain.images import CheckedImage, fit_for_upload
+from bot.domain.images import CheckedImage, fit_for_upload, reworking_cost
 from bot.domain.pose_defaults import resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
 from bot.engine.presenter import WaitTooLong
@@ -219,7 +219,8 @@ class DiscordPresenter:
         )
 
     async def deliver(self, job: Job, image: CheckedImage) -> int:
-        fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
+        async with self.bot.memory.reserve_checked(reworking_cost(image)):
+            fitted = await asyncio.to_thread(fit_for_upload, image, job.upload_limit)
         filename = file_name(f"pose-{job.options.seed}", fitted)
         locale = card_locale(job)
         embed = await self._embed(job, filename, locale)
@@ -588,7 +589,7 @@ class SaveCharacterModal(views.Modal):
                 await send_private(interaction, tr(locale, "This result is no longer stored."))
                 return
             await interaction.response.defer(ephemeral=True, thinking=True)
-            result = await self._download(self.attachment)
+            result = await self._download(bot, self.attachment)
         character = await bot.characters.save(
             owner_id=interaction.user.id,
             guild_id=interaction.guild_id,
@@ -610,6 +611,12 @@ class SaveCharacterModal(views.Modal):
             ),
         )
 
-    async def _download(self, attachment: discord.Attachment) -> StoredImage:
-        image = await download_image(attachment, THE_RESULTS_IMAGE, unreachable=RESULT_UNREACHABLE)
+    async def _download(self, bot: PoseBot, attachment: discord.Attachment) -> StoredImage:
+        image = await download_image(
+            attachment,
+            THE_RESULTS_IMAGE,
+            bot.memory,
+            bot.http_session,
+            unreachable=RESULT_UNREACHABLE,
+        )
         return StoredImage.of(RESULT, image)

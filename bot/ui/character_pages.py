@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.domain.characters import Character
-from bot.domain.images import thumbnail
+from bot.domain.images import reworking_cost, thumbnail
 from bot.ui.files import file_name, image_file
 from bot.ui.i18n import locale_of, tr
 from bot.ui.pages import PagedPanel
@@ -57,7 +57,10 @@ class CharacterPages(PagedPanel):
             character = await self.bot.characters.get(summary.id)
             if character is not None:  # deleted since the list was made
                 shown.append(character)
-        small = await asyncio.to_thread(lambda: [thumbnail(c.image) for c in shown])
+        # One after another: the largest of them is what they hold at once.
+        cost = max((reworking_cost(c.image) for c in shown), default=0)
+        async with self.bot.memory.reserve_checked(cost):
+            small = await asyncio.to_thread(lambda: [thumbnail(c.image) for c in shown])
         embeds, files = [], []
         for character, image in zip(shown, small, strict=True):
             filename = file_name(f"thumbnail-{character.id}", image)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain.images import thumbnail
+from bot.domain.images import reworking_cost, thumbnail
 from bot.storage.job_store import Job
 from bot.ui.cards import HISTORY_ACTIONS, ResultButton, result_link
 from bot.ui.files import file_name, image_file
@@ -63,7 +63,8 @@ class HistoryPages(PagedPanel):
             embed = self._embed(number, job)
             image = await self.bot.history.result_image(job.id)
             if image is not None:  # kept a while after its last use only
-                small = await asyncio.to_thread(thumbnail, image.image)
+                async with self.bot.memory.reserve_checked(reworking_cost(image.image)):
+                    small = await asyncio.to_thread(thumbnail, image.image)
                 filename = file_name(f"result-{job.id}", small)
                 embed.set_thumbnail(url=f"attachment://{filename}")
                 files.append(image_file(small, filename))

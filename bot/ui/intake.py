@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME_SECONDS = 15 * 60
-# Requests downloading and checking their images at once: bounds memory when many users
-# upload large images together (two keep a 1000-job burst of 2 MB images under 120 MB).
+# Requests downloading and checking their images at once. What the decoding holds is bounded
+# by the process's memory budget (bot/memory.py); this bounds the cleaned images waiting to be
+# stored (two keep a 1000-job burst of 2 MB images under 120 MB).
 MAX_PARALLEL_INTAKE = 2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
@@ -207,7 +208,8 @@ class Intake:
     async def load_attachment(
         self, attachment: discord.Attachment, role: str, label: str
     ) -> StoredImage:
-        image = await download_image(attachment, label)
+        bot = self._bot
+        image = await download_image(attachment, label, bot.memory, bot.http_session)
         return StoredImage.of(role, image, attachment.url)
 
     def _new_job(

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import platform
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageCms
@@ -15,8 +20,10 @@ from bot.domain.images import (
     ImageRejected,
     NotAnImage,
     fit_for_upload,
+    generated_cost,
     prepare_reference,
     read_generated,
+    reference_cost,
     sniff,
 )
 
@@ -207,3 +214,111 @@ def test_result_over_the_upload_limit_is_reencoded_to_fit() -> None:
     assert len(fitted.data) <= 500_000
     assert fitted.format == "jpeg"
     assert opened(fitted.data).size == (fitted.width, fitted.height)
+
+
+# The memory a check takes, known before it starts (bot/memory.py budgets it).
+
+
+def test_the_cost_of_an_upload_is_known_from_its_header_alone() -> None:
+    # Pixel data that would not even decode: the header is all the cost needs.
+    cost = reference_cost(png_header_only(6000, 6000))
+    assert (cost.width, cost.height) == (6000, 6000)
+    assert cost.bytes >= 6000 * 6000 * 8  # decoded, and a converted copy, 4 bytes a pixel each
+
+
+def test_the_cost_of_a_photo_is_that_of_the_scale_it_is_decoded_at() -> None:
+    photo = encode(Image.new("RGB", (4096, 3072), (200, 100, 50)), "JPEG")
+    cost = reference_cost(photo)
+    assert (cost.width, cost.height) == (2048, 1536)  # decoded at half of each side
+    assert cost.bytes < 4096 * 3072 * 4
+
+
+def test_the_cost_refuses_what_the_check_would_refuse() -> None:
+    with pytest.raises(ImageRejected, match="40 megapixels"):
+        reference_cost(png_header_only(8000, 6000))
+    with pytest.raises(ImageRejected, match="not a PNG"):
+        reference_cost(b"hello")
+
+
+def test_the_cost_of_a_generated_image_is_known_from_its_header() -> None:
+    cost = generated_cost(encode(Image.new("RGB", (1024, 1024)), "PNG"))
+    assert (cost.width, cost.height) == (1024, 1024)
+    assert cost.bytes >= 1024 * 1024 * 4
+    with pytest.raises(NotAnImage):
+        generated_cost(b"<html>")
+
+
+SIDE = 3000
+_GRADIENT = Image.linear_gradient("L").resize((SIDE, SIDE))
+
+
+def _rgb() -> Image.Image:
+    return Image.merge("RGB", [_GRADIENT] * 3)
+
+
+def _palette_with_transparency() -> bytes:
+    palette = _GRADIENT.quantize(16)
+    return encode(palette, "PNG", transparency=0)
+
+
+def _rotated_with_profile() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return encode(_rgb(), "PNG", icc_profile=profile, exif=exif.tobytes())
+
+
+# Every mode a file can decode to, and the conversions each goes through (9 megapixels each).
+MODES = {
+    "palette": lambda: encode(_GRADIENT.convert("P"), "PNG"),
+    "palette with transparency": _palette_with_transparency,
+    "rgba": lambda: encode(Image.merge("RGBA", [_GRADIENT] * 4), "PNG"),
+    "grey with alpha": lambda: encode(Image.merge("LA", [_GRADIENT] * 2), "PNG"),
+    "grey": lambda: encode(_GRADIENT, "PNG"),
+    "16-bit grey": lambda: encode(_GRADIENT.convert("I;16"), "PNG"),
+    "rotated rgb with a profile": _rotated_with_profile,
+    "cmyk jpeg": lambda: encode(_rgb().convert("CMYK"), "JPEG", quality=90),
+    "gif": lambda: encode(_GRADIENT.convert("P"), "GIF"),
+    "webp with alpha": lambda: encode(Image.merge("RGBA", [_GRADIENT] * 4), "WEBP", quality=50),
+}
+
+# Measures one check in a fresh interpreter: its peak resident memory, from just before.
+_MEASURE = """
+import json, sys
+from pathlib import Path
+from bot.domain.images import prepare_reference, reference_cost
+from bot.memory import return_large_buffers_to_the_system
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+return_large_buffers_to_the_system()  # as the bot does at start-up
+data = Path(sys.argv[1]).read_bytes()
+cost = reference_cost(data)
+Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+before = status("VmRSS")
+prepare_reference(data)
+print(json.dumps({"cost": cost.bytes, "peak": status("VmHWM") - before}))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc")
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_checking_an_upload_takes_no_more_memory_than_its_cost(mode: str, tmp_path: Path) -> None:
+    path = tmp_path / "upload"
+    path.write_bytes(MODES[mode]())
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(  # noqa: S603 - this interpreter, this file's own script
+        [sys.executable, "-c", _MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
+        check=True,
+        timeout=120,
+    )
+    found = json.loads(child.stdout)
+    peak, cost = found["peak"] / 2**20, found["cost"] / 2**20
+    assert peak <= cost, f"{mode}: peak {peak:.0f} MB over its cost of {cost:.0f} MB"

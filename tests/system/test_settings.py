@@ -31,6 +31,7 @@ def test_defaults_follow_the_documented_table() -> None:
     assert (settings.shard_count, settings.shard_ids) == (None, None)
     assert (settings.image_retention_days, settings.history_retention_days) == (7, 30)
     assert (settings.storage_sweep_seconds, settings.storage_budget_mb) == (600, None)
+    assert settings.memory_budget_mb == 512
 
 
 def test_every_variable_is_read() -> None:
@@ -64,6 +65,7 @@ def test_every_variable_is_read() -> None:
             "HISTORY_RETENTION_DAYS": "90",
             "STORAGE_SWEEP_SECONDS": "60",
             "STORAGE_BUDGET_MB": "700",
+            "MEMORY_BUDGET_MB": "1024",
         }
     )
     assert settings.segmind_base_url == "http://127.0.0.1:9999"
@@ -86,6 +88,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.shard_count, settings.shard_ids) == (4, (1, 3))
     assert (settings.image_retention_days, settings.history_retention_days) == (0.5, 90)
     assert (settings.storage_sweep_seconds, settings.storage_budget_mb) == (60, 700)
+    assert settings.memory_budget_mb == 1024
 
 
 @pytest.mark.parametrize(
@@ -116,6 +119,7 @@ def test_every_variable_is_read() -> None:
         ("HISTORY_RETENTION_DAYS", "0.5", "number of days from 1 to 3650"),
         ("STORAGE_SWEEP_SECONDS", "0", "STORAGE_SWEEP_SECONDS='0' is not valid"),
         ("STORAGE_BUDGET_MB", "1GB", "size in megabytes"),
+        ("MEMORY_BUDGET_MB", "200", "size in megabytes from 256"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, message: str) -> None:
