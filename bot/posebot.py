@@ -140,6 +140,7 @@ class PoseBot(commands.Bot):
             await self.load_extension(extension)
         if self.settings.has_gateway:
             await self._sync_commands()
+        await self.servers.start()
         await self.runner.start()
         self.storage.start()
 
