@@ -12,23 +12,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
-from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from bot.domain.characters import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, check_words
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage, fit_for_upload
 from bot.domain.pose_defaults import resolve_options
-from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, random_seed
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions, random_seed
 from bot.engine.presenter import WaitTooLong
 from bot.segmind import SegmindError
 from bot.storage.job_store import CANCELLED, CHARACTER, POSE, RESULT, Job, StoredImage
 from bot.ui import views
 from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
-from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, send_private, timestamp
+from bot.ui.replies import (
+    NO_MENTIONS,
+    explain,
+    report_unexpected,
+    send_private,
+    timestamp,
+    user_text,
+)
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -431,41 +439,138 @@ class ResultButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         locale = locale_of(interaction)
+        if self.action == "reroll":
+            # The same request again with a new seed: nothing is left out, so the presser's
+            # defaults (/settings) do not apply.
+            await reuse_result(interaction, self, rerolled)
+            return
+        if self.action == "newpose":
+            # A form cannot follow a deferral: it is filled from the prompt the message shows,
+            # and the result is read once the form is sent.
+            prompt = shown_prompt(interaction.message, self)
+            if prompt is None:  # shown cut short: read in full
+                job = await self._job(interaction, bot, locale)
+                prompt = job.options.prompt if job is not None else None
+            if prompt is not None:
+                await interaction.response.send_modal(NewPoseModal(self, prompt, locale))
+            return
+        job = await self._job(interaction, bot, locale)
+        if job is None:
+            return
+        if self.action == "delete":
+            await delete_result(interaction, job)
+        else:
+            attachment = result_attachment(interaction.message)
+            await interaction.response.send_modal(SaveCharacterModal(job, locale, attachment))
+
+    async def _job(
+        self, interaction: discord.Interaction, bot: PoseBot, locale: discord.Locale
+    ) -> Job | None:
+        """The result this button acts on, if its presser may act on it here."""
         job = await job_of_button(bot, self.job_id)
         if job is None:
-            await send_private(
-                interaction, tr(locale, "This result is no longer stored, so it cannot be reused.")
-            )
-            return
+            await send_private(interaction, tr(locale, NOT_STORED))
+            return None
+        self.check(interaction, job)
+        return job
+
+    def check(self, interaction: discord.Interaction, job: Job) -> None:
+        """Raises UserError when this button may not act on `job` for this presser."""
         if self.from_history:
             # A /history page lists its reader's own results: no one else may act from it.
             if job.requester_id != interaction.user.id or self.action not in HISTORY_ACTIONS:
                 raise UserError(mark("This button belongs to someone else's history."))
         else:
             check_on_its_message(interaction, job)
-        if self.action == "delete":
-            await delete_result(interaction, job)
-        elif self.action == "save":
-            attachment = result_attachment(interaction.message)
-            await interaction.response.send_modal(SaveCharacterModal(job, locale, attachment))
-        elif CHARACTER not in await bot.store.image_roles(job.id):
-            await send_private(interaction, tr(locale, IMAGES_GONE, days=retention_days(bot)))
-        elif self.action == "newpose":
-            await interaction.response.send_modal(NewPoseModal(job, locale))
-        else:
-            # The same request again with a new seed: nothing is left out, so the presser's
-            # defaults (/settings) do not apply.
-            options = dataclasses.replace(job.options, seed=random_seed())
-            await bot.intake.start_job(
-                interaction,
-                options,
-                images_of(bot, job),
-                parent_job_id=job.id,
-                character_id=job.character_id,
-            )
 
 
 HISTORY_ACTIONS = ("reroll", "newpose")
+NOT_STORED = mark("This result is no longer stored, so it cannot be reused.")
+OUTSIDE_A_SERVER = mark(
+    "This result was not made in a server, so it cannot be reused from here. "
+    "Start again with /pose in a server."
+)
+
+
+async def reuse_result(
+    interaction: discord.Interaction,
+    button: ResultButton,
+    make_options: Callable[[Job], Awaitable[PoseOptions]],
+) -> None:
+    """A new request from a result (Reroll, New pose): deferred before anything is read, then
+    made with the result's images, under the rules of the result's server."""
+    bot: PoseBot = interaction.client  # type: ignore[assignment]
+    locale = locale_of(interaction)
+    refusal = bot.intake.refusal(interaction.user.id, locale)
+    if refusal is not None:
+        await send_private(interaction, refusal)
+        return
+    # The new card shows as privately as what it came from: a /history page, a private result
+    # or a direct message.
+    message = interaction.message
+    ephemeral = (
+        button.from_history
+        or interaction.guild_id is None
+        or (message is not None and message.flags.ephemeral)
+    )
+    if not await bot.intake.defer(interaction, ephemeral=ephemeral):
+        return  # another process of the bot answered it, and takes care of it
+    try:
+        job = await job_of_button(bot, button.job_id)
+        if job is None:
+            raise UserError(NOT_STORED)
+        button.check(interaction, job)
+        if job.guild_id is None:
+            # No server's rules or caps would apply to it: made outside any, it stays there.
+            raise UserError(OUTSIDE_A_SERVER)
+        if CHARACTER not in await bot.store.image_roles(job.id):
+            raise UserError(IMAGES_GONE, days=retention_days(bot))
+        options = await make_options(job)
+    except Exception as error:
+        # After a public deferral a private answer means taking the card down first.
+        if isinstance(error, UserError):
+            text = user_text(locale, error)
+        else:
+            text = report_unexpected(error, f"result button of job {button.job_id}", locale)
+        await bot.intake.refuse(interaction, text)
+        return
+    await bot.intake.start_job(
+        interaction,
+        options,
+        images_of(bot, job),
+        parent_job_id=job.id,
+        character_id=job.character_id,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+    )
+
+
+async def rerolled(job: Job) -> PoseOptions:
+    return dataclasses.replace(job.options, seed=random_seed())
+
+
+def shown_prompt(message: discord.Message | None, button: ResultButton) -> str | None:
+    """The prompt of the button's result as its message shows it in full: a result's embed,
+    or on a /history page the embed numbered as the button; None when not shown in full."""
+    if message is None or not message.embeds:
+        return None
+    embed = message.embeds[0]
+    if button.from_history:
+        labels = [
+            child.label
+            for row in message.components
+            if isinstance(row, discord.ActionRow)
+            for child in row.children
+            if isinstance(child, discord.Button) and child.custom_id == button.custom_id
+        ]
+        numbered = [e for e in message.embeds if labels and e.title == f"{labels[0]}."]
+        if not numbered:
+            return None
+        embed = numbered[0]
+    prompt = embed.description or ""
+    if not prompt or prompt.endswith("…"):
+        return None
+    return prompt
 
 
 def result_view(job_id: int, locale: str | None = None) -> discord.ui.View:
@@ -534,13 +639,13 @@ async def delete_result(interaction: discord.Interaction, job: Job) -> None:
 class NewPoseModal(views.Modal):
     """The same character and seed, with new words for the pose."""
 
-    def __init__(self, job: Job, locale: discord.Locale) -> None:
+    def __init__(self, button: ResultButton, prompt: str, locale: discord.Locale) -> None:
         super().__init__(title=tr(locale, "New pose"))
-        self.job = job
+        self.button = button
         self.prompt: discord.ui.TextInput[NewPoseModal] = discord.ui.TextInput(
             label=tr(locale, "Describe the character and the new pose"),
             style=discord.TextStyle.paragraph,
-            default=job.options.prompt[:MAX_PROMPT_LENGTH],
+            default=prompt[:MAX_PROMPT_LENGTH],
             max_length=MAX_PROMPT_LENGTH,
             custom_id="prompt",
         )
@@ -548,17 +653,14 @@ class NewPoseModal(views.Modal):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
-        # The words from the form, the character and seed from the result; what the form does
-        # not ask is the presser's default where they chose one, else the result's.
-        defaults = await bot.intake.user_defaults(interaction.user.id)
-        new_options = resolve_options(defaults, prompt=self.prompt.value, base=self.job.options)
-        await bot.intake.start_job(
-            interaction,
-            new_options,
-            images_of(bot, self.job),
-            parent_job_id=self.job.id,
-            character_id=self.job.character_id,
-        )
+
+        async def options(job: Job) -> PoseOptions:
+            # The words from the form, the character and seed from the result; what the form
+            # does not ask is the presser's default where they chose one, else the result's.
+            defaults = await bot.intake.user_defaults(interaction.user.id)
+            return resolve_options(defaults, prompt=self.prompt.value, base=job.options)
+
+        await reuse_result(interaction, self.button, options)
 
 
 class SaveCharacterModal(views.Modal):
@@ -587,6 +689,11 @@ class SaveCharacterModal(views.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         bot: PoseBot = interaction.client  # type: ignore[assignment]
         locale = locale_of(interaction)
+        # The server's words, where it is saved, else (a direct message) where it was made.
+        guild_id = interaction.guild_id or self.job.guild_id
+        if guild_id is not None:
+            server = await bot.servers.get(guild_id)
+            check_words(server.blocked_words, self.name.value, self.description.value or "")
         result = (await bot.store.images(self.job.id)).get(RESULT)
         if result is None:
             if self.attachment is None:
