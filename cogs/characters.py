@@ -29,12 +29,12 @@ from bot.domain.images import (
     thumbnail,
 )
 from bot.storage import job_store as states
-from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.character_pages import CharacterPages, character_embed
 from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.job_messages import remove_card
 from bot.ui.replies import NO_MENTIONS, send_private, user_text
 
 if TYPE_CHECKING:
