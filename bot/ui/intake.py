@@ -116,9 +116,7 @@ class Intake:
                 checking = tr(card_locale, "🔍 Checking your image…")
                 card = await interaction.edit_original_response(content=checking)
                 stored = await images()
-            job = self._new_job(
-                interaction, card.id, options, parent_job_id, server, character_id, guild_id
-            )
+            job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
             await self._bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
@@ -256,12 +254,11 @@ class Intake:
         parent_job_id: int | None,
         server: ServerSettings,
         character_id: int | None,
-        guild_id: int | None,
     ) -> NewJob:
         now = self._bot.clock()
         return NewJob(
             requester_id=interaction.user.id,
-            guild_id=guild_id,
+            guild_id=server.guild_id or None,  # a button's: its result's server
             channel_id=interaction.channel_id or 0,
             application_id=interaction.application_id,
             interaction_id=interaction.id,
