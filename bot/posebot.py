@@ -28,11 +28,13 @@ from bot.storage.job_store import Store
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
 from bot.storage.user_settings import UserSettingsStore
-from bot.ui.cards import CancelButton, DiscordPresenter, ResultButton
+from bot.ui.cancel_button import CancelButton
 from bot.ui.command_tree import PoseTree
+from bot.ui.discord_presenter import DiscordPresenter
 from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
+from bot.ui.result_buttons import ResultButton
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,7 @@ class PoseBot(commands.Bot):
             await self.load_extension(extension)
         if self.settings.has_gateway:
             await self._sync_commands()
+        await self.servers.start()
         await self.runner.start()
         self.storage.start()
 

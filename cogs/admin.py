@@ -287,7 +287,7 @@ class AdminCog(commands.Cog):
                 tr(locale_of(interaction), "This needs the Manage Server permission."),
             )
             return None
-        return await self.bot.servers.get(interaction.guild_id)
+        return await self.bot.servers.get(interaction.guild_id, fresh=True)
 
     async def _change(
         self,

@@ -19,6 +19,7 @@ from bot.domain.characters import (
     Character,
     CharacterError,
     check_name,
+    check_words,
 )
 from bot.domain.images import (
     MAX_UPLOAD_BYTES,
@@ -27,14 +28,13 @@ from bot.domain.images import (
     ImageRejected,
     thumbnail,
 )
-from bot.domain.server_rules import blocked_word_in
 from bot.storage import job_store as states
-from bot.ui.cards import remove_card
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.character_pages import CharacterPages, character_embed
 from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
 from bot.ui.i18n import locale_of, mark, named, tr
+from bot.ui.job_messages import remove_card
 from bot.ui.replies import NO_MENTIONS, send_private, user_text
 
 if TYPE_CHECKING:
@@ -106,11 +106,7 @@ class CharacterCog(commands.Cog):
             await self.bot.characters.check_room(user_id, name)
             if interaction.guild_id is not None:
                 server = await self.bot.servers.get(interaction.guild_id)
-                word = blocked_word_in([name, description or ""], server.blocked_words)
-                if word is not None:
-                    raise CharacterError(
-                        mark("This server does not allow the word “{word}”."), word=word
-                    )
+                check_words(server.blocked_words, name, description or "")
             if image.size > MAX_UPLOAD_BYTES:
                 raise ImageRejected(TOO_BIG, label=THE_IMAGE, size=f"{image.size / 2**20:.1f}")
         except (CharacterError, ImageRejected) as error:
@@ -235,6 +231,9 @@ class CharacterCog(commands.Cog):
             return
         locale = locale_of(interaction)
         try:
+            if interaction.guild_id is not None:
+                server = await self.bot.servers.get(interaction.guild_id)
+                check_words(server.blocked_words, new_name)
             renamed = await self.bot.characters.rename(character, new_name)
         except CharacterError as error:
             await send_private(interaction, user_text(locale, error))

@@ -11,9 +11,9 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.quotas import DAY_SECONDS
-from bot.ui.cards import RESULT_ACTIONS
 from bot.ui.i18n import named, tr
 from bot.ui.replies import send_private
+from bot.ui.result_buttons import RESULT_ACTIONS
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot

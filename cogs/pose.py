@@ -1,7 +1,7 @@
 """The ways to ask for a pose: `/pose`, and "Pose this character" on any message's image.
 
 Commands only: each request is handed to the bot's `Intake` (bot/ui/intake.py), and its card
-is shown by bot/ui/cards.py.
+is shown by bot/ui/discord_presenter.py.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage
+from bot.domain.server_rules import blocked_word_in
 from bot.domain.text import clean, folded
 from bot.domain.translatable import mark
 
@@ -71,3 +72,11 @@ def name_key(name: str) -> str:
 def clean_description(raw: str) -> str:
     """The look as kept: cleaned, at most MAX_DESCRIPTION_LENGTH characters."""
     return clean(raw)[:MAX_DESCRIPTION_LENGTH].rstrip()
+
+
+def check_words(blocked_words: tuple[str, ...], *texts: str) -> None:
+    """CharacterError when a character's name or look holds a word its server blocks: the one
+    check of every way to name or describe one (/character save and rename, the 💾 form)."""
+    word = blocked_word_in(list(texts), blocked_words)
+    if word is not None:
+        raise CharacterError(mark("This server does not allow the word “{word}”."), word=word)

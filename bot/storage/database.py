@@ -44,6 +44,9 @@ RETRY_MAX_SECONDS = 5.0
 Work = Callable[["Executor"], Awaitable[T]]
 MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
 Listener = Callable[[], None]
+# Called with a notification's payload, or with None when notifications may have been missed
+# (the listening connection was lost and is back): then anything may have changed.
+PayloadListener = Callable[[str | None], None]
 
 
 class DatabaseUrlError(ValueError):
@@ -67,12 +70,16 @@ class Database(Executor, Protocol):
         """Run `work` in one transaction, again from the start if the connection is lost."""
         ...
 
-    async def notify(self, channel: str) -> None:
+    async def notify(self, channel: str, payload: str = "") -> None:
         """Wake every process listening on `channel` (a no-op where there is no such thing)."""
         ...
 
     async def listen(self, channel: str, listener: Listener) -> bool:
         """Call `listener` whenever `channel` is notified; False where that is not possible."""
+        ...
+
+    async def listen_for(self, channel: str, listener: PayloadListener) -> bool:
+        """As `listen`, telling `listener` each notification's payload (None: maybe missed)."""
         ...
 
     async def close(self) -> None: ...
@@ -187,10 +194,13 @@ class SqliteDatabase:
     async def run(self, work: Work[T]) -> T:
         return await run_retried(self, work)
 
-    async def notify(self, channel: str) -> None:
+    async def notify(self, channel: str, payload: str = "") -> None:
         return None  # processes sharing a SQLite file find new work by polling
 
     async def listen(self, channel: str, listener: Listener) -> bool:
+        return False
+
+    async def listen_for(self, channel: str, listener: PayloadListener) -> bool:
         return False
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
@@ -284,8 +294,9 @@ class PostgresDatabase:
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self._url = url
-        self._listeners: dict[str, list[Listener]] = {}
+        self._listeners: dict[str, list[PayloadListener]] = {}
         self._listening: asyncio.Task[None] | None = None
+        self._listener_connection: asyncpg.Connection | None = None
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
@@ -312,13 +323,21 @@ class PostgresDatabase:
     async def run(self, work: Work[T]) -> T:
         return await run_retried(self, work)
 
-    async def notify(self, channel: str) -> None:
-        await self.execute("SELECT pg_notify($1, '')", channel)
+    async def notify(self, channel: str, payload: str = "") -> None:
+        await self.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def listen(self, channel: str, listener: Listener) -> bool:
+        return await self.listen_for(channel, lambda _payload: listener())
+
+    async def listen_for(self, channel: str, listener: PayloadListener) -> bool:
         """A connection of its own, outside the pool, that waits for notifications; when it
         is lost it is opened again (meanwhile the listener's owner polls)."""
+        known = channel in self._listeners
         self._listeners.setdefault(channel, []).append(listener)
+        live = self._listener_connection
+        if not known and live is not None and not live.is_closed():
+            # Already listening on other channels: this one joins the open connection.
+            await live.add_listener(channel, self._notified)
         if self._listening is None:
             self._listening = asyncio.create_task(self._listen_forever(), name="db-listen")
         return True
@@ -331,12 +350,16 @@ class PostgresDatabase:
                 connection = await asyncpg.connect(self._url, timeout=10)
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
-                for channel in self._listeners:
-                    await connection.add_listener(channel, self._notified)
+                registered: set[str] = set()
+                while unregistered := set(self._listeners) - registered:
+                    for channel in unregistered:  # more may be added meanwhile
+                        await connection.add_listener(channel, self._notified)
+                    registered |= unregistered
+                self._listener_connection = connection
                 backoff.reset()
                 for listeners in self._listeners.values():
                     for listener in listeners:
-                        listener()  # whatever was notified while disconnected
+                        listener(None)  # whatever was notified while disconnected
                 await lost.wait()
                 log.warning("lost the database connection that listens for new jobs")
             except asyncio.CancelledError:
@@ -349,7 +372,7 @@ class PostgresDatabase:
 
     def _notified(self, connection: object, pid: int, channel: str, payload: str) -> None:
         for listener in self._listeners.get(channel, ()):
-            listener()
+            listener(payload)
 
     async def close(self) -> None:
         if self._listening is not None:

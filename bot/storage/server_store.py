@@ -8,9 +8,14 @@ unless an age-restricted channel allows more, one that excludes nudity.
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 
 from bot.domain.server_rules import ServerSettings
 from bot.storage.database import Database, Row
+
+log = logging.getLogger(__name__)
 
 
 def _settings(row: Row) -> ServerSettings:
@@ -27,23 +32,56 @@ def _settings(row: Row) -> ServerSettings:
     )
 
 
+# Where an /admin change is announced, with the server's id, to every process's cache.
+SETTINGS_CHANNEL = "posebot_settings"
+# How long a cached copy is trusted: without notifications (SQLite) a change made by another
+# process is seen this soon; with them, this only covers a notification lost on the way.
+POLLING_TTL_SECONDS = 1.0
+LISTENING_TTL_SECONDS = 5.0
+
+
 class ServerSettingsStore:
-    """Reads each server's settings once, then serves them from memory (only the bot's own
-    /admin commands change them), so /pose can consult them before its deferral."""
+    """Each server's settings, kept in memory for a moment: another process's /admin change
+    drops the copy at once where the database notifies (PostgreSQL), else within a second."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.database = database
-        self._cache: dict[int, ServerSettings] = {}
+        self._clock = clock
+        self._ttl = POLLING_TTL_SECONDS
+        self._cache: dict[int, tuple[ServerSettings, float]] = {}
+        self._changes = 0  # notifications heard: a read they overtook is not kept
 
-    async def get(self, guild_id: int) -> ServerSettings:
-        cached = self._cache.get(guild_id)
-        if cached is not None:
-            return cached
+    async def start(self) -> None:
+        """Listen for other processes' changes, where the database can tell."""
+        if await self.database.listen_for(SETTINGS_CHANNEL, self._changed):
+            self._ttl = LISTENING_TTL_SECONDS
+
+    def _changed(self, payload: str | None) -> None:
+        self._changes += 1
+        if payload is None or not payload.isdigit():
+            self._cache.clear()  # notifications may have been missed: anything may differ
+        else:
+            self._cache.pop(int(payload), None)
+
+    def cached(self, guild_id: int) -> ServerSettings | None:
+        """The copy in memory, however old, for what must not wait for the database (how a
+        deferral shows); the rules themselves are read with `get`."""
+        kept = self._cache.get(guild_id)
+        return kept[0] if kept is not None else None
+
+    async def get(self, guild_id: int, *, fresh: bool = False) -> ServerSettings:
+        """The server's settings; `fresh`: read from the database whatever is in memory (before
+        a change, so that it starts from what another process may have saved)."""
+        kept = self._cache.get(guild_id)
+        if not fresh and kept is not None and self._clock() - kept[1] < self._ttl:
+            return kept[0]
+        read_at, changes = self._clock(), self._changes
         rows = await self.database.fetch(
             "SELECT * FROM server_settings WHERE guild_id = $1", guild_id
         )
         settings = _settings(rows[0]) if rows else ServerSettings(guild_id)
-        self._cache[guild_id] = settings
+        if changes == self._changes:
+            self._cache[guild_id] = (settings, read_at)
         return settings
 
     async def save(self, settings: ServerSettings) -> None:
@@ -66,4 +104,8 @@ class ServerSettingsStore:
             json.dumps(list(settings.blocked_words)),
             settings.private_results,
         )
-        self._cache[settings.guild_id] = settings
+        self._cache.pop(settings.guild_id, None)
+        try:
+            await self.database.notify(SETTINGS_CHANNEL, str(settings.guild_id))
+        except Exception as error:  # saved all the same: the others see it once their copy ages
+            log.warning("could not tell the other processes of a settings change (%s)", error)

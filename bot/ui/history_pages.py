@@ -1,8 +1,8 @@
 """/history: a user's recent results, newest first, ten to a page, in one private message.
 
 Each result shows its prompt, seed, a thumbnail (while the bot keeps its image) and a link to
-its message; under them, the results' own 🎲 Reroll and ✏️ New pose buttons (bot/ui/cards.py),
-numbered as the results are.
+its message; under them, the results' own 🎲 Reroll and ✏️ New pose buttons
+(bot/ui/result_buttons.py), numbered as the results are.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import discord
 
 from bot.domain.images import reworking_cost, thumbnail
 from bot.storage.job_store import Job
-from bot.ui.cards import HISTORY_ACTIONS, ResultButton, result_link
 from bot.ui.files import file_name, image_file
 from bot.ui.i18n import tr
+from bot.ui.job_messages import result_link
 from bot.ui.pages import PagedPanel
 from bot.ui.replies import timestamp
+from bot.ui.result_buttons import HISTORY_ACTIONS, ResultButton
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot

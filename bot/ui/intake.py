@@ -59,13 +59,18 @@ class Intake:
         *,
         parent_job_id: int | None = None,
         character_id: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
     ) -> None:
         """Queue a request for whoever caused `interaction`, if they may make one now.
-        `character_id` names the saved character it poses, if any."""
+        `character_id` names the saved character it poses, if any. `guild_id` and `channel_id`
+        say where it counts, when not where `interaction` came from: a result's button passes
+        its result's, so that a press in a direct message keeps its server's rules."""
         if self._bot.draining:
             return  # this process is about to exit: the next one answers it
+        place = (guild_id, channel_id) if guild_id else (interaction.guild_id, None)
         with self._bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id, character_id)
+            await self._take_in(interaction, options, images, parent_job_id, character_id, place)
 
     async def _take_in(
         self,
@@ -74,26 +79,35 @@ class Intake:
         images: ImageSource,
         parent_job_id: int | None,
         character_id: int | None,
+        place: tuple[int | None, int | None],
     ) -> None:
         refusal = self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
-            await send_private(interaction, refusal)
+            if interaction.response.is_done():
+                await self._refuse_after_defer(interaction, refusal)
+            else:
+                await send_private(interaction, refusal)
             return
         user_id = interaction.user.id
+        guild_id, channel_id = place
         # Taken with no await since the check: a double click cannot queue two jobs.
         self._bot.cooldowns.start(user_id)
         try:
-            # Read once per server, then from memory: the deferral stays immediate.
-            server = (
-                await self._bot.servers.get(interaction.guild_id)
-                if interaction.guild_id
-                else ServerSettings(0)
-            )
-            if not await self._defer(interaction, ephemeral=server.private_results):
+            # How the deferral shows comes from memory, so that it stays immediate (read from
+            # the database the first time only); the rules are read after it.
+            shown = await self._server(guild_id, cached=True)
+            if not await self._defer(interaction, ephemeral=shown.private_results):
                 return  # another process of the bot answered it, and takes care of it
+            # Another process may have changed them since: the rules as the database has them.
+            # The card keeps the visibility it was given.
+            server = dataclasses.replace(
+                await self._server(guild_id), private_results=shown.private_results
+            )
             # These read the store, so they come after the deferral (still before any cost).
             await self._check_queue(user_id)
-            options = await self._apply_server_rules(interaction, server, options)
+            options = await self._apply_server_rules(
+                interaction, server, options, channel_id or interaction.channel_id
+            )
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._turns:
@@ -113,9 +127,27 @@ class Intake:
             self._bot.cooldowns.refund(user_id)
             raise
 
+    async def _server(self, guild_id: int | None, *, cached: bool = False) -> ServerSettings:
+        """The server's settings (none outside a server); `cached`: whatever copy is in
+        memory, however old."""
+        if not guild_id:
+            return ServerSettings(0)
+        kept = self._bot.servers.cached(guild_id) if cached else None
+        return kept or await self._bot.servers.get(guild_id)
+
+    async def defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
+        """For a button that reads its job first: acknowledge at once, as `start_job` would."""
+        return await self._defer(interaction, ephemeral=ephemeral)
+
+    async def refuse(self, interaction: discord.Interaction, text: str) -> None:
+        """Tell the user privately why not, after `defer`."""
+        await self._refuse_after_defer(interaction, text)
+
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         """Acknowledge at once; False when another process of the bot did first (while a
         restart overlaps, every process hears every interaction and the first answer wins)."""
+        if interaction.response.is_done():
+            return True  # a button deferred before reading its job
         try:
             await interaction.response.defer(thinking=True, ephemeral=ephemeral)
         except discord.HTTPException as error:
@@ -160,13 +192,17 @@ class Intake:
         return None
 
     async def _apply_server_rules(
-        self, interaction: discord.Interaction, server: ServerSettings, options: PoseOptions
+        self,
+        interaction: discord.Interaction,
+        server: ServerSettings,
+        options: PoseOptions,
+        channel_id: int | None,
     ) -> PoseOptions:
         """The server's rules and the caps; returns the options with the negative prompt the
         server adds. Raises InvalidRequest, written for the user, when the request may not run."""
         if not server.enabled:
             raise InvalidRequest(mark("This server's admins have turned the bot off here."))
-        if server.channels and interaction.channel_id not in server.channels:
+        if server.channels and channel_id not in server.channels:
             mentions = [f"<#{channel}>" for channel in server.channels]
             places = show_list(mentions, noun=CHANNELS, locale=locale_of(interaction)).text
             raise InvalidRequest(
@@ -224,7 +260,7 @@ class Intake:
         now = self._bot.clock()
         return NewJob(
             requester_id=interaction.user.id,
-            guild_id=interaction.guild_id,
+            guild_id=server.guild_id or None,  # a button's: its result's server
             channel_id=interaction.channel_id or 0,
             application_id=interaction.application_id,
             interaction_id=interaction.id,

@@ -109,8 +109,11 @@ async def test_after_the_window_the_images_are_gone_and_the_buttons_say_so(
     assert await stored_hashes(bot) == set()
     assert await bot.store.job(await job_of(bot, requested)) is not None, "the row stays"
 
-    for label in ("Reroll", "New pose"):
-        text = await refused(await discord_api.press(result, buttons(result)[label]))
+    # New pose says so once its form is sent: the form opens before anything is read.
+    rerolled = await discord_api.press(result, buttons(result)["Reroll"])
+    new_pose = await press_and_submit(discord_api, result, "New pose", {"prompt": "jumping"})
+    for asked in (rerolled, new_pose):
+        text = await refused(asked)
         assert "kept: the bot keeps them 7 days after their last use" in text
         assert "Save character" in text
         assert "/pose" in text

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from bot.posebot import PoseBot
+from tests.cogs.admin.test_server_admin_e2e import admin
+from tests.cogs.pose.test_button_server_rules_e2e import direct_result
+from tests.cogs.pose.test_results_e2e import buttons as result_buttons
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import DEFAULT_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.segmind import FakeSegmind, Fault
@@ -550,3 +553,33 @@ async def test_characters_outlive_a_restart(
     assert shown.embeds[0]["description"] == "a knight"
     assert decode(shown.files[0][1]).size == (500, 300)
     assert await choices(discord_api, "he") == [{"name": "Hero", "value": "Hero"}]
+
+
+async def test_blocked_words_are_refused_on_every_way_to_name_a_character(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    """/character save and rename, and the 💾 form under a result (in the server or, for a
+    private result, in a direct message): a word the server blocks names nothing."""
+    bot = await start_bot(database_url=database_url, user_cooldown_seconds=0)
+    segmind.latency = 0.5
+    alice = person(discord_api, 31, "alice")
+    await saved(discord_api, "Knight", user=alice)
+    await admin(discord_api, "block", word="gore")
+
+    refusal = "does not allow the word “gore”"
+    assert refusal in await said(await save(discord_api, "Gore Lord", user=alice))
+    renamed = await character(discord_api, "rename", user=alice, name="Knight", new_name="Gore")
+    assert refusal in await said(renamed)
+
+    result = await delivered(await pose(discord_api, user=alice))
+    form = await discord_api.press(result, result_buttons(result)["Save character"], user=alice)
+    await form.wait_for(lambda i: i.modal is not None)
+    submitted = await discord_api.submit_modal(form, {"name": "Hero", "description": "all GORE"})
+    assert refusal in await said(submitted)
+
+    dm = await direct_result(discord_api, segmind, alice, database_url)
+    form = await discord_api.press(dm, result_buttons(dm)["Save character"], user=alice)
+    await form.wait_for(lambda i: i.modal is not None)
+    submitted = await discord_api.submit_modal(form, {"name": "gore"})
+    assert refusal in await said(submitted)
+    assert await names_stored(bot) == ["Knight"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 import pytest
 
@@ -51,9 +52,37 @@ async def test_a_button_that_fails_is_answered_privately_with_a_reference(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(bot.store, "job", broken)
-    press = await discord_api.press(result, buttons(result)["Reroll"])
+    press = await discord_api.press(result, buttons(result)["Delete"])
     assert_reference_logged(await refused(press), caplog, "the database went away")
     assert press.callbacks[0][1]["flags"] & 64, "privately"
+
+    # Reroll answers Discord before it reads anything: its public card is taken down again.
+    reroll = await discord_api.press(result, buttons(result)["Reroll"])
+    assert_reference_logged(await refused(reroll), caplog, "the database went away")
+    assert reroll.original is None or reroll.original.deleted, "nothing left in public"
+    assert [m for m in reroll.messages() if not m.ephemeral and not m.deleted] == []
+
+
+async def test_reroll_and_new_pose_answer_discord_before_a_slow_database(
+    start_bot: StartBot, discord_api: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failover's retries can hold a read for seconds: the buttons acknowledge first, so
+    Discord's 3 seconds are kept and the request goes through once the database is back."""
+    bot = await start_bot(user_cooldown_seconds=0)
+    result = await delivered(await pose(discord_api))
+    read = bot.store.job
+
+    async def slow(job_id: int) -> Any:
+        await asyncio.sleep(3.5)
+        return await read(job_id)
+
+    monkeypatch.setattr(bot.store, "job", slow)
+    reroll = await discord_api.press(result, buttons(result)["Reroll"])
+    await accepted(reroll, timeout=30)
+    new_pose = await discord_api.press(result, buttons(result)["New pose"])
+    await new_pose.wait_for(lambda i: i.modal is not None)
+    submitted = await discord_api.submit_modal(new_pose, {"prompt": "now jumping"})
+    await accepted(submitted, timeout=30)
 
 
 async def test_a_form_that_fails_is_answered_privately_with_a_reference(
