@@ -20,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from bot.domain.images import CheckedImage, NotAnImage, read_generated
+from bot.domain.tickets import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,6 @@ class InvalidResult(SegmindError):
     """A success answer that holds no usable image."""
 
     may_have_billed = True
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """An async-mode generation the API has accepted (and billed): poll it, never resubmit."""
-
-    request_id: str | None
-    status_url: str
-    response_url: str | None
 
 
 @dataclass(frozen=True)

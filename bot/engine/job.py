@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.quotas import DAY_SECONDS
+from bot.domain.tickets import Ticket
 from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
@@ -29,7 +30,6 @@ from bot.segmind import (
     RateLimited,
     SegmindClient,
     SegmindError,
-    Ticket,
 )
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (

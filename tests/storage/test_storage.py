@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from bot.domain.quotas import DAY_SECONDS
-from bot.segmind import Ticket
+from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect, migrate
