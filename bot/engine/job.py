@@ -83,6 +83,11 @@ PAUSE_REASONS: dict[type[SegmindError] | int, PauseReason] = {
         mark("Segmind says the bot's account may not use this model"),
         "Allow the model for the bot's account or team in Segmind's console",
     ),
+    # Only a submit can answer it: a poll's 404 is an expired record (ResultExpired).
+    404: PauseReason(
+        mark("Segmind does not know the model the bot asks for"),
+        "Check `SEGMIND_MODEL` and `SEGMIND_BASE_URL` and restart the bot",
+    ),
 }
 
 
@@ -299,7 +304,7 @@ class JobLife:
         if refund:
             self._cooldowns.refund(job.requester_id)
         if isinstance(error, SegmindError):
-            # 404 needs the owner: a wrong model name or address.
+            # A 406 that failed one job may be words Segmind newly uses for a stopped account.
             level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
             log.log(level, "job %s failed: %s %s", job.id, error.status, reason)
         else:

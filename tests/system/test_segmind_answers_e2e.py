@@ -1,8 +1,9 @@
-"""What each of Segmind's answers means to the people using the bot: an answer no request can
-fix (credits, a team spend limit, a retired model) pauses everyone and tells the owner in its
-own words; a request the API refuses fails alone, privately, costs nothing and gives the
-cooldown back; a result whose record expired ends its job as possibly paid for; and the free
-credits endpoint checks the key and the balance from start-up on, with no paid call."""
+"""What each of Segmind's answers means to the people using the bot: an answer no request
+can fix (credits, a team spend limit, an unknown or retired model) pauses everyone and tells
+the owner in its own words; a request the API refuses fails alone, privately, costs nothing
+and gives the cooldown back; a result whose record expired ends its job as possibly paid for;
+and the free credits endpoint checks the key and the balance from start-up on, with no paid
+call."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ PAUSING = {
         Fault.spend_limit("monthly", 50.0),
         "the Segmind team's spend limit for this period is reached",
         "Raise the team's spend limit in Segmind's console",
+    ),
+    "404-model": (
+        Fault.error(404, "Model not found"),
+        "Segmind does not know the model the bot asks for",
+        "Check `SEGMIND_MODEL`",
     ),
     "410-retired": (
         Fault.model_retired(),
