@@ -100,9 +100,8 @@ class TimedOut(SegmindError):
 
 
 class GenerationFailed(SegmindError):
-    """An async generation that the API reports as FAILED."""
-
-    may_have_billed = True
+    """An async generation that the API reports as FAILED (422). The inference ran and
+    failed: Segmind charges nothing for it (its answer carries no cost fields)."""
 
 
 class InvalidResult(SegmindError):

@@ -92,9 +92,11 @@ async def test_async_failure_is_a_result_not_a_retry(
     segmind: FakeSegmind, client: Callable[..., SegmindClient]
 ) -> None:
     segmind.fail_async_next("NSFW content detected")
-    with pytest.raises(api.GenerationFailed, match="NSFW content detected"):
+    with pytest.raises(api.GenerationFailed, match="NSFW content detected") as caught:
         await client(mode="async").generate(BODY)
     assert len(segmind.submits) == 1
+    assert not caught.value.may_have_billed, "a FAILED inference is not charged"
+    assert segmind.billed == 0
 
 
 @pytest.mark.parametrize(

@@ -393,7 +393,8 @@ class FakeSegmind:
     (404), the ``rpm`` limit (429), the content type (406) and body validation (400). Every
     request passing the key and model checks counts towards ``rpm``, invalid or not.
     ``billed`` counts v1 generations answered 200 (also when a fault spoils the image) and
-    accepted v2 submits (also those that later fail): polling is free. A v1 client hanging
+    accepted v2 submits, less those that end FAILED (Segmind charges nothing for a 422):
+    polling is free. A v1 client hanging
     up mid-generation cancels it here, unbilled.
     """
 
@@ -614,6 +615,7 @@ class FakeSegmind:
             await asyncio.sleep(self.latency)
             if job.error is not None:
                 job.status = "FAILED"
+                self.billed -= 1  # a failed inference is not charged (422 carries no cost)
                 return
             job.output = await self._produce(job.generation, job.spoiler)
             job.status = "COMPLETED"

@@ -113,6 +113,20 @@ async def test_a_request_the_api_refuses_fails_alone_and_gives_the_cooldown_back
     await delivered(await pose(discord_api)), "nothing was billed: the cooldown is given back"
 
 
+async def test_an_async_generation_that_failed_is_told_and_gives_the_cooldown_back(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    bot: PoseBot = await start_bot(
+        database_url=database_url, segmind_mode="async", user_cooldown_seconds=600
+    )
+    segmind.fail_async_next("NSFW content detected")
+    text = await refused(await pose(discord_api))
+    assert "could not make this image: NSFW content detected" in text
+    assert segmind.billed == 0, "Segmind charges nothing for a FAILED inference (422)"
+    assert await bot.runner.pause_reason() is None
+    await delivered(await pose(discord_api)), "nothing was billed: the cooldown is given back"
+
+
 async def test_a_result_whose_record_expired_ends_as_possibly_billed_and_the_requester_is_told(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
 ) -> None:
