@@ -152,6 +152,25 @@ async def test_a_result_whose_record_expired_ends_as_possibly_billed_and_the_req
     assert len(segmind.submits) == 1
 
 
+async def test_a_restart_that_finds_the_record_expired_ends_the_job_and_tells_the_requester(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    segmind.latency = 3.0
+    bot: PoseBot = await start_bot(database_url=database_url, segmind_mode="async")
+    interaction = await pose(discord_api)
+    await discord_api.wait_for(lambda: segmind.polls >= 1)
+    await bot.shutdown(grace=0.1)  # the accepted request is left to the next process
+    segmind.forget_requests()  # which comes back after Segmind forgot it
+
+    restarted: PoseBot = await start_bot(database_url=database_url, segmind_mode="async")
+    text = await refused(interaction)
+    assert "could not be collected from the image service in time" in text
+    [job] = await stored_jobs(restarted.store, FAILED)
+    assert job.reason is not None and job.reason.startswith("ResultExpired")
+    assert len(segmind.submits) == 1, "collected, never paid for again"
+    assert await restarted.runner.pause_reason() is None
+
+
 async def test_a_refused_key_is_told_to_the_owner_at_start_up_and_the_bot_still_starts(
     start_bot: StartBot,
     discord_api: FakeDiscord,
