@@ -21,6 +21,7 @@ from yarl import URL
 
 from bot.backoff import Backoff
 from bot.domain.images import CheckedImage, NotAnImage, generated_cost, read_generated
+from bot.domain.tickets import Ticket
 from bot.memory import MemoryBudget, OverBudget
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ USAGE_HEADERS = (
 _SUBMIT_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 _POLL_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 _MAX_MESSAGE = 300
+# A team spend limit's 406, told apart from the others by its words alone.
+_SPEND_LIMIT = re.compile(r"\b(spend|spending|team)\b.*\b(limit|cap)\b|\b(limit|cap)\b.*\bspend")
 
 
 class SegmindError(Exception):
@@ -62,7 +65,22 @@ class AccessDenied(SegmindError):
 
 
 class OutOfCredits(SegmindError):
-    """406: the account has no credits left."""
+    """406 "Insufficient credits": the balance is below what the call costs (not only zero)."""
+
+
+class SpendLimitReached(SegmindError):
+    """406: the Segmind team's spend limit for the period (day, month) is reached."""
+
+
+class ModelRetired(SegmindError):
+    """410: Segmind has retired the model; no retry will ever reach it."""
+
+
+class ResultExpired(SegmindError):
+    """A poll answered 404 ("Request … not found"): the accepted request's record expired
+    before its result was collected. The submit was accepted, so it may have been billed."""
+
+    may_have_billed = True
 
 
 class RateLimited(SegmindError):
@@ -84,24 +102,14 @@ class TimedOut(SegmindError):
 
 
 class GenerationFailed(SegmindError):
-    """An async generation that the API reports as FAILED."""
-
-    may_have_billed = True
+    """An async generation that the API reports as FAILED (422). The inference ran and
+    failed: Segmind charges nothing for it (its answer carries no cost fields)."""
 
 
 class InvalidResult(SegmindError):
     """A success answer that holds no usable image."""
 
     may_have_billed = True
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """An async-mode generation the API has accepted (and billed): poll it, never resubmit."""
-
-    request_id: str | None
-    status_url: str
-    response_url: str | None
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,18 @@ class SegmindClient:
 
     async def collect(self, ticket: Ticket, usage: Mapping[str, str] | None = None) -> Generation:
         """Poll an accepted async request until it is done and fetch its image (all free)."""
+        try:
+            return await self._collect(ticket, usage)
+        except AccessDenied as error:
+            if error.status != 404:
+                raise
+            # The URLs came from the API itself: a 404 there is a record (or an output file)
+            # that expired, never a wrong model name.
+            raise ResultExpired(
+                error.message or "the request is no longer known to the API", 404
+            ) from None
+
+    async def _collect(self, ticket: Ticket, usage: Mapping[str, str] | None) -> Generation:
         deadline = time.monotonic() + self._timeout
         while True:
             state = await self._poll(URL(ticket.status_url))
@@ -211,6 +231,28 @@ class SegmindClient:
         if "output" not in state and ticket.response_url:
             result = await self._poll(URL(ticket.response_url))
         return await self._collect_output(result, usage=usage or {})
+
+    async def credits(self) -> float | None:
+        """The account's balance in dollars, from Segmind's free account endpoint (no paid
+        call); None when Segmind keeps no balance for the account. A refused key raises
+        AccessDenied, as a generation would."""
+        url = self._base / "v1" / "get-user-credits"
+        try:
+            response = await self._request("GET", url, timeout=_POLL_TIMEOUT)
+        except AccessDenied as error:
+            if error.status == 404 and "credit" in error.message.lower():
+                return None  # "No credits found for the user": the key works, no balance kept
+            raise
+        data = response.json()
+        value = data.get("credits") if isinstance(data, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise SegmindError("the credits endpoint answered without a number", response.status)
+        try:
+            return float(value)
+        except ValueError:
+            raise SegmindError(
+                "the credits endpoint answered without a number", response.status
+            ) from None
 
     async def _poll(self, url: URL) -> dict[str, Any]:
         """GET a status or result; polls are free, so passing faults are simply retried."""
@@ -290,6 +332,7 @@ class SegmindClient:
         headers = {"x-api-key": self._api_key} if send_key else {}
         attempts = 1 + self._server_retries
         backoff = Backoff(self._retry_delay, math.inf, jitter=0.2)
+        server_errors = 0
         for attempt in range(1, attempts + 1):
             try:
                 async with self._session.request(
@@ -324,6 +367,12 @@ class SegmindClient:
                     )
                 if not isinstance(failure, Unavailable):
                     raise failure
+                # A 500 is often a value the model rejected while generating: sent once more
+                # at most, in case it was passing (Segmind's advice).
+                if failure.status == 500:
+                    server_errors += 1
+                    if server_errors > 1:
+                        raise failure
             if attempt < attempts:
                 delay = backoff.next_delay()
                 log.warning(
@@ -347,9 +396,9 @@ class SegmindClient:
         if status in (401, 403, 404):
             return AccessDenied(reason or "access refused", status)
         if status == 406:
-            if "content" in reason.lower() and "type" in reason.lower():
-                return BadRequest(reason, status)  # 406 doubles as "invalid content type"
-            return OutOfCredits(reason or "insufficient credits", status)
+            return _not_acceptable(reason)
+        if status == 410:
+            return ModelRetired(reason or "the model was retired", status)
         if status == 429:
             return RateLimited(reason or "rate limited", _retry_at(response.headers, self._clock))
         if status == 504:
@@ -361,6 +410,26 @@ class SegmindClient:
     def _scrub(self, text: str) -> str:
         """An echo of the key in an error body must not reach a log or a user."""
         return text.replace(self._api_key, "[key]") if self._api_key else text
+
+
+def _not_acceptable(reason: str) -> SegmindError:
+    """What a 406 means. Segmind gives no error code, only its words, so they decide: the
+    content type first (its own advice), then the two answers that stop every request (credits
+    below the call's cost, a team spend limit), else a value of this request it refused."""
+    text = reason.lower()
+    if "content" in text and "type" in text:
+        return BadRequest(reason, 406)  # the request as the bot built it: a bug on our side
+    if _SPEND_LIMIT.search(text):
+        # Before credits: a spend limit's message may well name credits too.
+        return SpendLimitReached(reason, 406)
+    if "credit" in text or "insufficient balance" in text:
+        return OutOfCredits(reason, 406)
+    # A value refused before the model ran, or words never seen: this request fails alone
+    # (a 406 is never billed) rather than pausing everyone. Pausing on unknown words would let
+    # one user stop the bot for all with a value that draws them; if they do mean the account
+    # is stopped, each job fails alike, logged with Segmind's words, and the owner still hears
+    # of a low balance from the free credits check.
+    return BadRequest(reason or "the image service refused a value of this request", 406)
 
 
 def _reason_from(data: Any) -> str:

@@ -13,24 +13,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from bot.backoff import Backoff, retry
 from bot.domain.pose_request import ImageInput, PoseRequest
-from bot.domain.quotas import DAY_SECONDS
+from bot.domain.tickets import Ticket
 from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
+from bot.engine.credits import CreditWatch
 from bot.engine.presenter import Presenter, WaitTooLong
 from bot.segmind import (
     AccessDenied,
     Generation,
+    ModelRetired,
     OutOfCredits,
     RateLimited,
     SegmindClient,
     SegmindError,
-    Ticket,
+    SpendLimitReached,
 )
 from bot.storage.database import is_connection_lost
 from bot.storage.job_queue import SharedQueue
@@ -49,13 +52,54 @@ from bot.storage.job_store import (
 
 log = logging.getLogger(__name__)
 
-# Answers that no retry can fix and that would fail every job alike: pause instead.
-# Stored in English; each card shows it in its own language.
-PAUSE_REASONS = {
-    406: mark("the bot's Segmind credits have run out"),
-    401: mark("Segmind refused the bot's API key"),
-    403: mark("Segmind says the bot's account may not use this model"),
+
+@dataclass(frozen=True)
+class PauseReason:
+    """Why everyone waits: `reason` stored in English, each card showing it in its own
+    language; `advice` what the owner can do about it (owner alerts are in English)."""
+
+    reason: str
+    advice: str
+
+
+# Answers that no retry can fix and that would fail every job alike: pause instead. Keyed by
+# the error's kind, or by the status of an AccessDenied. Any other answer ends one job only.
+PAUSE_REASONS: dict[type[SegmindError] | int, PauseReason] = {
+    OutOfCredits: PauseReason(
+        mark("the bot's Segmind credits have run out"),
+        "Top up the credits in Segmind's console",
+    ),
+    SpendLimitReached: PauseReason(
+        mark("the Segmind team's spend limit for this period is reached"),
+        "Raise the team's spend limit in Segmind's console (or wait for the next period)",
+    ),
+    ModelRetired: PauseReason(
+        mark("Segmind has retired the model the bot uses"),
+        "Set `SEGMIND_MODEL` to a model Segmind still serves and restart the bot",
+    ),
+    401: PauseReason(
+        mark("Segmind refused the bot's API key"),
+        "Put a valid key in `SEGMIND_API_KEY` and restart the bot",
+    ),
+    403: PauseReason(
+        mark("Segmind says the bot's account may not use this model"),
+        "Allow the model for the bot's account or team in Segmind's console",
+    ),
+    # Only a submit can answer it: a poll's 404 is an expired record (ResultExpired).
+    404: PauseReason(
+        mark("Segmind does not know the model the bot asks for"),
+        "Check `SEGMIND_MODEL` and `SEGMIND_BASE_URL` and restart the bot",
+    ),
 }
+
+
+def pause_reason(error: SegmindError) -> PauseReason | None:
+    """Why this answer pauses everyone, or None when it ends its own job only."""
+    if isinstance(error, AccessDenied):
+        return PAUSE_REASONS.get(error.status or 0)
+    return PAUSE_REASONS.get(type(error))
+
+
 # Posting a result again after Discord failed: from 1 s, doubling, to at most a minute apart.
 DELIVERY_RETRY_BASE_SECONDS = 1.0
 DELIVERY_RETRY_MAX_SECONDS = 60.0
@@ -84,7 +128,7 @@ class JobLife:
         image_input: str,
         max_wait: float,
         slot_freed: Callable[[], None],
-        low_credits_warning: float | None = None,
+        credit_watch: CreditWatch,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -96,8 +140,7 @@ class JobLife:
         self._image_input = image_input
         self._max_wait = max_wait
         self._slot_freed = slot_freed
-        self.low_credits_warning = low_credits_warning
-        self._credits_warned_at = float("-inf")
+        self._credit_watch = credit_watch
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
@@ -115,13 +158,12 @@ class JobLife:
         except WaitTooLong as error:
             self._cooldowns.hold_until(job.requester_id, error.until)
             await self._fail(job, error, refund=False)
-        except (OutOfCredits, AccessDenied) as error:
-            if error.status in PAUSE_REASONS:
-                await self._pause(job, error)
-            else:
-                await self._fail(job, error, refund=True)
         except SegmindError as error:
-            await self._fail(job, error, refund=not error.may_have_billed)
+            pause = pause_reason(error)
+            if pause is not None:
+                await self._pause(job, error, pause)
+            else:
+                await self._fail(job, error, refund=not error.may_have_billed)
         except asyncio.CancelledError:
             # Cut off by a shutdown: the job is given back and finished by the next process.
             self._cards.show(job.id, self._presenter.show_interrupted(job))
@@ -194,7 +236,7 @@ class JobLife:
         if not saved and not _still_this_attempt(stored, job, GENERATED):
             raise LostJob
         self._slot_freed()
-        await self._check_credits(_dollars(usage.get("x-remaining-credits")))
+        await self._credit_watch.note_balance(_dollars(usage.get("x-remaining-credits")))
         log.info(
             "job %s generated for user %s: seed=%s %s",
             job.id,
@@ -308,7 +350,7 @@ class JobLife:
         if refund:
             self._cooldowns.refund(job.requester_id)
         if isinstance(error, SegmindError):
-            # 404 needs the owner: a wrong model name or address.
+            # A 406 that failed one job may be words Segmind newly uses for a stopped account.
             level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
             log.log(level, "job %s failed: %s %s", job.id, error.status, reason)
         else:
@@ -351,9 +393,9 @@ class JobLife:
         except Exception:
             log.exception("could not give back job %s; it is taken over after its lease", job.id)
 
-    async def _pause(self, job: Job, error: SegmindError) -> None:
+    async def _pause(self, job: Job, error: SegmindError, pause: PauseReason) -> None:
         """Hold everything: this job goes back to its place, nothing is failed or charged."""
-        reason = PAUSE_REASONS[error.status or 0]
+        reason = pause.reason
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
@@ -370,25 +412,9 @@ class JobLife:
                 self._presenter.alert_owner(
                     f"⏸️ Generation is paused: {reason} (Segmind answered {error.status}: "
                     f"{error.message}). {waiting} request(s) are waiting and nothing was "
-                    "charged for them. Fix the cause, then run `/admin resume`."
+                    f"charged for them. {pause.advice}, then run `/admin resume`."
                 )
             )
-
-    async def _check_credits(self, remaining: float | None) -> None:
-        """Warn the owner, at most once a day, when the account's credits run low."""
-        threshold = self.low_credits_warning
-        now = self._clock()
-        if remaining is None or threshold is None or remaining >= threshold:
-            return
-        if now - self._credits_warned_at < DAY_SECONDS:
-            return
-        self._credits_warned_at = now
-        await present(
-            self._presenter.alert_owner(
-                f"⚠️ The bot's Segmind credits are running low: {remaining:.2f} left "
-                f"(warning below {threshold:.2f}). Top up before they run out."
-            )
-        )
 
 
 def _still_this_attempt(stored: Job | None, job: Job, state: str) -> bool:

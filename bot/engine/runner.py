@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from bot.backoff import Backoff
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
+from bot.engine.credits import CreditWatch
 from bot.engine.job import JobLife
 from bot.engine.presenter import Presenter
 from bot.segmind import SegmindClient
@@ -81,6 +82,9 @@ class JobRunner:
             rpm=limits.rpm,
             clock=clock,
         )
+        self.credit_watch = CreditWatch(
+            client, presenter, threshold=low_credits_warning, clock=clock
+        )
         self._life = JobLife(
             store,
             self.queue,
@@ -91,7 +95,7 @@ class JobRunner:
             image_input=image_input,
             max_wait=max_wait,
             slot_freed=self._slot_freed,
-            low_credits_warning=low_credits_warning,
+            credit_watch=self.credit_watch,
             clock=clock,
         )
         self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
@@ -104,7 +108,7 @@ class JobRunner:
 
     @property
     def low_credits_warning(self) -> float | None:
-        return self._life.low_credits_warning
+        return self.credit_watch.threshold
 
     # Life cycle
 
@@ -119,6 +123,8 @@ class JobRunner:
         if self._shows_queue:
             self._loops.supervise(lambda: self.cards.refresh_forever(lease), "queue-cards")
         if self._runs_jobs:
+            # The key and the balance, checked for free, without holding up the start.
+            self._loops.supervise(self.credit_watch.watch_forever, "segmind-credits")
             self._dispatcher = self._loops.spawn(self._dispatch_supervised(), "job-dispatcher")
         log.info(
             "job engine started as %s (%s)",

@@ -355,13 +355,20 @@ class SharedQueue:
 
     async def pause(self, reason: str) -> bool:
         """Hold every job until `lift_pause`; True if this call paused (it was not before)."""
-        rows = await self.database.fetch(
-            "INSERT INTO bot_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
-            " RETURNING key",
-            PAUSED,
-            reason,
-        )
-        return bool(rows)
+
+        async def work(tx: Executor) -> bool:
+            # In turn with the claims: one that read "not paused" ends before the pause, so it
+            # cannot start the job that met the answer once that job is back in the queue.
+            await tx.fetch(self._lock_sql)
+            rows = await tx.fetch(
+                "INSERT INTO bot_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
+                " RETURNING key",
+                PAUSED,
+                reason,
+            )
+            return bool(rows)
+
+        return await self.database.run(work)
 
     async def lift_pause(self) -> None:
         await self.database.execute("DELETE FROM bot_state WHERE key = $1", PAUSED)

@@ -18,7 +18,7 @@ from typing import Any
 from bot.domain.images import CheckedImage
 from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import Spend
-from bot.segmind import Ticket
+from bot.domain.tickets import Ticket
 from bot.storage import image_store
 from bot.storage.database import Database, Executor, Row, migrate
 from bot.storage.migrations import MIGRATIONS

@@ -128,6 +128,13 @@ _SERVICE_FAILURES: tuple[tuple[type[segmind.SegmindError], str], ...] = (
         ),
     ),
     (
+        segmind.ResultExpired,
+        mark(
+            "Your image could not be collected from the image service in time: the service "
+            "no longer has it. Please try again."
+        ),
+    ),
+    (
         segmind.InvalidResult,
         mark("The image service answered with something that is not an image. Please try again."),
     ),

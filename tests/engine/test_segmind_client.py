@@ -92,9 +92,11 @@ async def test_async_failure_is_a_result_not_a_retry(
     segmind: FakeSegmind, client: Callable[..., SegmindClient]
 ) -> None:
     segmind.fail_async_next("NSFW content detected")
-    with pytest.raises(api.GenerationFailed, match="NSFW content detected"):
+    with pytest.raises(api.GenerationFailed, match="NSFW content detected") as caught:
         await client(mode="async").generate(BODY)
     assert len(segmind.submits) == 1
+    assert not caught.value.may_have_billed, "a FAILED inference is not charged"
+    assert segmind.billed == 0
 
 
 @pytest.mark.parametrize(
@@ -105,8 +107,14 @@ async def test_async_failure_is_a_result_not_a_retry(
         (Fault.error(401, "Invalid API key"), api.AccessDenied, "Invalid API key"),
         (Fault.error(403, "Forbidden for this plan"), api.AccessDenied, "Forbidden"),
         (Fault.error(404, "Model not found"), api.AccessDenied, "Model not found"),
+        (Fault.insufficient_credits(0.12), api.OutOfCredits, r"balance is \$0\.12"),
         (Fault.error(406, "Insufficient credits"), api.OutOfCredits, "Insufficient credits"),
+        (Fault.spend_limit("monthly", 50), api.SpendLimitReached, r"monthly limit of \$50"),
+        (Fault.rejected_value("width", 4096), api.BadRequest, "'width': 4096"),
         (Fault.error(406, "Invalid content type"), api.BadRequest, "content type"),
+        # Words never seen: this request's fault, not a reason to stop everyone.
+        (Fault.error(406, "Not Acceptable"), api.BadRequest, "Not Acceptable"),
+        (Fault.model_retired(), api.ModelRetired, "retired"),
         (Fault.error(504, "upstream timed out", "text/html"), api.TimedOut, "504 Gateway"),
         (Fault.error(418, "teapot"), api.SegmindError, "teapot"),
     ],
@@ -123,6 +131,8 @@ async def test_each_error_status_becomes_its_typed_error(
         await client().generate(BODY)
     assert caught.value.status == fault.status
     assert len(segmind.submits) == 1, "only 500/502/503 may be sent again"
+    # Only a gateway timeout leaves a generation that may have run (and been charged).
+    assert caught.value.may_have_billed == (fault.status == 504)
     assert segmind.billed == 0
 
 
@@ -136,6 +146,53 @@ async def test_server_errors_are_retried_at_most_twice(
         await client().generate(BODY)
     assert len(segmind.submits) == 3
     assert len(segmind.faults) == 1
+
+
+async def test_a_500_is_sent_again_once_at_most(
+    segmind: FakeSegmind, client: Callable[..., SegmindClient]
+) -> None:
+    # Often a value the model rejected while generating: a third try would fail alike.
+    segmind.faults.extend([Fault.error(500, "boom")] * 3)
+    with pytest.raises(api.Unavailable, match="boom") as caught:
+        await client().generate(BODY)
+    assert len(segmind.submits) == 2
+    assert not caught.value.may_have_billed
+    assert segmind.billed == 0
+    segmind.faults.clear()
+    segmind.faults.append(Fault.error(500, "passing"))
+    await client().generate(BODY)
+    assert len(segmind.submits) == 4, "a passing 500 is retried into success"
+
+
+async def test_a_poll_of_an_expired_request_may_have_billed(
+    segmind: FakeSegmind, client: Callable[..., SegmindClient]
+) -> None:
+    segmind.latency = 0.3
+
+    async def expire(_: api.Ticket) -> None:
+        segmind.forget_requests()  # Segmind's record expires before the bot collects it
+
+    with pytest.raises(api.ResultExpired, match=r"Request \w+ not found") as caught:
+        await client(mode="async").generate(BODY, on_ticket=expire)
+    assert caught.value.status == 404
+    assert caught.value.may_have_billed
+    assert segmind.billed == 1, "the submit was accepted, so it may well be charged"
+    assert len(segmind.submits) == 1, "never submitted again"
+
+
+async def test_the_balance_is_read_for_free(
+    segmind: FakeSegmind, client: Callable[..., SegmindClient]
+) -> None:
+    assert await client().credits() == 100.0
+    await client().generate(BODY)
+    assert await client().credits() == pytest.approx(99.42)
+    segmind.credit_record = False
+    assert await client().credits() is None, "no balance kept for the account"
+    with pytest.raises(api.AccessDenied) as refused:
+        await client(api_key="not-the-key").credits()
+    assert refused.value.status == 401
+    assert segmind.credit_checks == 4
+    assert segmind.billed == 1, "only the generation was billed"
 
 
 async def test_a_passing_server_error_is_retried_into_success(

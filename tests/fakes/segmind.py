@@ -46,10 +46,11 @@ Mode = Literal["sync", "async"]
 # Segmind's documented meaning of its error codes; other codes fall back to the HTTP phrase.
 _MESSAGES = {
     400: "Bad request: invalid parameters",
-    401: "Missing or invalid API key",
+    401: "Unauthorized. API key is invalid or may have expired...",
     403: "Insufficient permissions",
     404: "Model or endpoint not found",
     406: "Insufficient credits",
+    410: "This model has been retired and is no longer available",
     429: "Rate limit exceeded",
     500: "Internal server error",
     502: "Bad gateway",
@@ -141,6 +142,34 @@ class Fault:
         if reset_at is not None:
             headers["x-rate-limit-reset-at-utc"] = _utc_stamp(reset_at)
         return cls(status=429, headers=headers)
+
+    # 406 and 410 as Segmind's gateway words them (errors/segmind-error-codes.yml): only the
+    # words tell the 406s apart.
+    @classmethod
+    def insufficient_credits(cls, balance: float = 0.12) -> Fault:
+        """406: the balance is below the call's cost (not only zero); it names both."""
+        return cls.error(
+            406, f"Insufficient credits: your balance is ${balance:.2f}, this call needs ${COST}"
+        )
+
+    @classmethod
+    def spend_limit(cls, period: str = "monthly", cap: float = 50.0) -> Fault:
+        """406: a team member reached the team's spend limit; it names the period and cap."""
+        return cls.error(
+            406,
+            f"Team spend limit reached: the {period} limit of ${cap:.2f} has been spent. "
+            "Ask a team admin to raise it.",
+        )
+
+    @classmethod
+    def rejected_value(cls, name: str, value: object) -> Fault:
+        """406: a parameter value refused before the model runs."""
+        return cls.error(406, f"Invalid value for parameter '{name}': {value!r} is not accepted")
+
+    @classmethod
+    def model_retired(cls) -> Fault:
+        """410: the model was retired; it fails fast, every time."""
+        return cls.error(410, _message(410))
 
     @classmethod
     def error(cls, status: int, message: str, content_type: str = "application/json") -> Fault:
@@ -352,6 +381,11 @@ class FakeSegmind:
       "output"}`` once done, where ``output`` is the image URL shaped by ``output_shape``
       (``"url"``, ``["url"]`` or ``{"image": "url"}``); 202 ``{"request_id", "status"}``
       before that; 422 as above when FAILED.
+    - ``GET /v1/get-user-credits``: free, 200 ``{"credits": n}`` (``starting_credits`` less
+      what was billed), 404 ``No credits found for the user`` when ``credit_record`` is
+      False, 401 for a wrong key. ``credit_checks`` counts the calls.
+    - ``forget_requests()`` drops every v2 request record, as Segmind's expire (sooner than
+      their output files): a poll then answers 404 ``Request <id> not found``.
     - ``GET {output_base_url}/outputs/{id}.{jpg|png|webp}``: the image, without auth. It
       is a second server on its own port, as Segmind's outputs live on another host.
     - On that other host too, without auth: ``GET /v2/requests/{id}/status`` and
@@ -363,7 +397,8 @@ class FakeSegmind:
     (404), the ``rpm`` limit (429), the content type (406) and body validation (400). Every
     request passing the key and model checks counts towards ``rpm``, invalid or not.
     ``billed`` counts v1 generations answered 200 (also when a fault spoils the image) and
-    accepted v2 submits (also those that later fail): polling is free. A v1 client hanging
+    accepted v2 submits, less those that end FAILED (Segmind charges nothing for a 422):
+    polling is free. A v1 client hanging
     up mid-generation cancels it here, unbilled.
     """
 
@@ -393,6 +428,9 @@ class FakeSegmind:
         self.max_in_flight = 0
         self.rate_limited_count = 0
         self.billed = 0
+        self.starting_credits = STARTING_CREDITS
+        self.credit_record = True
+        self.credit_checks = 0
         self.latency = latency
         self.sync_format = sync_format
         self.output_shape = output_shape
@@ -418,6 +456,7 @@ class FakeSegmind:
         # Reference images arrive base64-encoded inside the JSON: allow bodies of many MB,
         # as the real API does, not aiohttp's default of 1 MiB.
         api = web.Application(middlewares=[_answer_rejections], client_max_size=64 * 2**20)
+        api.router.add_get("/v1/get-user-credits", self._on_credits)
         api.router.add_post("/v1/{model}", self._on_sync_submit)
         api.router.add_post("/v2/{model}", self._on_async_submit)
         api.router.add_get("/v2/requests/{request_id}/status", self._on_status)
@@ -445,6 +484,10 @@ class FakeSegmind:
     def fail_async_next(self, error: str) -> None:
         """Make the next accepted v2 job end FAILED with ``error`` (after ``latency``)."""
         self._failures.append(error)
+
+    def forget_requests(self) -> None:
+        """Expire every v2 request record, as Segmind's expire some time after the submit."""
+        self._jobs.clear()
 
     def ip_images(self) -> list[bytes]:
         """The ``ip_image`` bytes of every valid submit, in order (decoded or fetched)."""
@@ -478,7 +521,18 @@ class FakeSegmind:
     def _bill(self) -> float:
         """Charge one generation and return the credits left."""
         self.billed += 1
-        return STARTING_CREDITS - self.billed * COST
+        return self._balance()
+
+    def _balance(self) -> float:
+        return self.starting_credits - self.billed * COST
+
+    async def _on_credits(self, request: web.Request) -> web.Response:
+        """The free account endpoint: the balance, never billed."""
+        self.credit_checks += 1
+        self._check_key(request)
+        if not self.credit_record:
+            raise _Rejected(404, "No credits found for the user")
+        return _json(200, {"credits": round(self._balance(), 2)})
 
     # Submits
 
@@ -571,6 +625,7 @@ class FakeSegmind:
             await asyncio.sleep(self.latency)
             if job.error is not None:
                 job.status = "FAILED"
+                self.billed -= 1  # a failed inference is not charged (422 carries no cost)
                 return
             job.output = await self._produce(job.generation, job.spoiler)
             job.status = "COMPLETED"
@@ -683,9 +738,10 @@ class FakeSegmind:
     def _polled_job(self, request: web.Request, *, keyed: bool = True) -> _Job:
         if keyed:
             self._check_key(request)
-        job = self._jobs.get(request.match_info["request_id"])
+        request_id = request.match_info["request_id"]
+        job = self._jobs.get(request_id)
         if job is None:
-            raise _Rejected(404, "Request not found")
+            raise _Rejected(404, f"Request {request_id} not found")
         return job
 
     async def _on_status(self, request: web.Request) -> web.Response:

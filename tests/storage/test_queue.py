@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.segmind import Ticket
+from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.database import connect
 from bot.storage.job_queue import Limits, SharedQueue

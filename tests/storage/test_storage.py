@@ -15,7 +15,7 @@ import pytest
 
 from bot.domain.quotas import DAY_SECONDS
 from bot.domain.retention import IMAGE_SHARE, Retention
-from bot.segmind import Ticket
+from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect, migrate

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from bot.domain.pose_request import PoseOptions
-from bot.segmind import Ticket
+from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.database import DatabaseUrlError, Executor, connect, describe_url, migrate
 from bot.storage.job_queue import Limits, SharedQueue

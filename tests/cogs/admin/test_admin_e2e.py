@@ -13,17 +13,20 @@ from tests.user_actions import card_text, delivered, pose, private_reply, refuse
 
 
 @pytest.mark.parametrize(
-    ("status", "reason"),
-    [(406, "credits have run out"), (401, "refused the bot's API key")],
+    ("fault", "reason"),
+    [
+        (Fault.insufficient_credits(), "credits have run out"),
+        (Fault.error(401, "no way"), "refused the bot's API key"),
+    ],
 )
 async def test_a_pause_holds_every_request_and_alerts_the_owner_once(
     start_bot: StartBot,
     discord_api: FakeDiscord,
     segmind: FakeSegmind,
-    status: int,
+    fault: Fault,
     reason: str,
 ) -> None:
-    segmind.faults.append(Fault.error(status, "no way"))
+    segmind.faults.append(fault)
     bot: PoseBot = await start_bot(
         segmind_max_concurrency=1, alert_channel_id=FakeDiscord.CHANNEL_ID
     )

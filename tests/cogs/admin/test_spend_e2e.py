@@ -91,8 +91,9 @@ async def test_x_cost_is_recorded_and_usage_reports_it(
 async def test_low_credits_warn_the_owner_once_a_day(
     start_bot: StartBot, discord_api: FakeDiscord
 ) -> None:
-    # The fake starts with 100 credits and reports what is left after each generation.
-    await start_bot(low_credits_warning=1000.0, user_cooldown_seconds=0)
+    # The fake starts with 100 credits (read at start-up: no warning yet) and reports what
+    # is left after each generation.
+    await start_bot(low_credits_warning=99.5, user_cooldown_seconds=0)
     for n in range(3):
         await delivered(await pose(discord_api, user=discord_api.make_user(80 + n, f"u{n}")))
     [warning] = discord_api.dm_messages(FakeDiscord.OWNER_ID)

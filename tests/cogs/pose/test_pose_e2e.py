@@ -227,7 +227,7 @@ async def test_wait_beyond_the_limit_ends_the_job_and_sets_the_cooldown_to_the_r
 @pytest.mark.parametrize(
     ("fault", "expected", "level"),
     [
-        (Fault.error(404, "Model not found"), "misconfigured", logging.ERROR),
+        (Fault.rejected_value("steps", 71), "'steps': 71", logging.ERROR),
         (Fault.error(400, "prompt contains banned words"), "banned words", logging.WARNING),
     ],
 )
