@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bot.domain.quotas import DAY_SECONDS
 from bot.settings import Settings
-from bot.storage import image_store
+from bot.storage import cooldown_store, image_store
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (
     CANCELLED,
@@ -200,6 +200,7 @@ class StorageKeeper:
             if not await self._hold():
                 return report
             report.deleted_rows = await self._delete_history(now)
+            await cooldown_store.forget_ended(self.database, now)
             if not await self._hold():
                 return report
             await self._delete_unused_images(report)

@@ -19,6 +19,7 @@ from bot.domain.pose_defaults import PoseDefaults, resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
 from bot.domain.quotas import LATER, Refusal, daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
+from bot.storage.cooldown_store import CoolingDown
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
 from bot.ui import views
 from bot.ui.files import download_image
@@ -74,13 +75,14 @@ class Intake:
         parent_job_id: int | None,
         character_id: int | None,
     ) -> None:
-        refusal = self.refusal(interaction.user.id, locale_of(interaction))
+        refusal = await self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
             await send_private(interaction, refusal)
             return
         user_id = interaction.user.id
-        # Taken with no await since the check: a double click cannot queue two jobs.
-        self._bot.cooldowns.start(user_id)
+        cooldowns = self._bot.cooldowns
+        # Taken with no await since the check: a double click is refused at once, here.
+        cooldowns.start(user_id, interaction.id)
         try:
             # Read once per server, then from memory: the deferral stays immediate.
             server = (
@@ -91,6 +93,9 @@ class Intake:
             if not await self._defer(interaction, ephemeral=server.private_results):
                 return  # another process of the bot answered it, and takes care of it
             # These read the store, so they come after the deferral (still before any cost).
+            # The cooldown is read again when the job is stored, which decides.
+            if (until := await cooldowns.stored_until(user_id)) is not None:
+                raise CoolingDown(until)
             await self._check_queue(user_id)
             options = await self._apply_server_rules(interaction, server, options)
             # Past the deferral, requests take turns: during a burst every user gets the
@@ -104,13 +109,21 @@ class Intake:
                 stored = await images()
             job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
-            await self._bot.runner.submit(job, stored)
+            await self._bot.runner.submit(job, stored, cooldown_seconds=cooldowns.seconds)
+        except CoolingDown as cooling:
+            # Started elsewhere (another process, a shard, before a restart): known here now.
+            cooldowns.refund(user_id, interaction.id)
+            cooldowns.hold_until(user_id, cooling.until)
+            text = next_generation(locale_of(interaction), cooling.until)
+            await self._refuse_after_defer(interaction, text)
         except (ImageRejected, InvalidRequest) as error:
-            self._bot.cooldowns.refund(user_id)
+            cooldowns.refund(user_id, interaction.id)
             await self._refuse_after_defer(interaction, user_text(locale_of(interaction), error))
         except Exception:
-            self._bot.cooldowns.refund(user_id)
+            cooldowns.refund(user_id, interaction.id)
             raise
+        finally:
+            cooldowns.settled(user_id)
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         """Acknowledge at once; False when another process of the bot did first (while a
@@ -141,12 +154,13 @@ class Intake:
         """The user's own defaults for what a request leaves out (/settings)."""
         return await self._bot.user_settings.get(user_id)
 
-    def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
+    async def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
         """Why this user may not queue a job now, in the language of `locale`: the checks made
-        before the deferral, so they must be quick (memory only)."""
-        until = self._bot.cooldowns.until(user_id)
+        before the deferral, so they must be quick (memory, and the database only to confirm
+        a cooldown this process believes in)."""
+        until = await self._bot.cooldowns.refusal_until(user_id)
         if until is not None:
-            return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
+            return next_generation(locale, until)
         reopens_at = self._bot.runner.gate_reopens_at
         max_wait = self._bot.settings.segmind_max_wait_seconds
         if reopens_at is not None and reopens_at - self._bot.clock() > max_wait:
@@ -273,6 +287,10 @@ class PoseThisModal(views.Modal):
         await self.intake.start_job(
             interaction, options, self.intake.attachments(self.attachment, None)
         )
+
+
+def next_generation(locale: discord.Locale | str | None, until: float) -> str:
+    return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
 
 
 def described(options: PoseOptions, character: Character) -> PoseOptions:
