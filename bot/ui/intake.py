@@ -114,7 +114,7 @@ class Intake:
             # Started elsewhere (another process, a shard, before a restart): known here now.
             cooldowns.refund(user_id, interaction.id)
             cooldowns.hold_until(user_id, cooling.until)
-            text = next_generation(locale_of(interaction), cooling.until)
+            text = self.next_generation(locale_of(interaction), cooling.until)
             await self._refuse_after_defer(interaction, text)
         except (ImageRejected, InvalidRequest) as error:
             cooldowns.refund(user_id, interaction.id)
@@ -154,13 +154,17 @@ class Intake:
         """The user's own defaults for what a request leaves out (/settings)."""
         return await self._bot.user_settings.get(user_id)
 
+    @staticmethod
+    def next_generation(locale: discord.Locale | str | None, until: float) -> str:
+        return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
+
     async def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
         """Why this user may not queue a job now, in the language of `locale`: the checks made
         before the deferral, so they must be quick (memory, and the database only to confirm
         a cooldown this process believes in)."""
         until = await self._bot.cooldowns.refusal_until(user_id)
         if until is not None:
-            return next_generation(locale, until)
+            return self.next_generation(locale, until)
         reopens_at = self._bot.runner.gate_reopens_at
         max_wait = self._bot.settings.segmind_max_wait_seconds
         if reopens_at is not None and reopens_at - self._bot.clock() > max_wait:
@@ -287,10 +291,6 @@ class PoseThisModal(views.Modal):
         await self.intake.start_job(
             interaction, options, self.intake.attachments(self.attachment, None)
         )
-
-
-def next_generation(locale: discord.Locale | str | None, until: float) -> str:
-    return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
 
 
 def described(options: PoseOptions, character: Character) -> PoseOptions:
