@@ -169,7 +169,11 @@ class JobRunner:
     # What the commands ask
 
     async def submit(
-        self, job: NewJob, images: Iterable[StoredImage], *, cooldown_seconds: float = 0.0
+        self,
+        job: NewJob,
+        images: Iterable[StoredImage],
+        *,
+        cooldown_seconds: float | None = None,
     ) -> int:
         """Store a new job, starting its requester's cooldown (CoolingDown when it still
         runs); its card shows its place at once, and a process runs it."""

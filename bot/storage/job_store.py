@@ -192,12 +192,16 @@ class Store:
         await self.database.close()
 
     async def add_job(
-        self, job: NewJob, images: Iterable[StoredImage], *, cooldown_seconds: float = 0.0
+        self,
+        job: NewJob,
+        images: Iterable[StoredImage],
+        *,
+        cooldown_seconds: float | None = None,
     ) -> int:
         """Insert a queued job with its input images, in one transaction. One interaction is
         one job, whichever process heard it: a second insert returns the first job's id.
-        The requester's cooldown starts with it; raises CoolingDown, storing nothing, while
-        their last one still runs."""
+        With `cooldown_seconds` the requester's cooldown starts with it (raises CoolingDown,
+        storing nothing, while their last one still runs); None leaves cooldowns alone."""
         columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
         values = (
             *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
@@ -226,9 +230,10 @@ class Store:
                     "SELECT id FROM jobs WHERE interaction_id = $1", job.interaction_id
                 )
                 return int(existing["id"])
-            await cooldown_store.take(
-                tx, job.requester_id, job.interaction_id, job.created_at, cooldown_seconds
-            )
+            if cooldown_seconds is not None:
+                await cooldown_store.take(
+                    tx, job.requester_id, job.interaction_id, job.created_at, cooldown_seconds
+                )
             for image, sha256 in stored:
                 uploaded_by = image.uploaded_by or job.requester_id
                 await _attach_image(tx, rows[0]["id"], image, sha256, uploaded_by, job.created_at)
