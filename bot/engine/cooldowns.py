@@ -1,14 +1,5 @@
-"""Per-user cooldown: one accepted generation per period, stretched to the API's own reset.
-
-The database decides (bot/storage/cooldown_store.py: taken when the job is stored, given back
-when it ends unbilled), so that every process, a restart and both shards of a user tell one
-story. What this module keeps is a first, free filter in front of it: what this process last
-knew, read before the deferral without touching the database. It only ever refuses earlier:
-a user it believes cooling is looked up in the database before being refused, unless this
-process has their request in hand (a double click), and a user it knows nothing of goes on to
-the database's own check. Built on discord.py's CooldownMapping rather than the
-`app_commands.checks.cooldown` decorator because a window must be given back when nothing was
-billed, and stretched to the API's reset after a long 429.
+"""Per-user cooldowns as this process last knew them: a free filter in front of the database's
+(bot/storage/cooldown_store.py), which decides; this one may only refuse earlier.
 """
 
 from __future__ import annotations
@@ -32,6 +23,15 @@ LOOKUP_SECONDS = 1.0
 
 
 class UserCooldowns:
+    """What this process knows of its users' cooldowns, read before the deferral without
+    touching the database. A user it believes cooling is looked up in the database before
+    being refused (another process may have given the window back), unless this process has
+    their request in hand (a double click); a user it knows nothing of goes on to the
+    database's check. Built on discord.py's CooldownMapping rather than the
+    `app_commands.checks.cooldown` decorator because a window is given back when nothing was
+    billed, and stretched to the API's reset after a long 429.
+    """
+
     def __init__(
         self,
         cooldown_seconds: float,

@@ -313,9 +313,9 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
-        if not await self.queue.requeue(job, refund_cooldown=True) and not await self._requeued(
-            job
-        ):
+        # Nothing was billed: the cooldown it started is given back in the same transaction.
+        requeued = await self.queue.requeue(job, refund_cooldown=True)
+        if not requeued and not await self._requeued(job):
             raise LostJob
         self._slot_freed()
         self._cooldowns.refund(job.requester_id, job.interaction_id)
