@@ -13,7 +13,7 @@ from tests.cogs.pose.test_queue_e2e import cancel_id
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import FakeSegmind, Fault
-from tests.user_actions import delivered, pose, refused
+from tests.user_actions import card_text, delivered, pose, private_text, refused
 
 
 class Clock:
@@ -38,6 +38,21 @@ async def test_a_refund_made_by_a_worker_lets_the_user_go_again_through_the_gate
     await delivered(await pose(discord_api))
     assert len(segmind.submits) == 2
     assert "You can start your next generation" in await refused(await pose(discord_api))
+
+
+async def test_a_pause_by_a_worker_gives_the_cooldown_back_to_the_gateway(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    segmind.faults.append(Fault.error(401, "Invalid API key"))
+    shared = {"database_url": database_url, "user_cooldown_seconds": 60}
+    await start_bot(bot_role="gateway", **shared)
+    await start_bot(bot_role="worker", **shared)
+    first = await pose(discord_api, prompt="first")
+    await first.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+    # Nothing was charged for the paused request: its requester may ask again at once.
+    second = await pose(discord_api, prompt="second")
+    await second.wait_for(lambda i: card_text(i).startswith("⏸️ Paused"))
+    assert private_text(second) is None
 
 
 async def test_a_restart_keeps_the_cooldown(
