@@ -102,7 +102,7 @@ class PoseBot(commands.Bot):
             clock=clock,
             memory=self.memory,
         )
-        self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, clock=clock)
+        self.cooldowns = UserCooldowns(settings.user_cooldown_seconds, store.database, clock=clock)
         self.servers = ServerSettingsStore(store.database)
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.user_settings = UserSettingsStore(store.database)

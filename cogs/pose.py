@@ -204,7 +204,7 @@ class PoseCog(commands.Cog):
                 ),
             )
             return
-        refusal = self.bot.intake.refusal(interaction.user.id, locale)
+        refusal = await self.bot.intake.refusal(interaction.user.id, locale)
         if refusal is not None:
             await send_private(interaction, refusal)
             return

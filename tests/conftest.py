@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.posebot import PoseBot
+from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings
 from bot.storage.database import connect
 from bot.storage.job_store import Job, Store
@@ -136,7 +136,7 @@ async def start_bot(
         await store.migrate()
         session = aiohttp.ClientSession()
         extra = {"clock": clock} if clock else {}
-        bot = PoseBot(settings, session, store, **extra)
+        bot = bot_class(settings)(settings, session, store, **extra)
         await bot.__aenter__()
         task = asyncio.create_task(bot.start(settings.discord_token))
         running.append((bot, session, task))

@@ -157,7 +157,7 @@ class JobLife:
             log.info("job %s was taken over by another process; leaving it", job.id)
         except WaitTooLong as error:
             self._cooldowns.hold_until(job.requester_id, error.until)
-            await self._fail(job, error, refund=False)
+            await self._fail(job, error, refund=False, hold_until=error.until)
         except SegmindError as error:
             pause = pause_reason(error)
             if pause is not None:
@@ -329,13 +329,17 @@ class JobLife:
 
     # Ends other than a result
 
-    async def _fail(self, job: Job, error: Exception, *, refund: bool) -> None:
+    async def _fail(
+        self, job: Job, error: Exception, *, refund: bool, hold_until: float | None = None
+    ) -> None:
         # The API's own words when it gave some; a UserError's English text otherwise.
         detail = error.message if isinstance(error, SegmindError) and error.message else error
         reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
         try:
-            moved = await self.store.fail(job, reason, now) or await self._failed_at(job, now)
+            moved = await self.store.fail(
+                job, reason, now, refund=refund, hold_until=hold_until
+            ) or await self._failed_at(job, now)
         except Exception:
             # The database is away: give the job back so that it ends (or runs) elsewhere.
             log.exception("could not record the failure of job %s", job.id)
@@ -348,7 +352,7 @@ class JobLife:
         if was_running:
             self._slot_freed()
         if refund:
-            self._cooldowns.refund(job.requester_id)
+            self._cooldowns.refund(job.requester_id, job.interaction_id)
         if isinstance(error, SegmindError):
             # A 406 that failed one job may be words Segmind newly uses for a stopped account.
             level = logging.ERROR if error.status in (401, 403, 404, 406) else logging.WARNING
@@ -399,10 +403,12 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
-        if not await self.queue.requeue(job) and not await self._requeued(job):
+        # Nothing was billed: the cooldown it started is given back in the same transaction.
+        requeued = await self.queue.requeue(job, refund_cooldown=True)
+        if not requeued and not await self._requeued(job):
             raise LostJob
         self._slot_freed()
-        self._cooldowns.refund(job.requester_id)
+        self._cooldowns.refund(job.requester_id, job.interaction_id)
         await self._cards.settle(job.id)
         if await self.queue.note_card(job.id, f"paused:{reason}"):
             self._cards.show(job.id, self._presenter.show_paused(job, reason))

@@ -175,9 +175,16 @@ class JobRunner:
 
     # What the commands ask
 
-    async def submit(self, job: NewJob, images: Iterable[StoredImage]) -> int:
-        """Store a new job; its card shows its place at once, and a process runs it."""
-        job_id = await self.store.add_job(job, images)
+    async def submit(
+        self,
+        job: NewJob,
+        images: Iterable[StoredImage],
+        *,
+        cooldown_seconds: float | None = None,
+    ) -> int:
+        """Store a new job, starting its requester's cooldown (CoolingDown when it still
+        runs); its card shows its place at once, and a process runs it."""
+        job_id = await self.store.add_job(job, images, cooldown_seconds=cooldown_seconds)
         stored = await self.store.job(job_id)
         if stored is None:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")
@@ -208,7 +215,7 @@ class JobRunner:
         job = await self.store.job(job_id)
         if job is None or not await self.store.cancel(job_id, self._clock()):
             return False
-        self._cooldowns.refund(job.requester_id)
+        self._cooldowns.refund(job.requester_id, job.interaction_id)
         return True
 
     async def queued_of(self, user_id: int) -> tuple[int, int | None]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from bot.domain import fairness
+from bot.storage import cooldown_store
 from bot.storage.database import Database, Executor, Row
 from bot.storage.job_store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
 
@@ -222,8 +223,9 @@ class SharedQueue:
             wake_at = sends[len(sends) - limits.rpm] + WINDOW_SECONDS
         return started, wake_at
 
-    async def requeue(self, job: Job) -> bool:
-        """running → queued, keeping its place (a 429, or a pause): only by the job's owner."""
+    async def requeue(self, job: Job, *, refund_cooldown: bool = False) -> bool:
+        """running → queued, keeping its place (a 429, or a pause): only by the job's owner.
+        `refund_cooldown`: nothing was billed (a pause), the cooldown it started is given back."""
 
         async def work(tx: Executor) -> bool:
             rows = await tx.fetch(
@@ -235,6 +237,8 @@ class SharedQueue:
             )
             if rows:
                 await _requeue(tx, job.id, job.requester_id)
+                if refund_cooldown:
+                    await cooldown_store.give_back(tx, job.id)
             return bool(rows)
 
         return await self.database.run(work)

@@ -11,7 +11,7 @@ use).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -19,7 +19,7 @@ from bot.domain.images import CheckedImage
 from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import Spend
 from bot.domain.tickets import Ticket
-from bot.storage import image_store
+from bot.storage import cooldown_store, image_store
 from bot.storage.database import Database, Executor, Row, migrate
 from bot.storage.migrations import MIGRATIONS
 
@@ -191,9 +191,17 @@ class Store:
     async def close(self) -> None:
         await self.database.close()
 
-    async def add_job(self, job: NewJob, images: Iterable[StoredImage]) -> int:
+    async def add_job(
+        self,
+        job: NewJob,
+        images: Iterable[StoredImage],
+        *,
+        cooldown_seconds: float | None = None,
+    ) -> int:
         """Insert a queued job with its input images, in one transaction. One interaction is
-        one job, whichever process heard it: a second insert returns the first job's id."""
+        one job, whichever process heard it: a second insert returns the first job's id.
+        With `cooldown_seconds` the requester's cooldown starts with it (raises CoolingDown,
+        storing nothing, while their last one still runs); None leaves cooldowns alone."""
         columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
         values = (
             *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
@@ -222,6 +230,10 @@ class Store:
                     "SELECT id FROM jobs WHERE interaction_id = $1", job.interaction_id
                 )
                 return int(existing["id"])
+            if cooldown_seconds is not None:
+                await cooldown_store.take(
+                    tx, job.requester_id, job.interaction_id, job.created_at, cooldown_seconds
+                )
             for image, sha256 in stored:
                 uploaded_by = image.uploaded_by or job.requester_id
                 await _attach_image(tx, rows[0]["id"], image, sha256, uploaded_by, job.created_at)
@@ -342,7 +354,24 @@ class Store:
             keep_images=True,
         )
 
-    async def fail(self, job: Job, reason: str, now: float) -> bool:
+    async def fail(
+        self,
+        job: Job,
+        reason: str,
+        now: float,
+        *,
+        refund: bool = False,
+        hold_until: float | None = None,
+    ) -> bool:
+        """An end without a result. `refund`: nothing was billed, so the cooldown this job
+        started is given back; `hold_until`: its requester waits for the API's reset."""
+
+        async def cooldown(tx: Executor) -> None:
+            if refund:
+                await cooldown_store.give_back(tx, job.id)
+            if hold_until is not None:
+                await cooldown_store.hold(tx, job.requester_id, hold_until)
+
         return await self._end(
             job.id,
             UNFINISHED,
@@ -351,12 +380,21 @@ class Store:
             (reason[:500], now),
             fence=job,
             keep_images=False,
+            also=cooldown,
         )
 
     async def cancel(self, job_id: int, now: float) -> bool:
-        """queued → cancelled; a running job has been paid for and cannot be."""
+        """queued → cancelled; a running job has been paid for and cannot be. The cooldown
+        this job started is given back (not a newer request's)."""
         return await self._end(
-            job_id, (QUEUED,), CANCELLED, "finished_at = $1", (now,), fence=None, keep_images=False
+            job_id,
+            (QUEUED,),
+            CANCELLED,
+            "finished_at = $1",
+            (now,),
+            fence=None,
+            keep_images=False,
+            also=lambda tx: cooldown_store.give_back(tx, job_id),
         )
 
     async def _end(
@@ -369,11 +407,12 @@ class Store:
         *,
         fence: Job | None,
         keep_images: bool,
+        also: Callable[[Executor], Awaitable[None]] | None = None,
     ) -> bool:
         """Move a job to an end, forgetting in the same transaction what it no longer needs:
         the interaction token, the API's status URLs, and its images unless `keep_images`
         (then only Discord's links to the uploads, and uploads their owner asked to forget).
-        `sets` numbers its `args` from $1.
+        `sets` numbers its `args` from $1; `also` runs in the same transaction if it moved.
 
         A started job moves only while this attempt still owns it (`fence`): every write of a
         started job names its owner and attempt, so a process that lost the job to another
@@ -396,6 +435,8 @@ class Store:
             )
             if not moved:
                 return False, []
+            if also is not None:
+                await also(tx)
             if keep_images:
                 await tx.execute(
                     "UPDATE job_images SET source_url = NULL WHERE job_id = $1", job_id

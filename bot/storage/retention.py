@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.domain.retention import MB, Retention, may_warn_again, spend_window_start
-from bot.storage import image_store
+from bot.storage import cooldown_store, image_store
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (
     CANCELLED,
@@ -156,6 +156,7 @@ class StorageKeeper:
             if not await self._hold():
                 return report
             report.deleted_rows = await self._delete_history(now)
+            await cooldown_store.forget_ended(self.database, now)
             if not await self._hold():
                 return report
             await self._delete_unused_images(report)

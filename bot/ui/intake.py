@@ -19,6 +19,7 @@ from bot.domain.pose_defaults import PoseDefaults, resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
 from bot.domain.quotas import LATER, Refusal, daily_quotas
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
+from bot.storage.cooldown_store import CoolingDown
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
 from bot.ui import views
 from bot.ui.files import download_image
@@ -81,7 +82,7 @@ class Intake:
         character_id: int | None,
         place: tuple[int | None, int | None],
     ) -> None:
-        refusal = self.refusal(interaction.user.id, locale_of(interaction))
+        refusal = await self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
             if interaction.response.is_done():
                 await self._refuse_after_defer(interaction, refusal)
@@ -90,8 +91,9 @@ class Intake:
             return
         user_id = interaction.user.id
         guild_id, channel_id = place
-        # Taken with no await since the check: a double click cannot queue two jobs.
-        self._bot.cooldowns.start(user_id)
+        cooldowns = self._bot.cooldowns
+        # Taken with no await since the check: a double click is refused at once, here.
+        cooldowns.start(user_id, interaction.id)
         try:
             # How the deferral shows comes from memory, so that it stays immediate (read from
             # the database the first time only); the rules are read after it.
@@ -104,6 +106,9 @@ class Intake:
                 await self._server(guild_id), private_results=shown.private_results
             )
             # These read the store, so they come after the deferral (still before any cost).
+            # The cooldown is read again when the job is stored, which decides.
+            if (until := await cooldowns.stored_until(user_id)) is not None:
+                raise CoolingDown(until)
             await self._check_queue(user_id)
             options = await self._apply_server_rules(
                 interaction, server, options, channel_id or interaction.channel_id
@@ -119,13 +124,21 @@ class Intake:
                 stored = await images()
             job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
-            await self._bot.runner.submit(job, stored)
+            await self._bot.runner.submit(job, stored, cooldown_seconds=cooldowns.seconds)
+        except CoolingDown as cooling:
+            # Started elsewhere (another process, a shard, before a restart): known here now.
+            cooldowns.refund(user_id, interaction.id)
+            cooldowns.hold_until(user_id, cooling.until)
+            text = self.next_generation(locale_of(interaction), cooling.until)
+            await self._refuse_after_defer(interaction, text)
         except (ImageRejected, InvalidRequest) as error:
-            self._bot.cooldowns.refund(user_id)
+            cooldowns.refund(user_id, interaction.id)
             await self._refuse_after_defer(interaction, user_text(locale_of(interaction), error))
         except Exception:
-            self._bot.cooldowns.refund(user_id)
+            cooldowns.refund(user_id, interaction.id)
             raise
+        finally:
+            cooldowns.settled(user_id)
 
     async def _server(self, guild_id: int | None, *, cached: bool = False) -> ServerSettings:
         """The server's settings (none outside a server); `cached`: whatever copy is in
@@ -174,12 +187,17 @@ class Intake:
         """The user's own defaults for what a request leaves out (/settings)."""
         return await self._bot.user_settings.get(user_id)
 
-    def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
+    @staticmethod
+    def next_generation(locale: discord.Locale | str | None, until: float) -> str:
+        return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
+
+    async def refusal(self, user_id: int, locale: discord.Locale | str | None) -> str | None:
         """Why this user may not queue a job now, in the language of `locale`: the checks made
-        before the deferral, so they must be quick (memory only)."""
-        until = self._bot.cooldowns.until(user_id)
+        before the deferral, so they must be quick (memory, and the database only to confirm
+        a cooldown this process believes in)."""
+        until = await self._bot.cooldowns.refusal_until(user_id)
         if until is not None:
-            return tr(locale, "You can start your next generation {when}.", when=timestamp(until))
+            return self.next_generation(locale, until)
         reopens_at = self._bot.runner.gate_reopens_at
         max_wait = self._bot.settings.segmind_max_wait_seconds
         if reopens_at is not None and reopens_at - self._bot.clock() > max_wait:

@@ -142,10 +142,11 @@ async def test_every_failure_path_releases_the_reservation(
 async def test_spend_is_counted_once_and_survives_a_restart(
     start_bot: StartBot, discord_api: FakeDiscord, database_url: str
 ) -> None:
-    bot: PoseBot = await start_bot(database_url=database_url, user_daily_limit=1)
+    limits = {"user_daily_limit": 1, "user_cooldown_seconds": 0}  # the cap, not the cooldown
+    bot: PoseBot = await start_bot(database_url=database_url, **limits)
     await delivered(await pose(discord_api))
     await bot.shutdown(grace=1)
-    restarted: PoseBot = await start_bot(database_url=database_url, user_daily_limit=1)
+    restarted: PoseBot = await start_bot(database_url=database_url, **limits)
     spend = await restarted.store.spend_since(time.time() - DAY)
     assert (spend.generations, spend.dollars) == (1, 0.58)
     assert "used your 1 generations" in await refused(await pose(discord_api))
