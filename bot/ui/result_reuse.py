@@ -50,7 +50,7 @@ async def reuse_result(
     made with the result's images, under the rules of the result's server."""
     bot: PoseBot = interaction.client  # type: ignore[assignment]
     locale = locale_of(interaction)
-    refusal = bot.intake.refusal(interaction.user.id, locale)
+    refusal = await bot.intake.refusal(interaction.user.id, locale)
     if refusal is not None:
         await send_private(interaction, refusal)
         return
