@@ -59,7 +59,7 @@ class AdminCog(commands.Cog):
         since = now - DAY_SECONDS
         server = await bot.servers.get(interaction.guild_id) if interaction.guild_id else None
         # What /pose would decide now: the same quotas, read the same way.
-        quotas = await daily_quotas(bot.store, settings, server, interaction.user.id, now)
+        quotas = await daily_quotas(bot.store.ledger, settings, server, interaction.user.id, now)
         member, mine = quotas.member, quotas.member.spend
         lines = [
             tr(
@@ -71,6 +71,15 @@ class AdminCog(commands.Cog):
                 limit=member.limit,
             )
         ]
+        if mine.unsure:
+            lines.append(
+                tr(
+                    locale,
+                    "{count} call(s) that may have been charged without a result are counted in "
+                    "the budget, not in your limit.",
+                    count=mine.unsure,
+                )
+            )
         if (refusal := quotas.refusal) is not None:
             when = timestamp(refusal.frees_at) if refusal.frees_at is not None else LATER
             lines.append(tr(locale, refusal.reason, when=tr(locale, when), **refusal.values))
@@ -85,14 +94,14 @@ class AdminCog(commands.Cog):
             )
         # The chart: this member's requests in this server, day by day, counted as above.
         days = chart_days(now)
-        rows = await bot.store.spend_per_day(
+        rows = await bot.store.ledger.spend_per_day(
             window_start(days), requester_id=interaction.user.id, guild_id=interaction.guild_id
         )
         totals = per_day(rows, days)
         lines.append(summary(totals, interaction.locale))
         if interaction.guild_id is not None and interaction.permissions.manage_guild:
-            here = await bot.store.spend_since(since, guild_id=interaction.guild_id)
-            top = await bot.store.spend_per(
+            here = await bot.store.ledger.spend_since(since, guild_id=interaction.guild_id)
+            top = await bot.store.ledger.spend_per(
                 "requester_id", since, guild_id=interaction.guild_id, limit=5
             )
             lines.append(
@@ -103,12 +112,12 @@ class AdminCog(commands.Cog):
                 )
             )
             lines += [
-                f"- <@{row['requester_id']}>: {_generations(locale, int(row['generations']))}, "
-                f"${float(row['dollars']):.2f}"
+                f"- {_requester(locale, row['requester_id'])}: "
+                f"{_generations(locale, int(row['generations']))}, ${float(row['dollars']):.2f}"
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
-            everyone = await bot.store.spend_since(since)
+            everyone = await bot.store.ledger.spend_since(since)
             budget = settings.daily_budget_usd
             figures = _spent(locale, everyone)
             if budget is not None:
@@ -329,7 +338,7 @@ class AdminCog(commands.Cog):
         bot, settings = self.bot, self.bot.settings
         locale = locale_of(interaction)
         since = bot.clock() - DAY_SECONDS
-        everyone = await bot.store.spend_since(since)
+        everyone = await bot.store.ledger.spend_since(since)
         credits = (await bot.store.last_usage()).get("x-remaining-credits") or tr(locale, "unknown")
         budget = settings.daily_budget_usd
         figures = _spent(locale, everyone)
@@ -353,7 +362,7 @@ class AdminCog(commands.Cog):
             last_day,
         ]
         servers = []
-        for row in await bot.store.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
+        for row in await bot.store.ledger.spend_per("guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else tr(locale, "server {id}", id=row["guild_id"])
             generations = _generations(locale, int(row["generations"]))
@@ -369,7 +378,7 @@ class AdminCog(commands.Cog):
         if servers:
             lines.append(shown.text)
         days = chart_days(bot.clock())
-        rows = await bot.store.spend_per_day(window_start(days), per_server=True)
+        rows = await bot.store.ledger.spend_per_day(window_start(days), per_server=True)
         totals, by_server = per_day(rows, days), per_server(rows, days)
         lines.append(summary(totals, interaction.locale))
         if paused := await bot.runner.pause_reason():
@@ -542,6 +551,13 @@ def _generations(locale: discord.Locale, count: int) -> str:
     if count == 1:
         return tr(locale, "1 generation")
     return tr(locale, "{count} generations", count=count)
+
+
+def _requester(locale: discord.Locale, requester_id: int | None) -> str:
+    """A requester's mention; the ledger keeps no id of someone who asked to be forgotten."""
+    if requester_id is None:
+        return tr(locale, "someone who asked to be forgotten")
+    return f"<@{requester_id}>"
 
 
 async def setup(bot: PoseBot) -> None:

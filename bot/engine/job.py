@@ -247,7 +247,11 @@ class JobLife:
         reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
         try:
-            moved = await self.store.fail(job, reason, now) or await self._failed_at(job, now)
+            # A call that may have been charged is kept in the ledger, in dollars only.
+            unsure = isinstance(error, SegmindError) and error.may_have_billed
+            moved = await self.store.fail(
+                job, reason, now, possibly_billed=unsure
+            ) or await self._failed_at(job, now)
         except Exception:
             # The database is away: give the job back so that it ends (or runs) elsewhere.
             log.exception("could not record the failure of job %s", job.id)

@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from bot.domain.quotas import QuotaRules
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.job import JobLife
@@ -168,9 +169,12 @@ class JobRunner:
 
     # What the commands ask
 
-    async def submit(self, job: NewJob, images: Iterable[StoredImage]) -> int:
-        """Store a new job; its card shows its place at once, and a process runs it."""
-        job_id = await self.store.add_job(job, images)
+    async def submit(
+        self, job: NewJob, images: Iterable[StoredImage], *, quotas: QuotaRules | None = None
+    ) -> int:
+        """Store a new job; its card shows its place at once, and a process runs it. With
+        `quotas`, they are decided again as it is stored (raises OverQuota)."""
+        job_id = await self.store.add_job(job, images, quotas=quotas)
         stored = await self.store.job(job_id)
         if stored is None:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")

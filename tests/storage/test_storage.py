@@ -205,7 +205,7 @@ async def test_forgetting_a_user_takes_their_uploads_out_of_others_jobs(store: S
     carols = await store.add_job(made_from(alices, requester=carol), [inputs["character"]])
 
     assert await store.remove_uploads_of(alice) == 2
-    assert await store.delete_user_data(alice) == 1
+    assert (await store.delete_user_data(alice, 30.0)).deleted == 1
     assert set(await store.images(bobs)) == {"pose", "result"}, "Bob's own images stay"
     assert set(await store.images(carols)) == {"character"}, "a waiting job still needs it"
 
