@@ -367,9 +367,8 @@ class Store:
         timeout, a damaged image); the ledger keeps it, in dollars only."""
         unsure = None
         if possibly_billed:
-            unsure = spend_ledger.Unsure(
-                job.id, job.guild_id, (await self.ledger.requester(job.requester_id)).key, job.cost
-            )
+            requester = await self.ledger.requester(job.requester_id)
+            unsure = spend_ledger.Unsure(job.id, job.guild_id, requester.key, job.cost, now)
         return await self._end(
             job.id,
             UNFINISHED,
@@ -379,7 +378,6 @@ class Store:
             fence=job,
             keep_images=False,
             unsure=unsure,
-            now=now,
         )
 
     async def cancel(self, job_id: int, now: float) -> bool:
@@ -399,12 +397,12 @@ class Store:
         fence: Job | None,
         keep_images: bool,
         unsure: spend_ledger.Unsure | None = None,
-        now: float = 0.0,
     ) -> bool:
         """Move a job to an end, forgetting in the same transaction what it no longer needs:
         the interaction token, the API's status URLs, and its images unless `keep_images`
         (then only Discord's links to the uploads, and uploads their owner asked to forget).
-        `sets` numbers its `args` from $1.
+        `sets` numbers its `args` from $1. `unsure`: a call that may have been billed, written
+        to the ledger with the move.
 
         A started job moves only while this attempt still owns it (`fence`): every write of a
         started job names its owner and attempt, so a process that lost the job to another
@@ -434,7 +432,7 @@ class Store:
                     guild_id=unsure.guild_id,
                     key=unsure.key,
                     cost=unsure.cost,
-                    at=now,
+                    at=unsure.at,
                     billed=False,
                 )
             if keep_images:

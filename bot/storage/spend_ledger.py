@@ -281,3 +281,4 @@ class Unsure:
     guild_id: int | None
     key: str
     cost: float
+    at: float
