@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from bot.posebot import PoseBot
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind, Fault
+from tests.system.test_many_processes import Launch, gateway_up, launch  # noqa: F401
 from tests.user_actions import (
     answer_text,
     delivered,
@@ -226,3 +228,24 @@ async def test_ten_rerolls_at_once_with_a_budget_for_three_pay_three(
     assert paid == 3
     assert len(told) == 7 and all("daily budget" in text for text in told), told
     assert segmind.billed == 4
+
+
+# Real processes, as two dynos are: minutes with their start-up, so `make test` leaves it to CI.
+@pytest.mark.slow
+async def test_ten_requests_at_once_on_two_real_processes_pay_only_the_budget(
+    launch: Launch,  # noqa: F811 - the fixture of test_many_processes.py
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+) -> None:
+    env = {"DAILY_BUDGET_USD": f"{3 * PRICE}"}
+    first = await launch("first", **env)
+    second = await launch("second", **env)
+    await gateway_up(discord_api, sessions=2)
+    people = [discord_api.make_user(5500 + n, f"p{n}") for n in range(10)]
+    interactions = await all_at_once([pose(discord_api, user=person) for person in people])
+    paid, told = tally(interactions)
+    assert paid == 3
+    assert len(told) == 7 and all("daily budget" in text for text in told), told
+    assert segmind.billed == 3
+    for process in (first, second):
+        await process.stop(signal.SIGTERM)
