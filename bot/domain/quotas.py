@@ -45,8 +45,8 @@ class Spend:
 
 
 class SpendLedger(Protocol):
-    """Where the spend is counted (the job store): asked, never imported, so that the rules
-    stay free of storage."""
+    """Where the spend is counted (bot/storage/spend_ledger.py): asked, never imported, so
+    that the rules stay free of storage."""
 
     async def spend_since(
         self, since: float, requester_id: int | None = None, guild_id: int | None = None
