@@ -30,6 +30,7 @@ from bench import many_processes, one_process
 from bench import storage as bench_storage
 from bench.claims import time_claims
 from bench.postgres import REQUIRED, PostgresUnavailable, fresh_schema
+from bench.quota_decision import LEDGER_ROWS, time_decisions
 from bench.table import Row, ms, p50_p99, print_table
 from bot.engine.runner import POLL_SECONDS_LISTENING
 from bot.settings import Settings
@@ -42,6 +43,38 @@ class Run:
     name: str  # what its row says if it cannot finish
     rows: Callable[[Workdir, bool], Awaitable[list[Row]]]
     timeout: float  # seconds, for the full run; the quick one stays well inside it
+
+
+# The quota decision, timed in this process
+
+
+async def quota_decision(workdir: Workdir, quick: bool) -> list[Row]:
+    inserts = 60 if quick else 600
+    rows = []
+    for database in ("PostgreSQL", "SQLite"):
+        for inserters in (1, 3):
+            measure = f"quota decision (insert with its locks), {database}, {inserters} at once"
+            if database == "PostgreSQL":
+                try:
+                    async with fresh_schema() as url:
+                        seconds = await time_decisions(url, inserts=inserts, inserters=inserters)
+                except PostgresUnavailable as error:
+                    rows.append(Row(measure, "skipped", "", str(error), failed=REQUIRED))
+                    continue
+            else:
+                path = workdir(f"quotas-{inserters}") / "quotas.db"
+                seconds = await time_decisions(
+                    f"sqlite:///{path}", inserts=inserts, inserters=inserters
+                )
+            rows.append(
+                Row(
+                    measure,
+                    p50_p99(seconds),
+                    "—",
+                    f"{len(seconds)} jobs, every quota set, a ledger of {LEDGER_ROWS} calls",
+                )
+            )
+    return rows
 
 
 # The bot alone
@@ -355,6 +388,7 @@ RUNS = (
     Run("peak RSS, queued jobs", memory, 600),
     Run("longest wait of a one-job user", newcomer_wait, 300),
     Run("claim transaction", claim_transaction, 600),
+    Run("quota decision", quota_decision, 300),
     Run("queue efficiency, slot-bound, workers", fleet_queue("slot-bound", SLOT_BOUND), 600),
     Run("queue efficiency, rate-bound, workers", fleet_queue("rate-bound", RATE_BOUND), 900),
     Run("takeover after kill -9", takeover, 600),

@@ -74,6 +74,15 @@ class AdminCog(commands.Cog):
                 limit=member.limit,
             )
         ]
+        if mine.unsure:
+            lines.append(
+                tr(
+                    locale,
+                    "{count} call(s) that may have been charged without a result are counted in "
+                    "the budget, not in your limit.",
+                    count=mine.unsure,
+                )
+            )
         if (refusal := quotas.refusal) is not None:
             when = timestamp(refusal.frees_at) if refusal.frees_at is not None else LATER
             lines.append(tr(locale, refusal.reason, when=tr(locale, when), **refusal.values))
@@ -106,8 +115,8 @@ class AdminCog(commands.Cog):
                 )
             )
             lines += [
-                f"- <@{row['requester_id']}>: {_generations(locale, int(row['generations']))}, "
-                f"${float(row['dollars']):.2f}"
+                f"- {_requester(locale, row['requester_id'])}: "
+                f"{_generations(locale, int(row['generations']))}, ${float(row['dollars']):.2f}"
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
@@ -545,6 +554,13 @@ def _generations(locale: discord.Locale, count: int) -> str:
     if count == 1:
         return tr(locale, "1 generation")
     return tr(locale, "{count} generations", count=count)
+
+
+def _requester(locale: discord.Locale, requester_id: int | None) -> str:
+    """A requester's mention; the ledger keeps no id of someone who asked to be forgotten."""
+    if requester_id is None:
+        return tr(locale, "someone who asked to be forgotten")
+    return f"<@{requester_id}>"
 
 
 async def setup(bot: PoseBot) -> None:

@@ -28,11 +28,11 @@ from bot.domain.images import (
     ImageRejected,
     thumbnail,
 )
-from bot.storage import job_store as states
 from bot.ui.character_choice import character_names, find_character
 from bot.ui.character_pages import CharacterPages, character_embed
 from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
+from bot.ui.forgetting import remove_results
 from bot.ui.i18n import locale_of, mark, named, tr
 from bot.ui.job_messages import remove_card
 from bot.ui.replies import NO_MENTIONS, send_private, user_text
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from bot.posebot import PoseBot
 
 log = logging.getLogger(__name__)
-
-GENERATING = mark("You have a generation running; try again when it is done.")
 
 
 def _may_change(character: Character, interaction: discord.Interaction, refusal: str) -> str | None:
@@ -307,9 +305,6 @@ class CharacterCog(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction) -> None:
         user_id = interaction.user.id
         locale = locale_of(interaction)
-        if await self._generating(user_id):
-            await send_private(interaction, tr(locale, GENERATING))
-            return
         view = Confirm(
             interaction,
             lambda: self._forget(user_id, locale),
@@ -329,30 +324,17 @@ class CharacterCog(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _generating(self, user_id: int) -> bool:
-        running = await self.bot.store.jobs([states.RUNNING, states.GENERATED])
-        return any(job.requester_id == user_id for job in running)
-
     async def _forget(self, user_id: int, locale: discord.Locale) -> str:
-        # A running job is paid for and owned by the runner: it is never deleted under it.
-        if await self._generating(user_id):
-            return tr(locale, GENERATING)
-        queued = [
-            job for job in await self.bot.store.jobs([states.QUEUED]) if job.requester_id == user_id
-        ]
-        for job in queued:
-            if await self.bot.runner.cancel(job.id):
-                await remove_card(self.bot, job)
-        if await self._generating(user_id):  # one started while the others were cancelled
-            return tr(
-                locale,
-                "Your waiting requests were cancelled, but one had started. {generating}",
-                generating=GENERATING,
-            )
         characters = await self.bot.characters.delete_user_data(user_id)
         # Others' Rerolls of a result of theirs, poses of a character they shared.
         others = await self.bot.store.remove_uploads_of(user_id)
-        requests = await self.bot.store.delete_user_data(user_id)
+        # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
+        forgotten = await self.bot.store.delete_user_data(user_id, self.bot.clock())
+        for job in forgotten.cancelled:
+            self.bot.cooldowns.refund(job.requester_id, job.interaction_id)
+            await remove_card(self.bot, job)
+        kept = await remove_results(self.bot, forgotten.results)
+        requests = forgotten.deleted + len(forgotten.cancelled)
         settings = await self.bot.user_settings.delete_user_data(user_id)
         log.info(
             "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)%s",
@@ -362,7 +344,7 @@ class CharacterCog(commands.Cog):
             others,
             ", their /settings" if settings else "",
         )
-        if not characters and not requests and not others:
+        if not characters and not requests and not others and not forgotten.unfinished:
             if settings:
                 return tr(
                     locale,
@@ -387,6 +369,25 @@ class CharacterCog(commands.Cog):
             )
         if settings:
             text += " " + tr(locale, "Your defaults from /settings are deleted too.")
+        if len(forgotten.results) > kept:
+            text += " " + tr(
+                locale,
+                "Removed {count} of the bot's messages with your results.",
+                count=len(forgotten.results) - kept,
+            )
+        if kept:
+            text += " " + tr(
+                locale,
+                "{count} could not be removed: the bot can no longer reach them.",
+                count=kept,
+            )
+        if forgotten.unfinished:
+            text += " " + tr(
+                locale,
+                "{count} started request(s) are paid for and will finish; use /forget-me again "
+                "once they are done.",
+                count=forgotten.unfinished,
+            )
         return text
 
 

@@ -31,14 +31,22 @@ _EPSILON = 1e-9
 
 @dataclass(frozen=True)
 class Spend:
-    generations: int
-    dollars: float
-    oldest: float | None  # when the oldest counted job was accepted: the window frees from it
+    generations: int  # billed, or reserved by an unfinished job
+    dollars: float  # every call paid or perhaps paid, and every reservation
+    oldest: float | None  # the oldest counted generation: the window frees from it
+    # Calls that may have been billed without a result (a timeout, a damaged image): they
+    # count in dollars (the budget), never in a member's or a server's generations.
+    unsure: int = 0
+    oldest_dollar: float | None = None  # the oldest of any dollar counted, unsure ones too
+
+    @property
+    def dollars_free_from(self) -> float | None:
+        return self.oldest_dollar if self.oldest_dollar is not None else self.oldest
 
 
 class SpendLedger(Protocol):
-    """Where the spend is counted (the job store): asked, never imported, so that the rules
-    stay free of storage."""
+    """Where the spend is counted (bot/storage/spend_ledger.py): asked, never imported, so
+    that the rules stay free of storage."""
 
     async def spend_since(
         self, since: float, requester_id: int | None = None, guild_id: int | None = None
@@ -103,6 +111,61 @@ class DailyQuotas:
         return self.tightest.left
 
 
+class OverQuota(Exception):
+    """A request refused by a quota when the job was to be stored."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class QuotaRules:
+    """The quotas one request is held to, read from the settings and its server."""
+
+    member_limit: int  # the server's per-member cap or USER_DAILY_LIMIT
+    server_cap: int | None
+    budget: float | None
+    price: float
+    max_queued: int
+    window: float = DAY_SECONDS
+
+
+def rules_for(settings: Settings, server: ServerSettings | None) -> QuotaRules:
+    return QuotaRules(
+        member_limit=(server.user_cap if server else None) or settings.user_daily_limit,
+        server_cap=server.daily_cap if server is not None and server.guild_id else None,
+        budget=settings.daily_budget_usd,
+        price=settings.cost_per_generation_usd,
+        max_queued=settings.user_max_queued,
+    )
+
+
+def decide(
+    rules: QuotaRules, mine: Spend, here: Spend | None, everyone: Spend | None
+) -> DailyQuotas:
+    """Every daily quota from the spend it counts: `here` is the server's (None: no cap),
+    `everyone` the bot's (None: no budget)."""
+    member = member_quota(mine, rules.member_limit)
+    server = None
+    if rules.server_cap is not None and here is not None:
+        server = server_quota(here, rules.server_cap)
+    budget = None
+    if rules.budget is not None and everyone is not None:
+        budget = budget_quota(everyone, rules.budget, rules.price)
+    return DailyQuotas(member, server, budget)
+
+
+def queue_refusal(waiting: int, limit: int) -> Refusal | None:
+    """A member may have `limit` requests waiting at once."""
+    if waiting < limit:
+        return None
+    return Refusal(
+        mark("You already have {limit} requests waiting. Please wait for one to start."),
+        values={"limit": limit},
+    )
+
+
 def member_quota(mine: Spend, limit: int) -> Quota:
     """A member's generations: `limit` is the server's per-member cap or USER_DAILY_LIMIT."""
     left = max(0, limit - mine.generations)
@@ -140,7 +203,8 @@ def budget_quota(everyone: Spend, budget: float, price: float) -> Quota:
         left = math.inf if room > -_EPSILON else 0
     refusal = None
     if left == 0:
-        frees_at = _frees_at(everyone)
+        frees_at = everyone.dollars_free_from
+        frees_at = frees_at + DAY_SECONDS if frees_at is not None else None
         if frees_at is None:  # nothing spent, and still no room: the budget is below one price
             reason = mark("The bot's daily budget (${budget}) is less than one generation costs.")
         else:
@@ -159,19 +223,16 @@ async def daily_quotas(
     now: float,
 ) -> DailyQuotas:
     """Every daily quota for `user_id` in `server` (None: outside any server), from the spend
-    the store counts: an accepted request counts at once, a failed or cancelled one not."""
-    since = now - DAY_SECONDS
-    limit = (server.user_cap if server else None) or settings.user_daily_limit
-    member = member_quota(await store.spend_since(since, requester_id=user_id), limit)
+    the ledger counts: an accepted request counts at once, a billed one for good, a failed
+    (unbilled) or cancelled one not. The store decides again when it inserts the job."""
+    rules = rules_for(settings, server)
+    since = now - rules.window
+    mine = await store.spend_since(since, requester_id=user_id)
     here = None
-    if server is not None and server.daily_cap is not None:
-        spent_here = await store.spend_since(since, guild_id=server.guild_id)
-        here = server_quota(spent_here, server.daily_cap)
-    budget = None
-    if settings.daily_budget_usd is not None:
-        everyone = await store.spend_since(since)
-        budget = budget_quota(everyone, settings.daily_budget_usd, settings.cost_per_generation_usd)
-    return DailyQuotas(member, here, budget)
+    if server is not None and rules.server_cap is not None:
+        here = await store.spend_since(since, guild_id=server.guild_id)
+    everyone = await store.spend_since(since) if rules.budget is not None else None
+    return decide(rules, mine, here, everyone)
 
 
 def _frees_at(spend: Spend) -> float | None:

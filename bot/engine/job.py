@@ -337,8 +337,10 @@ class JobLife:
         reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
         try:
+            # A call that may have been charged is kept in the ledger, in dollars only.
+            unsure = isinstance(error, SegmindError) and error.may_have_billed
             moved = await self.store.fail(
-                job, reason, now, refund=refund, hold_until=hold_until
+                job, reason, now, refund=refund, hold_until=hold_until, possibly_billed=unsure
             ) or await self._failed_at(job, now)
         except Exception:
             # The database is away: give the job back so that it ends (or runs) elsewhere.

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from bot.backoff import Backoff
+from bot.domain.quotas import QuotaRules
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
@@ -180,11 +181,15 @@ class JobRunner:
         job: NewJob,
         images: Iterable[StoredImage],
         *,
+        quotas: QuotaRules | None = None,
         cooldown_seconds: float | None = None,
     ) -> int:
-        """Store a new job, starting its requester's cooldown (CoolingDown when it still
-        runs); its card shows its place at once, and a process runs it."""
-        job_id = await self.store.add_job(job, images, cooldown_seconds=cooldown_seconds)
+        """Store a new job; its card shows its place at once, and a process runs it. With
+        `quotas`, they are decided again as it is stored (raises OverQuota); with
+        `cooldown_seconds`, its requester's cooldown starts (CoolingDown while one runs)."""
+        job_id = await self.store.add_job(
+            job, images, quotas=quotas, cooldown_seconds=cooldown_seconds
+        )
         stored = await self.store.job(job_id)
         if stored is None:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")

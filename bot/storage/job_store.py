@@ -17,9 +17,9 @@ from typing import Any
 
 from bot.domain.images import CheckedImage
 from bot.domain.pose_request import PoseOptions
-from bot.domain.quotas import Spend
+from bot.domain.quotas import QuotaRules
 from bot.domain.tickets import Ticket
-from bot.storage import cooldown_store, image_store
+from bot.storage import cooldown_store, image_store, spend_ledger
 from bot.storage.database import Database, Executor, Row, migrate
 from bot.storage.migrations import MIGRATIONS
 
@@ -34,9 +34,6 @@ ENDED = (DELIVERED, FAILED, CANCELLED)
 
 CHARACTER, POSE, RESULT = "character", "pose", "result"
 PAUSED = "paused"  # the fact in bot_state holding why generation is paused for everyone
-
-
-_COUNTED = (QUEUED, RUNNING, GENERATED, DELIVERED)
 
 
 @dataclass(frozen=True)
@@ -137,6 +134,16 @@ _NEW_JOB_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Forgotten:
+    """What /forget-me did to a user's jobs."""
+
+    deleted: int  # ended jobs deleted with their images (not counting `cancelled`)
+    cancelled: list[Job]  # waiting jobs cancelled, and deleted too: their cards are to go
+    unfinished: int  # started jobs left to finish (paid for already)
+    results: list[tuple[int, int]]  # (channel, message) of the results the bot posted
+
+
 def job_from_row(row: Row) -> Job:
     ticket = None
     if row["status_url"]:
@@ -165,25 +172,10 @@ def _in(states: Iterable[str]) -> str:
     return ", ".join(f"'{state}'" for state in states)
 
 
-def _counted_since(
-    since: float, requester_id: int | None, guild_id: int | None
-) -> tuple[str, list[Any]]:
-    """The jobs that count against quotas and spend since `since` (one requester's, one
-    server's): the one WHERE clause of /usage's figures, its charts and the caps."""
-    where = f"created_at > $1 AND state IN ({_in(_COUNTED)})"
-    args: list[Any] = [since]
-    if requester_id is not None:
-        args.append(requester_id)
-        where += f" AND requester_id = ${len(args)}"
-    if guild_id is not None:
-        args.append(guild_id)
-        where += f" AND guild_id = ${len(args)}"
-    return where, args
-
-
 class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.ledger = spend_ledger.SpendLedger(database)
 
     async def migrate(self) -> None:
         await migrate(self.database, MIGRATIONS)
@@ -196,12 +188,15 @@ class Store:
         job: NewJob,
         images: Iterable[StoredImage],
         *,
+        quotas: QuotaRules | None = None,
         cooldown_seconds: float | None = None,
     ) -> int:
         """Insert a queued job with its input images, in one transaction. One interaction is
         one job, whichever process heard it: a second insert returns the first job's id.
-        With `cooldown_seconds` the requester's cooldown starts with it (raises CoolingDown,
-        storing nothing, while their last one still runs); None leaves cooldowns alone."""
+        With `quotas`, the transaction first decides them again (raises OverQuota); with
+        `cooldown_seconds` the requester's cooldown starts with it (raises CoolingDown,
+        storing nothing, while their last one still runs); None leaves either alone."""
+        requester = await self.ledger.requester(job.requester_id)
         columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
         values = (
             *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
@@ -212,6 +207,16 @@ class Store:
         stored = [(image, await image_store.digest_off_loop(image.data)) for image in images]
 
         async def work(tx: Executor) -> int:
+            if quotas is not None:
+                await spend_ledger.decide_quotas(
+                    tx,
+                    self.database.dialect,
+                    quotas,
+                    requester,
+                    job.guild_id,
+                    job.interaction_id,
+                    job.created_at,
+                )
             # A user who had nothing queued or running starts a new fair-share spell.
             await tx.execute(
                 "DELETE FROM user_spells WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM jobs"
@@ -317,12 +322,14 @@ class Store:
         run twice (the second finds the job generated already and changes nothing).
         """
         sha256 = await image_store.digest_off_loop(image.data)
+        requester = await self.ledger.requester(job.requester_id)
 
         async def work(tx: Executor) -> bool:
             moved = await tx.fetch(
                 "UPDATE jobs SET state = $1, generated_at = $2, usage = $3,"
                 " cost = COALESCE($4, cost)"
-                " WHERE id = $5 AND state = $6 AND owner = $7 AND attempts = $8 RETURNING id",
+                " WHERE id = $5 AND state = $6 AND owner = $7 AND attempts = $8"
+                " RETURNING id, cost",
                 GENERATED,
                 now,
                 json.dumps(usage),
@@ -333,6 +340,16 @@ class Store:
                 job.attempts,
             )
             if moved:
+                # Paid: counted from now on, whatever becomes of the job.
+                await spend_ledger.record(
+                    tx,
+                    job_id=job.id,
+                    guild_id=job.guild_id,
+                    key=requester.key,
+                    cost=float(moved[0]["cost"]),
+                    at=now,
+                    billed=True,
+                )
                 await tx.execute(
                     "DELETE FROM job_images WHERE job_id = $1 AND role = $2", job.id, RESULT
                 )
@@ -362,15 +379,32 @@ class Store:
         *,
         refund: bool = False,
         hold_until: float | None = None,
+        possibly_billed: bool = False,
     ) -> bool:
         """An end without a result. `refund`: nothing was billed, so the cooldown this job
-        started is given back; `hold_until`: its requester waits for the API's reset."""
+        started is given back; `hold_until`: its requester waits for the API's reset;
+        `possibly_billed`: the call may have been charged without a result (a timeout, a
+        damaged image), and the ledger keeps it, in dollars only."""
+        unsure = None
+        if possibly_billed:
+            requester = await self.ledger.requester(job.requester_id)
+            unsure = spend_ledger.Unsure(job.id, job.guild_id, requester.key, job.cost, now)
 
-        async def cooldown(tx: Executor) -> None:
+        async def also(tx: Executor) -> None:
             if refund:
                 await cooldown_store.give_back(tx, job.id)
             if hold_until is not None:
                 await cooldown_store.hold(tx, job.requester_id, hold_until)
+            if unsure is not None:
+                await spend_ledger.record(
+                    tx,
+                    job_id=unsure.job_id,
+                    guild_id=unsure.guild_id,
+                    key=unsure.key,
+                    cost=unsure.cost,
+                    at=unsure.at,
+                    billed=False,
+                )
 
         return await self._end(
             job.id,
@@ -380,7 +414,7 @@ class Store:
             (reason[:500], now),
             fence=job,
             keep_images=False,
-            also=cooldown,
+            also=also,
         )
 
     async def cancel(self, job_id: int, now: float) -> bool:
@@ -457,38 +491,6 @@ class Store:
         await image_store.delete_unused_quietly(self.database, let_go)
         return moved
 
-    async def spend_since(
-        self, since: float, requester_id: int | None = None, guild_id: int | None = None
-    ) -> Spend:
-        """Generations and dollars counted since `since`: accepted jobs still reserve their
-        price, generated ones count what they cost; failed and cancelled ones count nothing."""
-        where, args = _counted_since(since, requester_id, guild_id)
-        [row] = await self.database.fetch(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS total, MIN(created_at) AS oldest"  # noqa: S608 - constants
-            f" FROM jobs WHERE {where}",
-            *args,
-        )
-        return Spend(int(row["n"]), float(row["total"]), row["oldest"])
-
-    async def spend_per(
-        self, column: str, since: float, *, guild_id: int | None = None, limit: int = 100
-    ) -> list[Row]:
-        """Generations and dollars since `since` per requester_id or per guild_id (one server's
-        requesters when `guild_id` is given), the most spent first."""
-        if column not in ("requester_id", "guild_id"):
-            raise ValueError(f"cannot group spend by {column!r}")
-        where = f"created_at > $1 AND state IN ({_in(_COUNTED)})"
-        args: list[Any] = [since]
-        if guild_id is not None:
-            args.append(guild_id)
-            where += f" AND guild_id = ${len(args)}"
-        args.append(limit)
-        return await self.database.fetch(
-            f"SELECT {column}, COUNT(*) AS generations, SUM(cost) AS dollars FROM jobs"  # noqa: S608 - column checked above, states are constants
-            f" WHERE {where} GROUP BY {column} ORDER BY dollars DESC, {column} LIMIT ${len(args)}",
-            *args,
-        )
-
     async def last_usage(self) -> dict[str, str]:
         """The usage headers of the latest generation (x-remaining-credits among them)."""
         rows = await self.database.fetch(
@@ -523,23 +525,57 @@ class Store:
         )
         return [float(row["took"]) for row in rows]
 
-    async def delete_user_data(self, user_id: int) -> int:
-        """Forget a user: their jobs with their images, and their uploads in other users' jobs
-        (`remove_uploads_of`). Returns how many of their own jobs were deleted."""
+    async def delete_user_data(self, user_id: int, now: float) -> Forgotten:
+        """Forget a user: their waiting jobs are cancelled (nothing was paid for them), then
+        every ended job of theirs is deleted with its images, in one transaction and one
+        statement that leaves out started ones (paid for: they finish, and a later
+        /forget-me takes them); their uploads in other users' jobs go too
+        (`remove_uploads_of`). The ledger keeps what was paid, without the job."""
         await self.remove_uploads_of(user_id)
 
-        async def work(tx: Executor) -> tuple[int, list[str]]:
+        async def work(tx: Executor) -> tuple[Forgotten, list[str]]:
+            waiting = await tx.fetch(
+                "SELECT * FROM jobs WHERE requester_id = $1 AND state = $2", user_id, QUEUED
+            )
+            stopped = await tx.fetch(
+                f"UPDATE jobs SET state = $1, finished_at = $2, {_FORGET_SECRETS}"  # noqa: S608 - constants
+                " WHERE requester_id = $3 AND state = $4 RETURNING id",
+                CANCELLED,
+                now,
+                user_id,
+                QUEUED,
+            )
+            cancelled = {row["id"] for row in stopped}
+            for job_id in cancelled:  # nothing was billed: as a Cancel, their cooldown goes
+                await cooldown_store.give_back(tx, job_id)
             images = await tx.fetch(
-                "SELECT DISTINCT i.sha256 FROM job_images i JOIN jobs j ON j.id = i.job_id"
-                " WHERE j.requester_id = $1",
+                "SELECT DISTINCT i.sha256 FROM job_images i JOIN jobs j ON j.id = i.job_id"  # noqa: S608 - constants
+                f" WHERE j.requester_id = $1 AND j.state IN ({_in(ENDED)})",
                 user_id,
             )
-            jobs = await tx.fetch("DELETE FROM jobs WHERE requester_id = $1 RETURNING id", user_id)
-            return len(jobs), [row["sha256"] for row in images]
+            deleted = await tx.fetch(
+                f"DELETE FROM jobs WHERE requester_id = $1 AND state IN ({_in(ENDED)})"  # noqa: S608 - constants
+                " RETURNING id, channel_id, result_message_id",
+                user_id,
+            )
+            [left] = await tx.fetch(
+                "SELECT COUNT(*) AS n FROM jobs WHERE requester_id = $1", user_id
+            )
+            forgotten = Forgotten(
+                deleted=len(deleted) - len(cancelled),
+                cancelled=[job_from_row(row) for row in waiting if row["id"] in cancelled],
+                unfinished=int(left["n"]),
+                results=[
+                    (int(row["channel_id"]), int(row["result_message_id"]))
+                    for row in deleted
+                    if row["result_message_id"] is not None
+                ],
+            )
+            return forgotten, [row["sha256"] for row in images]
 
-        deleted, let_go = await self.database.run(work)
+        forgotten, let_go = await self.database.run(work)
         await image_store.delete_unused_quietly(self.database, let_go)
-        return deleted
+        return forgotten
 
     async def remove_uploads_of(self, user_id: int) -> int:
         """Take a user's uploads out of other users' jobs made from theirs (a Reroll of their
@@ -569,33 +605,6 @@ class Store:
         touched, let_go = await self.database.run(work)
         await image_store.delete_unused_quietly(self.database, let_go)
         return touched
-
-    async def spend_per_day(
-        self,
-        since: float,
-        *,
-        requester_id: int | None = None,
-        guild_id: int | None = None,
-        per_server: bool = False,
-    ) -> list[Row]:
-        """Generations and dollars per UTC day (`day`: days since 1970-01-01) since `since`,
-        counted as `spend_since` counts them; one requester's, one server's, or per server
-        too (`guild_id` in each row) with `per_server`. One query, for a chart."""
-        # created_at is positive: SQLite's CAST truncates, which is the floor here, while
-        # PostgreSQL's CAST of a float rounds.
-        day = (
-            "CAST(FLOOR(created_at / 86400) AS BIGINT)"
-            if self.database.dialect == "postgres"
-            else "CAST(created_at / 86400 AS INTEGER)"
-        )
-        where, args = _counted_since(since, requester_id, guild_id)
-        group = "day, guild_id" if per_server else "day"
-        return await self.database.fetch(
-            f"SELECT {day} AS day,{' guild_id,' if per_server else ''}"  # noqa: S608 - constants
-            " COUNT(*) AS generations, COALESCE(SUM(cost), 0) AS dollars"
-            f" FROM jobs WHERE {where} GROUP BY {group} ORDER BY {group}",
-            *args,
-        )
 
 
 # What a job needs only until it ends: its interaction token (15 minutes of power over its

@@ -242,7 +242,8 @@ class StorageKeeper:
                 return
 
     async def _delete_history(self, now: float) -> int:
-        """Rows of jobs that ended long ago (never one inside the spend window)."""
+        """Rows of jobs that ended long ago, and the ledger's past the same horizon. Never one
+        inside the spend window: the caps and /usage count them."""
         before = self.retention.history_expires_before(now)
         ended = ", ".join(f"'{state}'" for state in ENDED)
         deleted = 0
@@ -257,6 +258,16 @@ class StorageKeeper:
             )
             deleted += len(rows)
             if len(rows) < BATCH:
+                break
+        # What was paid, past the same horizon: nothing counts or charts it any more.
+        while True:
+            gone = await self.database.fetch(
+                "DELETE FROM spend_ledger WHERE id IN (SELECT id FROM spend_ledger"
+                " WHERE at < $1 ORDER BY id LIMIT $2) RETURNING id",
+                before,
+                BATCH,
+            )
+            if len(gone) < BATCH:
                 return deleted
 
     async def _delete_unused_images(self, report: SweepReport) -> None:

@@ -17,7 +17,7 @@ from bot.domain.characters import Character
 from bot.domain.images import ImageRejected
 from bot.domain.pose_defaults import PoseDefaults, resolve_options
 from bot.domain.pose_request import MAX_PROMPT_LENGTH, InvalidRequest, PoseOptions
-from bot.domain.quotas import LATER, Refusal, daily_quotas
+from bot.domain.quotas import LATER, OverQuota, Refusal, daily_quotas, rules_for
 from bot.domain.server_rules import ServerSettings, blocked_word_in, negative_prompt_for
 from bot.storage.cooldown_store import CoolingDown
 from bot.storage.job_store import CHARACTER, POSE, NewJob, StoredImage
@@ -124,7 +124,15 @@ class Intake:
                 stored = await images()
             job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
             # Stored even while this process shuts down: whichever process runs next runs it.
-            await self._bot.runner.submit(job, stored, cooldown_seconds=cooldowns.seconds)
+            # The quotas and the cooldown checked above were a first filter: storing the job
+            # decides them, in its own transaction.
+            quotas = rules_for(self._bot.settings, server)
+            try:
+                await self._bot.runner.submit(
+                    job, stored, quotas=quotas, cooldown_seconds=cooldowns.seconds
+                )
+            except OverQuota as over:
+                raise _refused(over.refusal) from None
         except CoolingDown as cooling:
             # Started elsewhere (another process, a shard, before a restart): known here now.
             cooldowns.refund(user_id, interaction.id)
@@ -233,8 +241,7 @@ class Intake:
             )
         over = await self._over_a_cap(interaction.user.id, server)
         if over is not None:
-            when = timestamp(over.frees_at) if over.frees_at is not None else LATER
-            raise InvalidRequest(over.reason, when=when, **over.values)
+            raise _refused(over)
         channel = interaction.channel
         age_restricted = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
         negative = negative_prompt_for(
@@ -245,7 +252,7 @@ class Intake:
     async def _over_a_cap(self, user_id: int, server: ServerSettings) -> Refusal | None:
         """The daily quotas (bot/domain/quotas.py decides them, for /usage too)."""
         bot = self._bot
-        quotas = await daily_quotas(bot.store, bot.settings, server, user_id, bot.clock())
+        quotas = await daily_quotas(bot.store.ledger, bot.settings, server, user_id, bot.clock())
         return quotas.refusal
 
     def attachments(
@@ -329,6 +336,12 @@ class PoseThisModal(views.Modal):
         await self.intake.start_job(
             interaction, options, self.intake.attachments(self.attachment, None)
         )
+
+
+def _refused(refusal: Refusal) -> InvalidRequest:
+    """A quota's refusal, as the private answer every other refusal of a request is."""
+    when = timestamp(refusal.frees_at) if refusal.frees_at is not None else LATER
+    return InvalidRequest(refusal.reason, when=when, **refusal.values)
 
 
 def described(options: PoseOptions, character: Character) -> PoseOptions:

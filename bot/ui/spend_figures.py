@@ -18,12 +18,12 @@ async def quotas_now(
 ) -> DailyQuotas:
     """What /pose would decide now for `user_id` in `server`: the same quotas, read the same
     way."""
-    return await daily_quotas(bot.store, bot.settings, server, user_id, now)
+    return await daily_quotas(bot.store.ledger, bot.settings, server, user_id, now)
 
 
 async def spent(bot: PoseBot, since: float, *, guild_id: int | None = None) -> Spend:
     """What was spent since `since`: by everyone, or in one server."""
-    return await bot.store.spend_since(since, guild_id=guild_id)
+    return await bot.store.ledger.spend_since(since, guild_id=guild_id)
 
 
 async def spent_per(
@@ -35,7 +35,7 @@ async def spent_per(
     guild_id: int | None = None,
 ) -> list[Row]:
     """What was spent since `since` per member or per server, the most first."""
-    return await bot.store.spend_per(column, since, guild_id=guild_id, limit=limit)
+    return await bot.store.ledger.spend_per(column, since, guild_id=guild_id, limit=limit)
 
 
 async def spent_per_day(
@@ -47,7 +47,7 @@ async def spent_per_day(
     per_server: bool = False,
 ) -> list[Row]:
     """What was spent each day since `since`, for the charts."""
-    return await bot.store.spend_per_day(
+    return await bot.store.ledger.spend_per_day(
         since, requester_id=requester_id, guild_id=guild_id, per_server=per_server
     )
 

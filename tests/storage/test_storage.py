@@ -206,7 +206,7 @@ async def test_forgetting_a_user_takes_their_uploads_out_of_others_jobs(store: S
     carols = await store.add_job(made_from(alices, requester=carol), [inputs["character"]])
 
     assert await store.remove_uploads_of(alice) == 2
-    assert await store.delete_user_data(alice) == 1
+    assert (await store.delete_user_data(alice, 30.0)).deleted == 1
     assert set(await store.images(bobs)) == {"pose", "result"}, "Bob's own images stay"
     assert set(await store.images(carols)) == {"character"}, "a waiting job still needs it"
 
@@ -340,12 +340,14 @@ async def test_the_sweep_keeps_images_for_their_window_after_the_last_use(store:
     assert set(await store.images(used.id)) == {"character", "result"}, "used 5 days in"
     assert await image_hashes(store) == {sha(b"b"), sha(b"rb")}
     assert await store.job(old.id) is not None, "the row stays for the history"
+    assert (await store.ledger.spend_since(0.0)).generations == 2
 
     now[0] = 1000.0 + 36 * DAY
     report = await sweeper.sweep()
     assert report is not None
     assert report.deleted_rows == 3
     assert await store.jobs(states.ENDED) == []
+    assert (await store.ledger.spend_since(0.0)).generations == 0, "the ledger past it too"
     assert await image_hashes(store) == set()
 
 

@@ -270,7 +270,8 @@ async def test_forget_me_leaves_none_of_the_users_images_and_keeps_what_others_u
     await discord_api.wait_for(lambda: (question.content or "").startswith("Deleted"))
     assert question.content == (
         "Deleted 1 character and 1 request with their images. Your images were also removed "
-        "from 1 request other people made from yours."
+        "from 1 request other people made from yours. Removed 1 of the bot's messages with"
+        " your results."
     )
 
     left = await stored_hashes(bot)

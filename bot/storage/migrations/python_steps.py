@@ -107,4 +107,29 @@ async def _put_image(tx: Executor, row: Row, created_at: float, used_at: float) 
 
 
 # Each in the place of a file of that name (without `.sql`).
-STEPS: dict[str, Step] = {"0009_2_images_moved": key_images_by_hash}
+async def fill_spend_ledger(tx: Executor, dialect: str) -> None:
+    """Migration 12's data: every job generated or delivered so far is a billed call in the
+    ledger, so that an upgrade resets nobody's spend."""
+    from bot.storage.spend_ledger import load_secret, record, requester_key
+
+    secret = await load_secret(tx)
+    rows = await tx.fetch(
+        "SELECT id, guild_id, requester_id, cost, COALESCE(generated_at, created_at) AS at"
+        " FROM jobs WHERE state IN ('generated', 'delivered')"
+    )
+    for row in rows:
+        await record(
+            tx,
+            job_id=row["id"],
+            guild_id=row["guild_id"],
+            key=requester_key(secret, row["requester_id"]),
+            cost=float(row["cost"]),
+            at=float(row["at"]),
+            billed=True,
+        )
+
+
+STEPS: dict[str, Step] = {
+    "0009_2_images_moved": key_images_by_hash,
+    "0012_2_spend_ledger_filled": fill_spend_ledger,
+}

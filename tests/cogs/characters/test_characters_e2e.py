@@ -473,7 +473,8 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     await saved(discord_api, "Hero", user=alice)
     await saved(discord_api, "Mage", user=alice, shared=True, permissions=MANAGER)
     await saved(discord_api, "Bard", user=bob)
-    await delivered(await pose(discord_api, user=alice), timeout=30)
+    result = await pose(discord_api, user=alice)
+    await delivered(result, timeout=30)
     segmind.faults.append(Fault(kind="hang"))
     await pose(discord_api, user=bob)  # keeps the only slot busy
     await discord_api.wait_for(lambda: len(segmind.submits) == 2)
@@ -488,7 +489,11 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     assert "cannot be undone" in (question.content or "")
     await press(discord_api, question, "Confirm")
     await discord_api.wait_for(lambda: (question.content or "").startswith("Deleted"))
-    assert question.content == "Deleted 2 characters and 2 requests with their images."
+    assert question.content == (
+        "Deleted 2 characters and 2 requests with their images."
+        " Removed 1 of the bot's messages with your results."
+    )
+    await result.wait_for(lambda i: i.original_deleted, timeout=5)  # the result is gone too
     await queued.wait_for(lambda i: i.original_deleted, timeout=5)
     assert (await bot.runner.queue.snapshot(bot.clock())).order == []
 
@@ -503,7 +508,7 @@ async def test_forget_me_deletes_every_row_of_the_user_and_no_other(
     await asyncio.wait_for(bot.shutdown(grace=0.2), timeout=15)
 
 
-async def test_forget_me_waits_for_a_running_generation_and_can_be_cancelled(
+async def test_forget_me_leaves_a_running_generation_to_finish_and_can_be_cancelled(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
 ) -> None:
     bot = await start_bot()
@@ -511,16 +516,24 @@ async def test_forget_me_waits_for_a_running_generation_and_can_be_cancelled(
     segmind.faults.append(Fault(kind="hang"))
     await pose(discord_api)
     await discord_api.wait_for(lambda: len(segmind.submits) == 1)
-    text = await said(await discord_api.invoke("forget-me"))
-    assert text == "You have a generation running; try again when it is done."
+    question = await answer(await discord_api.invoke("forget-me"))
+    await press(discord_api, question, "Confirm")
+    await discord_api.wait_for(lambda: (question.content or "").startswith("Deleted"))
+    assert question.content == (
+        "Deleted 1 character and 0 requests with their images. 1 started request(s) are paid"
+        " for and will finish; use /forget-me again once they are done."
+    )
+    [running] = await bot.store.jobs(["running"])  # paid for: never deleted under its runner
     await asyncio.wait_for(bot.shutdown(grace=0.2), timeout=15)
 
     bot = await start_bot()  # the cut-off generation runs again, without hanging this time
     await stored_jobs(bot.store, "delivered")
+    await saved(discord_api, "Hero")
     question = await answer(await discord_api.invoke("forget-me"))
     await press(discord_api, question, "Cancel")
     await discord_api.wait_for(lambda: question.content == "Nothing was deleted.")
     assert await names_stored(bot) == ["Hero"]
+    assert await bot.store.job(running.id) is not None
 
 
 async def test_forget_me_works_in_direct_messages(

@@ -199,6 +199,20 @@ class RestRoutes:
         return _json(self._message_payload(message))
 
     async def _delete_channel_message(self, request: web.Request) -> web.Response:
+        channel_id = self._channel_id(request)
+        message_id = int(request.match_info["message"])
+        # An interaction's public response or followup is a message of its channel like any
+        # other, which the bot may delete by the channel's route (an ephemeral one is not).
+        for interaction in self.interactions.values():
+            for message in (interaction.original, *interaction.followups):
+                if message is None or message.deleted or message.ephemeral:
+                    continue
+                if (message.id, message.channel_id) == (message_id, channel_id):
+                    message.deleted = True
+                    if message is interaction.original:
+                        interaction.original = None
+                        interaction.original_deleted = True
+                    return web.Response(status=204)
         self._channel_message(request).deleted = True
         return web.Response(status=204)
 
