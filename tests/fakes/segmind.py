@@ -393,6 +393,9 @@ class FakeSegmind:
         self.max_in_flight = 0
         self.rate_limited_count = 0
         self.billed = 0
+        self.starting_credits = STARTING_CREDITS
+        self.credit_record = True
+        self.credit_checks = 0
         self.latency = latency
         self.sync_format = sync_format
         self.output_shape = output_shape
@@ -418,6 +421,7 @@ class FakeSegmind:
         # Reference images arrive base64-encoded inside the JSON: allow bodies of many MB,
         # as the real API does, not aiohttp's default of 1 MiB.
         api = web.Application(middlewares=[_answer_rejections], client_max_size=64 * 2**20)
+        api.router.add_get("/v1/get-user-credits", self._on_credits)
         api.router.add_post("/v1/{model}", self._on_sync_submit)
         api.router.add_post("/v2/{model}", self._on_async_submit)
         api.router.add_get("/v2/requests/{request_id}/status", self._on_status)
@@ -478,7 +482,18 @@ class FakeSegmind:
     def _bill(self) -> float:
         """Charge one generation and return the credits left."""
         self.billed += 1
-        return STARTING_CREDITS - self.billed * COST
+        return self._balance()
+
+    def _balance(self) -> float:
+        return self.starting_credits - self.billed * COST
+
+    async def _on_credits(self, request: web.Request) -> web.Response:
+        """The free account endpoint: the balance, never billed."""
+        self.credit_checks += 1
+        self._check_key(request)
+        if not self.credit_record:
+            raise _Rejected(404, "No credits found for the user")
+        return _json(200, {"credits": round(self._balance(), 2)})
 
     # Submits
 
