@@ -134,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "check":
         # Only problems from the libraries: the check's own lines are the output.
         logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-        return 0 if asyncio.run(check(offline=arguments.offline)) else 1
+        try:
+            return 0 if asyncio.run(check(offline=arguments.offline)) else 1
+        except Exception as error:  # one line, as every finding: never a traceback
+            print(f"the check stopped: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
     return_large_buffers_to_the_system()
     try:
         settings = Settings.from_env()

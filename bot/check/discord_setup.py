@@ -67,12 +67,27 @@ async def discord_findings(
             ok(AREA, f"invite URL: {invite_url(application.id)}"),
             *intent_findings(intents, application.flags),
         ]
-        scope = guild_id
-        findings += await command_findings(client, application.id, scope, commands)
-        findings += await server_findings(client, application.id, rules_of)
+        for part in (
+            command_findings(client, application.id, guild_id, commands),
+            server_findings(client, application.id, rules_of),
+        ):
+            try:
+                findings += await part
+            except (aiohttp.ClientError, discord.HTTPException) as error:
+                findings.append(_refused(error))
         return findings
     finally:
         await client.close()
+
+
+def _refused(error: Exception) -> Finding:
+    """An answer no finding foresaw (Discord down, a permission only an admin has)."""
+    detail = (
+        f"{error.status} {error.text}" if isinstance(error, discord.HTTPException) else str(error)
+    )
+    return fail(
+        AREA, f"Discord answered {detail}", "run the check again; if it stays, see the line"
+    )
 
 
 def token_refused() -> Finding:
@@ -205,7 +220,16 @@ async def server_findings(
         ]
     findings = [ok(AREA, f"in {len(guilds)} server(s)")]
     for partial in guilds[:MAX_SERVERS]:
-        findings += await _one_server(client, partial, rules_of)
+        try:
+            findings += await _one_server(client, partial, rules_of)
+        except discord.HTTPException as error:
+            findings.append(
+                warn(
+                    AREA,
+                    f"{partial['name']}: its channels cannot be read ({error.status} {error.text})",
+                    f"invite the bot again with {invite_url(application_id)}",
+                )
+            )
     if len(guilds) > MAX_SERVERS:
         findings.append(ok(AREA, f"{len(guilds) - MAX_SERVERS} more server(s) not looked at"))
     return findings

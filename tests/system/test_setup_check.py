@@ -5,6 +5,7 @@ a start that Discord refuses (a bad token, disallowed intents) ends in one line 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -266,15 +267,32 @@ async def test_a_misspelled_variable_is_pointed_out(
     assert lines_starting(lines, "warn config: POSEBOT_COLOUR is not read by the bot -> remove")
 
 
+async def test_a_start_logs_the_invite_url_once(
+    discord_api: FakeDiscord, start_bot: StartBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.posebot")
+    await start_bot()
+    await discord_api.force_reconnect()  # a new gateway connection is not a new start
+    await discord_api.wait_identified()
+
+    invites = [r.getMessage() for r in caplog.records if "invite" in r.getMessage()]
+    assert invites == [f"invite the bot with {INVITE}"]
+
+
 async def test_a_bad_token_at_start_exits_with_the_fix_in_one_line(
     discord_api: FakeDiscord, tmp_path: Path
 ) -> None:
     discord_api.bot_token = "the-token-discord-knows"
-    process = await BotProcess.start(discord_api, tmp_path, {}, "bot")
+    # The offline part of the check runs at every start, and logs what it finds.
+    process = await BotProcess.start(discord_api, tmp_path, {"STORAGE_BUDGET": "700"}, "bot")
 
     status = await process.exited()
 
     assert status != 0
+    assert (
+        "WARNING  bot: setup check: warn config: STORAGE_BUDGET is not read by the bot -> "
+        "did you mean STORAGE_BUDGET_MB?" in process.log
+    )
     errors = [line for line in process.log.splitlines() if " ERROR " in line]
     assert len(errors) == 1, process.log
     assert "Discord refused DISCORD_TOKEN (401): it is wrong or was reset" in errors[0]
