@@ -36,6 +36,8 @@ COMMAND_KEYS = (
 MISSING_ACCESS = 50001
 
 RulesOf = Callable[[int], Awaitable[ServerSettings | None]]
+# Called when the registered commands are not this version's (see `command_findings`).
+Forget = Callable[[], Awaitable[None]]
 
 
 async def discord_findings(
@@ -45,9 +47,11 @@ async def discord_findings(
     commands: list[dict[str, Any]],
     guild_id: int | None,
     rules_of: RulesOf,
+    forget_registration: Forget,
 ) -> list[Finding]:
     """Every Discord finding. `commands`: this version's, as a sync sends them; `guild_id`:
-    where they are registered (None: globally); `rules_of`: a server's rules (None: unknown)."""
+    where they are registered (None: globally); `rules_of`: a server's rules (None: unknown);
+    `forget_registration`: makes the bot's next start register its commands again."""
     client = discord.Client(intents=discord.Intents.none())
     try:
         try:
@@ -68,7 +72,7 @@ async def discord_findings(
             *intent_findings(intents, application.flags),
         ]
         for part in (
-            command_findings(client, application.id, guild_id, commands),
+            command_findings(client, application.id, guild_id, commands, forget_registration),
             server_findings(client, application.id, rules_of),
         ):
             try:
@@ -130,6 +134,7 @@ async def command_findings(
     application_id: int,
     guild_id: int | None,
     commands: list[dict[str, Any]],
+    forget_registration: Forget,
 ) -> list[Finding]:
     where = "globally" if guild_id is None else f"in server {guild_id} (DISCORD_GUILD_ID)"
     if guild_id is None:
@@ -151,25 +156,18 @@ async def command_findings(
                 f"invite it again with {invite_url(application_id)}",
             )
         ]
-    if not registered:
-        return [
-            fail(
-                AREA,
-                f"no command registered {where}",
-                "start the bot (BOT_ROLE all or gateway): it registers them at start-up",
-            )
-        ]
-    differences = compare_commands(commands, registered)
-    if differences:
-        return [
-            fail(
-                AREA,
-                f"the commands registered {where} are not this version's: "
-                + "; ".join(differences),
-                "start this version (BOT_ROLE all or gateway): it registers its own",
-            )
-        ]
-    return [ok(AREA, f"{len(commands)} command(s) registered {where}, this version's")]
+    differences = compare_commands(commands, registered) if registered else []
+    if registered and not differences:
+        return [ok(AREA, f"{len(commands)} command(s) registered {where}, this version's")]
+    # A start registers nothing when the database says it registered these very commands
+    # already: that record is forgotten, so that the fix below works.
+    await forget_registration()
+    found = (
+        f"the commands registered {where} are not this version's: " + "; ".join(differences)
+        if registered
+        else f"no command registered {where}"
+    )
+    return [fail(AREA, found, "(re)start the bot (BOT_ROLE all or gateway): it registers its own")]
 
 
 def compare_commands(local: list[dict[str, Any]], remote: list[dict[str, Any]]) -> list[str]:

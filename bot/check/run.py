@@ -4,6 +4,7 @@ the database only; the bot logs that part at every start (`offline_findings`).""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from bot.check.discord_setup import RulesOf, discord_findings
 from bot.check.findings import Finding, Level, all_hold
 from bot.check.segmind_account import segmind_findings
 from bot.domain.server_rules import ServerSettings
-from bot.posebot import bot_class
+from bot.posebot import COMMANDS_FACT, bot_class
 from bot.settings import Settings
 from bot.storage.database import Database, connect
 from bot.storage.job_store import Store
@@ -71,6 +72,7 @@ async def _discord(settings: Settings, session: aiohttp.ClientSession) -> list[F
             commands=commands,
             guild_id=settings.discord_guild_id,
             rules_of=_rules_reader(database),
+            forget_registration=lambda: _forget_registration(database),
         )
     finally:
         if database is not None:
@@ -89,6 +91,13 @@ async def _this_version(
         return await bot.command_payloads(), bot.intents
     finally:
         await store.close()
+
+
+async def _forget_registration(database: Database | None) -> None:
+    if database is None:
+        return  # no record to forget: the next start registers the commands
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await Store(database).set_fact(COMMANDS_FACT, None)
 
 
 def _rules_reader(database: Database | None) -> RulesOf:

@@ -79,6 +79,13 @@ async def test_a_sound_setup_passes_and_prints_the_invite_url(
     assert f"ok   discord: invite URL: {INVITE}" in lines
     assert "ok   discord: logged in as FakeBot (id 1180000000000000002)" in lines
     assert lines_starting(lines, "ok   database: migrations current")
+    connections = [line for line in lines if "connections in use" in line]
+    if database_url.startswith("postgresql"):
+        [line] = connections
+        assert line.startswith("ok   database: ")
+        assert line.endswith("connections in use (each bot process takes up to 6)")
+    else:
+        assert connections == []
     assert lines_starting(lines, "ok   discord: Fake Guild: every permission needed in its 2 ")
     [commands] = lines_starting(lines, "ok   discord: 9 command(s) registered in server")
     assert commands.endswith("this version's")
@@ -125,16 +132,27 @@ async def test_commands_never_registered_or_of_another_version_are_pointed_out(
     [line] = lines_starting(lines, "FAIL discord:")
     assert "no command registered in server" in line
 
-    await start_bot()
-    # Another version registered these: /help is gone, /pose says something else.
+    database_url = f"sqlite:///{tmp_path / 'bot.db'}"
+    await start_bot(database_url=database_url)
+    # Another version registered these: /help is gone, /pose says something else, /old is new.
     registered = discord_api._commands[FakeDiscord.GUILD_ID]
     registered[:] = [command for command in registered if command["name"] != "help"]
     next(c for c in registered if c["name"] == "pose")["description"] = "An older wording"
+    registered.append(registered[0] | {"name": "old", "id": "1"})
 
-    status, lines = await run_check(discord_api, segmind, tmp_path)
+    status, lines = await run_check(discord_api, segmind, tmp_path, {"DATABASE_URL": database_url})
     assert status == 1
     [line] = lines_starting(lines, "FAIL discord:")
-    assert "are not this version's: /pose changed; /help missing" in line
+    assert "are not this version's: /pose changed; /help missing; /old unknown to this" in line
+    assert line.endswith("-> (re)start the bot (BOT_ROLE all or gateway): it registers its own")
+
+    # As the line says: a restart on the same database registers this version's commands.
+    await start_bot(database_url=database_url)
+    await discord_api.wait_for(
+        lambda: "help" in {c["name"] for c in discord_api._commands[FakeDiscord.GUILD_ID]}
+    )
+    status, lines = await run_check(discord_api, segmind, tmp_path, {"DATABASE_URL": database_url})
+    assert status == 0, "\n".join(lines)
 
 
 async def test_each_channel_lacking_a_permission_gets_its_line(
