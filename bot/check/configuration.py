@@ -4,6 +4,7 @@ the bot's but that it does not read (a typo, a variable renamed) pointed out."""
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 
 from bot.check.findings import Finding, fail, ok, warn
@@ -38,13 +39,40 @@ def known_names() -> frozenset[str]:
 
 
 def read_settings(env: Mapping[str, str] | None = None) -> tuple[Settings | None, list[Finding]]:
-    """The settings (None when they cannot be read) and the findings about them; without
-    `env`, the process environment after `.env`, as the bot reads it."""
+    """The settings (None when they cannot be read) and a finding for each variable that
+    cannot be read; without `env`, the process environment after `.env`, as the bot reads it."""
     try:
-        settings = Settings.from_env(env)
+        return Settings.from_env(env), []
     except SettingsError as error:
-        return None, [fail(AREA, str(error), "set it as the line says, then run the check again")]
-    return settings, []
+        first = error
+    # The settings stop at the first mistake: each one found is left out in turn (its default
+    # taken instead, or a stand-in for a required one) to find the next, so that every
+    # mistake is named at once.
+    remaining = dict(os.environ if env is None else env)
+    findings = []
+    named: set[str] = set()
+    error: SettingsError | None = first
+    while error is not None:
+        findings.append(fail(AREA, str(error), "set it as the line says"))
+        name = _named_in(str(error))
+        if name in named:
+            break
+        named.add(name)
+        if name in remaining:
+            del remaining[name]
+        else:
+            remaining[name] = "given"  # a required variable not set: stand in for it
+        try:
+            Settings.from_env(remaining)
+            error = None
+        except SettingsError as next_error:
+            error = next_error
+    return None, findings
+
+
+def _named_in(message: str) -> str:
+    """The variable a SettingsError names: its first word, before any `=`."""
+    return message.split(" ", 1)[0].split("=", 1)[0]
 
 
 def unknown_names(env: Mapping[str, str]) -> list[Finding]:

@@ -197,14 +197,14 @@ def _comparable(command: dict[str, Any]) -> Any:
 
 def _without_empties(value: Any) -> Any:
     """Discord leaves out what is empty or false (`required: false`, no localizations), and
-    sends permission integers as strings: both sides are compared in that one form."""
+    may send a bound of 1.0 as 1: both sides are compared in that one form."""
     if isinstance(value, dict):
         kept = {name: _without_empties(item) for name, item in value.items()}
         return {name: item for name, item in kept.items() if item not in (None, False, [], {}, "")}
     if isinstance(value, list):
         return [_without_empties(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     return value
 
 

@@ -334,3 +334,29 @@ async def test_disallowed_intents_at_start_name_them_and_say_none_is_needed(
     assert "Presence, Server Members, Message Content" in errors[0]
     assert "it needs none" in errors[0]
     assert "Traceback" not in process.log
+
+
+async def test_every_malformed_variable_gets_its_line(
+    discord_api: FakeDiscord, segmind: FakeSegmind, tmp_path: Path
+) -> None:
+    status, lines = await run_check(
+        discord_api,
+        segmind,
+        tmp_path,
+        {
+            "SEGMIND_RPM": "0",
+            "USER_COOLDOWN_SECONDS": "soon",
+            "DATABASE_URL": "mysql://bot:hunter2@db/bot",
+        },
+        "--offline",
+    )
+
+    assert status == 1
+    failed = lines_starting(lines, "FAIL config:")
+    assert [line.split()[2] for line in failed] == [
+        "USER_COOLDOWN_SECONDS='soon'",
+        "SEGMIND_RPM='0'",
+        "DATABASE_URL",
+    ]
+    assert "expected a whole number from 1 to 10000" in failed[1]
+    assert "hunter2" not in "\n".join(lines)
