@@ -113,20 +113,30 @@ async def size_finding(database: Database, budget_mb: float | None) -> Finding:
 
 
 async def connections_finding(database: Database) -> Finding:
-    """Connections in use against the smallest limit that applies: the server's, the
-    database's or the role's (managed plans set one: Heroku's Essential plans allow 20)."""
+    """Connections in use against the limit with least room: the server's, the database's or
+    the role's (managed plans set one: Heroku's Essential plans allow 20)."""
     [row] = await database.fetch(
-        "SELECT (SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database())"
-        " AS in_use,"
+        "SELECT"
+        " (SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        " AS server_used,"
         " current_setting('max_connections')::int"
-        " - current_setting('superuser_reserved_connections')::int AS server,"
-        " (SELECT datconnlimit FROM pg_database WHERE datname = current_database()) AS db,"
-        " (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS role"
+        " - current_setting('superuser_reserved_connections')::int AS server_limit,"
+        " (SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database())"
+        " AS database_used,"
+        " (SELECT datconnlimit FROM pg_database WHERE datname = current_database())"
+        " AS database_limit,"
+        " (SELECT COUNT(*) FROM pg_stat_activity WHERE usename = current_user) AS role_used,"
+        " (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS role_limit"
     )
-    limits = [int(row["server"])] + [int(row[key]) for key in ("db", "role") if row[key] > 0]
-    limit, in_use = min(limits), int(row["in_use"])
+    # A limit of -1 is no limit.
+    limits = [
+        (int(row[f"{kind}_used"]), int(row[f"{kind}_limit"]), kind)
+        for kind in ("server", "database", "role")
+        if int(row[f"{kind}_limit"]) >= 0
+    ]
+    in_use, limit, kind = min(limits, key=lambda entry: entry[1] - entry[0])
     shown = (
-        f"{in_use} of {limit} connections in use (each bot process takes up to "
+        f"{in_use} of the {kind}'s {limit} connections in use (each bot process takes up to "
         f"{CONNECTIONS_PER_PROCESS})"
     )
     fix = "run fewer processes, or a plan with more connections"

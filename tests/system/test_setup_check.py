@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from pathlib import Path
 
+import asyncpg
 import pytest
+from yarl import URL
 
 from bot.domain.server_rules import ServerSettings
 from bot.storage.database import connect
@@ -360,3 +363,37 @@ async def test_every_malformed_variable_gets_its_line(
     ]
     assert "expected a whole number from 1 to 10000" in failed[1]
     assert "hunter2" not in "\n".join(lines)
+
+
+async def test_postgres_connections_at_the_roles_limit_fail(
+    discord_api: FakeDiscord, segmind: FakeSegmind, tmp_path: Path, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a SQLite file has no connections to count")
+    store = await migrated(database_url)
+    # A role limited as a managed plan limits its role (Heroku's Essential plans: 20).
+    role = f"posebot_check_{secrets.token_hex(4)}"
+    schema = database_url.rsplit("search_path=", 1)[1]
+    await store.database.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 3')
+    await store.database.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    await store.database.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    url = str(URL(database_url).with_user(role))
+    held: list[asyncpg.Connection] = []
+    try:
+        # Two connections of the role are taken: the check's own is the third and last.
+        held = [await asyncpg.connect(url) for _ in range(2)]
+        status, lines = await run_check(
+            discord_api, segmind, tmp_path, {"DATABASE_URL": url}, "--offline"
+        )
+    finally:
+        for connection in held:
+            await connection.close()
+        await store.database.execute(f'DROP OWNED BY "{role}"')
+        await store.database.execute(f'DROP ROLE "{role}"')
+        await store.close()
+
+    assert status == 1
+    [line] = lines_starting(lines, "FAIL database:")
+    assert (
+        "3 of the role's 3 connections in use (each bot process takes up to 6): all taken" in line
+    )
