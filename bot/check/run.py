@@ -47,10 +47,12 @@ async def check(*, offline: bool, show: Show = _print) -> bool:
 
     settings, problems = read_settings()
     report(problems)
-    if settings is None:
-        return False
-    report(await offline_findings(settings))
-    if not offline:
+    # Names that look like the bot's even when the settings cannot be read: a misspelled
+    # DISCORD_TOKEN is why DISCORD_TOKEN is not set.
+    report(configuration_findings(os.environ, settings))
+    if settings is not None:
+        report(await database_findings(settings))
+    if settings is not None and not offline:
         async with aiohttp.ClientSession() as session:
             report(await segmind_findings(session, settings))
             report(await _discord(settings, session))

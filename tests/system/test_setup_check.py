@@ -287,6 +287,20 @@ async def test_a_misspelled_variable_is_pointed_out(
     )
     assert lines_starting(lines, "warn config: POSEBOT_COLOUR is not read by the bot -> remove")
 
+    # A misspelled required name: the one the bot wants is not set, and the one given says why.
+    status, lines = await run_check(
+        discord_api,
+        segmind,
+        tmp_path,
+        {"DISCORD_TOKEN": "", "DISCORD_TOKN": BOT_TOKEN},
+        "--offline",
+    )
+    assert status == 1
+    assert lines_starting(lines, "FAIL config: DISCORD_TOKEN is not set")
+    assert (
+        "warn config: DISCORD_TOKN is not read by the bot -> did you mean DISCORD_TOKEN?" in lines
+    )
+
 
 async def test_a_start_logs_the_invite_url_once(
     discord_api: FakeDiscord, start_bot: StartBot, caplog: pytest.LogCaptureFixture
