@@ -144,21 +144,6 @@ async def connect(url: str | None) -> Database:
     )
 
 
-async def database_bytes(database: Database) -> int:
-    """The database's size as its host counts it (PostgreSQL's database size; SQLite's pages
-    in use): what STORAGE_BUDGET_MB is kept against."""
-    if database.dialect == "postgres":
-        [row] = await database.fetch("SELECT pg_database_size(current_database()) AS n")
-        return int(row["n"])
-
-    async def pragma(name: str) -> int:
-        [row] = await database.fetch(f"PRAGMA {name}")
-        return int(next(iter(row.values())))
-
-    pages = await pragma("page_count") - await pragma("freelist_count")
-    return pages * await pragma("page_size")
-
-
 def describe_url(url: str | None) -> str:
     """The URL without its password, for logs."""
     if not url:
