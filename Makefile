@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-slow bench bench-quick lock clean catalogs
+.PHONY: run check test test-slow bench bench-quick lock clean catalogs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.dev: requirements-dev.txt | $(BIN)/activate
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m bot
+
+# What to fix before (or after) `make run`: one line per finding, exit status 1 if anything
+# the bot needs does not hold. `python -m bot check --offline` leaves the network out.
+check: $(VENV)/.runtime
+	$(BIN)/python -m bot check
 
 # Lint, then every test but the slow ones (real processes, real 60-second rate windows);
 # `make test-slow` runs those, and CI runs both.

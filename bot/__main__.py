@@ -1,7 +1,9 @@
-"""Entry point: `python -m bot` (the Procfile's worker)."""
+"""Entry point: `python -m bot` (the Procfile's worker), and `python -m bot check [--offline]`,
+the setup check (bot/check/)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -12,6 +14,10 @@ import aiohttp
 import asyncpg
 import discord
 
+from bot.check.discord_setup import token_refused
+from bot.check.findings import Level
+from bot.check.permissions import privileged_intents
+from bot.check.run import check, offline_findings
 from bot.memory import return_large_buffers_to_the_system
 from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings, SettingsError
@@ -30,6 +36,10 @@ class StoreUnavailable(Exception):
     """The database could not be opened; the message says where and why, without secrets."""
 
 
+class IntentsRefused(Exception):
+    """Discord closed the gateway with 4014: the message names the intents and the fix."""
+
+
 async def open_store(url: str | None) -> Store:
     where = describe_url(url)
     log.info("opening the job store at %s", where)
@@ -42,15 +52,43 @@ async def open_store(url: str | None) -> Store:
 
 
 async def run(settings: Settings) -> None:
+    await _log_offline_check(settings)
     store = await open_store(settings.database_url)
     try:
         async with (
             aiohttp.ClientSession() as session,
             bot_class(settings)(settings, session, store) as bot,
         ):
-            await _serve(bot, settings)
+            try:
+                await _serve(bot, settings)
+            except discord.PrivilegedIntentsRequired:
+                raise IntentsRefused(_intents_refused(bot.intents)) from None
     finally:
         await store.close()
+
+
+async def _log_offline_check(settings: Settings) -> None:
+    """What `python -m bot check --offline` finds, in the log: a problem is seen at start-up,
+    not when a user meets it. The bot starts all the same."""
+    findings = await offline_findings(settings)
+    for finding in findings:
+        if finding.level is not Level.OK:
+            log.warning("setup check: %s", finding.line())
+    log.info("setup check (offline): %d finding(s), see `python -m bot check`", len(findings))
+
+
+def _intents_refused(intents: discord.Intents) -> str:
+    asked = privileged_intents(intents)
+    if asked:
+        return (
+            f"Discord refused the gateway (4014): the bot asked for the {', '.join(asked)} "
+            "intent(s), which it does not need; this version asks for none"
+        )
+    return (
+        "Discord refused the gateway (4014, disallowed intents) although the bot asks for no "
+        "privileged intent (Presence, Server Members, Message Content): it needs none; check "
+        "that this is the bot's own code and token"
+    )
 
 
 async def _serve(bot: PoseBot, settings: Settings) -> None:
@@ -91,7 +129,16 @@ def setup_logging(level_name: str) -> None:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if arguments.command == "check":
+        # Only problems from the libraries: the check's own lines are the output.
+        logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+        try:
+            return 0 if asyncio.run(check(offline=arguments.offline)) else 1
+        except Exception as error:  # one line, as every finding: never a traceback
+            print(f"the check stopped: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
     return_large_buffers_to_the_system()
     try:
         settings = Settings.from_env()
@@ -108,14 +155,25 @@ def main() -> int:
         log.error("cannot reach Discord: %s; check the network and try again", error)
         return 1
     except discord.LoginFailure:
-        log.error(
-            "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"
-        )
+        refused = token_refused()
+        log.error("%s; %s", refused.text, refused.fix)
         return 2
-    except discord.PrivilegedIntentsRequired:
-        log.error("Discord refused the connection: this bot needs no privileged intents")
+    except IntentsRefused as error:
+        log.error("%s", error)
         return 2
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the bot.")
+    commands = parser.add_subparsers(dest="command")
+    checking = commands.add_parser(
+        "check", help="check the setup and say what to fix (exit status 1 if anything is needed)"
+    )
+    checking.add_argument(
+        "--offline", action="store_true", help="the configuration and the database only"
+    )
+    return parser
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.check.permissions import invite_url
 from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
@@ -139,13 +140,11 @@ class PoseBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Persistent buttons: a card's or a result's buttons work after any restart.
         self.add_dynamic_items(CancelButton, ResultButton)
-        # Commands' names, descriptions and choices in every language the catalogs have.
-        await self.tree.set_translator(CatalogTranslator())
-        # A command missing would be a broken promise to users: an extension that fails to
-        # load stops start-up, with its own error.
-        for extension in EXTENSIONS:
-            await self.load_extension(extension)
+        await self.load_commands()
         if self.settings.has_gateway:
+            if self.application_id is not None:
+                # Once a start, where whoever runs the bot looks first: how to add it.
+                log.info("invite the bot with %s", invite_url(self.application_id))
             await self._sync_commands()
         await self.servers.start()
         await self.runner.start()
@@ -156,12 +155,7 @@ class PoseBot(commands.Bot):
         ones (an overlapping restart, a second gateway)."""
         guild_id = self.settings.discord_guild_id
         # As sync sends them, translations included: a new translation is registered too.
-        translator = self.tree.translator
-        assert translator is not None
-        payload = [
-            await command.get_translated_payload(self.tree, translator)
-            for command in self.tree.get_commands()
-        ]
+        payload = await self.command_payloads()
         fingerprint = hashlib.sha256(
             json.dumps([guild_id, self.application_id, payload], sort_keys=True).encode()
         ).hexdigest()
@@ -180,6 +174,24 @@ class PoseBot(commands.Bot):
         self.tree.copy_global_to(guild=guild)
         synced = await self.tree.sync(guild=guild)
         log.info("synced %d command(s) to server %s", len(synced), guild_id)
+
+    async def load_commands(self) -> None:
+        """The command extensions, loaded into the tree (the setup check loads them too)."""
+        # Commands' names, descriptions and choices in every language the catalogs have.
+        await self.tree.set_translator(CatalogTranslator())
+        # A command missing would be a broken promise to users: an extension that fails to
+        # load stops start-up, with its own error.
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+
+    async def command_payloads(self) -> list[dict[str, Any]]:
+        """The commands as a sync sends them to Discord, translations included."""
+        translator = self.tree.translator
+        assert translator is not None
+        return [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands()
+        ]
 
     async def on_ready(self) -> None:
         await self.runner.announce_gateway(self._shards())

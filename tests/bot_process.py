@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import BOT_TOKEN
@@ -29,8 +30,14 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, discord_api: FakeDiscord, cwd: Path, env: dict[str, str], name: str
+        cls,
+        discord_api: FakeDiscord,
+        cwd: Path,
+        env: dict[str, str],
+        name: str,
+        args: Sequence[str] = (),
     ) -> BotProcess:
+        """`python -m bot` with `args` (`check`, say), its output in `cwd`/`name`.log."""
         inherited = {
             key: value
             for key, value in os.environ.items()
@@ -42,6 +49,7 @@ class BotProcess:
                 sys.executable,
                 "-m",
                 "tests.bot_process",
+                *args,
                 cwd=cwd,
                 env={
                     **inherited,
@@ -62,6 +70,10 @@ class BotProcess:
     @property
     def log(self) -> str:
         return self.log_path.read_text()
+
+    async def exited(self, timeout: float = 60) -> int:
+        """The exit status of a process that ends by itself (a check, a refused start)."""
+        return await asyncio.wait_for(self.process.wait(), timeout=timeout)
 
     async def stop(self, sig: signal.Signals, timeout: float = 40) -> int:
         self.process.send_signal(sig)

@@ -378,13 +378,7 @@ class StorageKeeper:
     # Figures
 
     async def database_bytes(self) -> int:
-        """The database's size as its host counts it (PostgreSQL's database size; SQLite's
-        pages in use)."""
-        if self.database.dialect == "postgres":
-            [row] = await self.database.fetch("SELECT pg_database_size(current_database()) AS n")
-            return int(row["n"])
-        pages = await self._pragma("page_count") - await self._pragma("freelist_count")
-        return pages * await self._pragma("page_size")
+        return await database_bytes(self.store)
 
     async def figures(self) -> StorageFigures:
         [images] = await self.database.fetch(
@@ -409,3 +403,19 @@ class StorageKeeper:
             by_kind=by_kind,
             budget_bytes=self.retention.budget_bytes,
         )
+
+
+async def database_bytes(store: Store) -> int:
+    """The database's size as its host counts it (PostgreSQL's database size; SQLite's pages
+    in use): what STORAGE_BUDGET_MB is kept against (the setup check reads it too)."""
+    database = store.database
+    if database.dialect == "postgres":
+        [row] = await database.fetch("SELECT pg_database_size(current_database()) AS n")
+        return int(row["n"])
+
+    async def pragma(name: str) -> int:
+        [row] = await database.fetch(f"PRAGMA {name}")
+        return int(next(iter(row.values())))
+
+    pages = await pragma("page_count") - await pragma("freelist_count")
+    return pages * await pragma("page_size")

@@ -113,6 +113,8 @@ class Gateway:
         op = message.get("op")
         if op == OP_HEARTBEAT:
             await ws.send_str(json.dumps({"op": OP_HEARTBEAT_ACK}))
+        elif op == OP_IDENTIFY and self.disallowed_intents:
+            await ws.close(code=4014, message=b"Disallowed intent(s).")
         elif op == OP_IDENTIFY:
             await self._start_session(ws, message["d"])
         elif op == OP_RESUME:

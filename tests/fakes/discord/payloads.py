@@ -60,7 +60,7 @@ class Payloads:
             "guild_id": str(self.GUILD_ID),
             "name": "general" if channel_id == self.CHANNEL_ID else f"channel-{channel_id}",
             "position": 0 if channel_id == self.CHANNEL_ID else 1,
-            "permission_overwrites": [],
+            "permission_overwrites": self.channel_overwrites.get(channel_id, []),
             "nsfw": self.channel_age_restricted,
             "topic": None,
             "parent_id": None,
@@ -82,7 +82,7 @@ class Payloads:
         everyone = {
             "id": str(self.GUILD_ID),  # @everyone shares the guild's id
             "name": "@everyone",
-            "permissions": str(DEFAULT_PERMISSIONS),
+            "permissions": str(self.everyone_permissions),
             "position": 0,
             "color": 0,
             "hoist": False,
@@ -90,6 +90,12 @@ class Payloads:
             "mentionable": False,
             "flags": 0,
         }
+        roles = [
+            everyone
+            | {"id": str(role_id), "name": f"role-{role_id}", "permissions": str(permissions)}
+            | {"position": position}
+            for position, (role_id, permissions) in enumerate(self.roles.items(), start=1)
+        ]
         return {
             "id": str(self.GUILD_ID),
             "name": "Fake Guild",
@@ -100,7 +106,7 @@ class Payloads:
             # Equal to the members listed, so discord.py sees the guild as chunked.
             "member_count": 1,
             "joined_at": JOINED_AT,
-            "roles": [everyone],
+            "roles": [everyone, *roles],
             "channels": [self._text_channel(), self._text_channel(self.OTHER_CHANNEL_ID)],
             "members": [self._member(self._bot_user())],
             "threads": [],

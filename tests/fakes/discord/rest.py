@@ -84,7 +84,7 @@ class RestRoutes:
         guild = request.match_info.get("guild")
         if guild is None:
             return None
-        if int(guild) != self.GUILD_ID:
+        if int(guild) != self.GUILD_ID or self.commands_scope_missing:
             raise _ApiError(403, 50001, "Missing Access")
         return self.GUILD_ID
 

@@ -59,10 +59,12 @@ from tests.fakes.discord.actions import UserActions
 from tests.fakes.discord.cdn import Cdn
 from tests.fakes.discord.faults import DiscordFaults
 from tests.fakes.discord.gateway import Gateway, _Session
+from tests.fakes.discord.guilds import GuildRoutes
 from tests.fakes.discord.limits import INVALID_FORM_BODY
 from tests.fakes.discord.payloads import Payloads
 from tests.fakes.discord.protocol import (
     API_PREFIX,
+    DEFAULT_PERMISSIONS,
     DEFAULT_UPLOAD_LIMIT,
     JSON,
     MAX_REQUEST_BYTES,
@@ -89,7 +91,7 @@ def point_discord_py_at(base_url: str) -> None:
     discord.asset.Asset.BASE = base_url + "/cdn"
 
 
-class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes, Cdn):
+class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, GuildRoutes, InteractionRoutes, Cdn):
     """Discord's REST API, gateway and CDN for one bot, one guild and one text channel."""
 
     APP_ID = 1_180_000_000_000_000_001
@@ -129,6 +131,20 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
         self.channel_deleted = False
         self.channel_age_restricted = False  # the guild channel's "nsfw" flag
         self.channel_forbidden = False
+        # The bot's token, once a test sets it: bot-token routes then answer any other with
+        # 401, as Discord answers a wrong or reset token.
+        self.bot_token: str | None = None
+        # How the guild grants permissions: @everyone's, the bot's roles ({role id: its
+        # permissions}, besides @everyone) and each channel's permission overwrites.
+        self.everyone_permissions = DEFAULT_PERMISSIONS
+        self.roles: dict[int, int] = {}
+        self.bot_roles: list[int] = []
+        self.channel_overwrites: dict[int, list[JSON]] = {}
+        # The bot was invited without the applications.commands scope: its guild commands
+        # answer 403 50001 Missing Access.
+        self.commands_scope_missing = False
+        # The gateway closes with 4014 (disallowed intents) on IDENTIFY.
+        self.disallowed_intents = False
         # Time source for the nonce window; a test can replace it to step past five minutes.
         self.clock: Callable[[], float] = time.monotonic
         self.deduplicated_nonces = 0  # channel posts answered with an earlier message
@@ -210,6 +226,10 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
         routes.add_get(f"{api}/users/@me", self._get_current_user)
         routes.add_post(f"{api}/users/@me/channels", self._open_dm)
         routes.add_get(f"{api}/oauth2/applications/@me", self._get_application)
+        routes.add_get(f"{api}/users/@me/guilds", self._get_my_guilds)
+        routes.add_get(f"{api}/guilds/{{guild}}/channels", self._get_guild_channels)
+        routes.add_get(f"{api}/guilds/{{guild}}/roles", self._get_guild_roles)
+        routes.add_get(f"{api}/guilds/{{guild}}/members/{{user}}", self._get_guild_member)
         routes.add_get(f"{api}/gateway", self._get_gateway)
         routes.add_get(f"{api}/gateway/bot", self._get_gateway_bot)
         for path in (
@@ -240,6 +260,7 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
     ) -> web.StreamResponse:
         self.requests.append(f"{request.method} {request.path}")
         try:
+            self._check_token(request)
             return await handler(request)
         except _ApiError as error:
             self._record_error(request, error.status, error.code, error.message, error.errors)
@@ -252,6 +273,12 @@ class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, InteractionRoutes,
             return _json({"message": message, "code": 0}, status=400)
         finally:
             self._changes.notify()
+
+    def _check_token(self, request: web.Request) -> None:
+        # Interaction callbacks and webhooks carry no token of the bot's: only bot routes do.
+        given = request.headers.get("Authorization")
+        if self.bot_token is not None and given is not None and given != f"Bot {self.bot_token}":
+            raise _ApiError(401, 0, "401: Unauthorized")
 
     def _record_error(
         self,
