@@ -138,7 +138,6 @@ def test_app_json_runs_the_procfile_worker_with_heroku_postgres() -> None:
     assert app["addons"] == [{"plan": "heroku-postgresql:essential-0"}]
     assert app["buildpacks"] == [{"url": "heroku/python"}]
     assert app["env"]["MEMORY_BUDGET_MB"]["value"] == "512"  # a Basic dyno's memory
-    assert app["stack"] == "heroku-24"
     assert app["formation"]["worker"]["size"] in DYNO_SIZES
 
 
