@@ -2,12 +2,16 @@
 # .python-version; slim is enough, every locked requirement comes as a wheel.
 FROM python:3.11-slim
 
-# No .pyc files written beside root-owned code; logs reach `docker logs` as they are written.
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# The code is in /app, imported from there only (PYTHONSAFEPATH: never from the working
+# directory, which the bot can write to); no .pyc files written beside root-owned code; logs
+# reach `docker logs` as they are written; pip keeps no cache and stays quiet about root.
+ENV PYTHONPATH=/app \
+    PYTHONSAFEPATH=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONPATH=/app
+    PIP_ROOT_USER_ACTION=ignore
 
 # The locked requirements before the code, so that a change of code alone reuses this layer;
 # every package is checked against its hash in requirements.txt.

@@ -133,6 +133,8 @@ def test_the_heroku_button_asks_for_every_setting_and_prefills_no_secret() -> No
 def test_app_json_runs_the_procfile_worker_with_heroku_postgres() -> None:
     app = _app_json()
     assert set(app) <= APP_JSON_KEYS
+    # The button's page shows at most these (app.json's own validator).
+    assert 3 <= len(app["name"]) <= 30 and len(app["description"]) <= 140
     assert app["formation"] == {"worker": {"quantity": 1, "size": "basic"}}
     assert set(app["formation"]) <= set(_procfile())
     assert app["addons"] == [{"plan": "heroku-postgresql:essential-0"}]
