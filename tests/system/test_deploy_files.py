@@ -139,6 +139,8 @@ def test_app_json_runs_the_procfile_worker_with_heroku_postgres() -> None:
     assert set(app["formation"]) <= set(_procfile())
     assert app["addons"] == [{"plan": "heroku-postgresql:essential-0"}]
     assert app["buildpacks"] == [{"url": "heroku/python"}]
+    # The buildpack takes Python's version from .python-version, unless runtime.txt overrides it.
+    assert (ROOT / ".python-version").is_file() and not (ROOT / "runtime.txt").exists()
     assert app["env"]["MEMORY_BUDGET_MB"]["value"] == "512"  # a Basic dyno's memory
     assert app["formation"]["worker"]["size"] in DYNO_SIZES
 
