@@ -53,12 +53,14 @@ class _RecordingEnv(Mapping[str, str]):
 
 def _settings_variables() -> tuple[set[str], set[str], set[str]]:
     """Every variable bot/settings.py reads, the required ones, and the secrets."""
-    env = _RecordingEnv({"DISCORD_TOKEN": "token", "SEGMIND_API_KEY": "key"})
+    given = {"DISCORD_TOKEN": "token", "SEGMIND_API_KEY": "key"}
+    env = _RecordingEnv(given)
     Settings.from_env(env)
+    # Every other variable was missing and start-up went on: only these can be required.
     required = set()
-    for name in env.read:
+    for name in given:
         try:
-            Settings.from_env({key: value for key, value in env.items() if key != name})
+            Settings.from_env({key: value for key, value in given.items() if key != name})
         except SettingsError:
             required.add(name)
     # A secret is a field kept out of repr; its variable is its name in capitals.
