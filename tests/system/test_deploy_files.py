@@ -153,6 +153,8 @@ def test_env_example_lists_every_setting_and_no_secret_value() -> None:
     assert set(example) <= VARIABLES | COMPOSE_ONLY
     for name in SECRETS | COMPOSE_ONLY:
         assert example[name] == "", name
+    # Copied to .env with the two secrets filled in, it is a configuration the bot accepts.
+    Settings.from_env({**example, "DISCORD_TOKEN": "token", "SEGMIND_API_KEY": "key"})
 
 
 def test_the_readme_configuration_table_lists_every_setting() -> None:
@@ -272,6 +274,8 @@ def test_the_render_blueprint_runs_a_worker_with_its_postgres() -> None:
     for entry in env.values():
         assert len({"value", "sync", "fromDatabase"} & set(entry)) == 1, entry["key"]
         assert isinstance(entry.get("value", ""), str), entry["key"]
+    given = {name: entry["value"] for name, entry in env.items() if "value" in entry}
+    Settings.from_env({"DISCORD_TOKEN": "token", "SEGMIND_API_KEY": "key", **given})
     assert database["postgresMajorVersion"] == "16"
 
 
