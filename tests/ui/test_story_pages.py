@@ -18,10 +18,13 @@ from bot.ui.story_export import (
     CAPTIONS_FILE,
     MAX_FILES,
     Export,
+    ExportFile,
     Format,
     TooLarge,
     export,
+    export_cost,
     export_within,
+    messages_within,
 )
 from bot.ui.story_pages import PAPER, Layout, Panel, compose_sheet, page_count
 
@@ -179,17 +182,11 @@ def test_a_tiny_upload_limit_makes_pages_smaller_jpegs_rather_than_fail() -> Non
         export("Static", panels, Layout.GRID_2X2, Format.PNG, limit=2000)
 
 
-def test_forty_pages_go_out_ten_a_message() -> None:
-    result = export("Forty", story(40), Layout.ONE_PER_PAGE, Format.PNG, limit=LIMIT)
-    assert len(result.files) == 40
-    messages = result.messages()
-    assert [len(files) for files in messages] == [10, 10, 10, 10]
-    assert [f.filename for files in messages for f in files][:2] == [
-        "story-page-01.png",
-        "story-page-02.png",
-    ]
-    assert all(len(f.data) <= LIMIT for f in result.files)
-    assert max(len(files) for files in result.messages()) <= MAX_FILES
+def test_files_go_out_ten_a_message_in_order() -> None:
+    files = tuple(ExportFile(f"page-{n}.png", b"") for n in range(23))
+    messages = Export(files, 23).messages()
+    assert [len(message) for message in messages] == [10, 10, 3]
+    assert [file for message in messages for file in message] == list(files)
 
 
 def _pdf_pages(data: bytes) -> list[tuple[float, float]]:
@@ -274,6 +271,30 @@ async def test_an_export_waits_for_room_in_the_memory_budget_and_gives_it_back()
         await export_within(
             MemoryBudget(MB), "Mira", story(2), Layout.GRID_2X2, Format.PDF, limit=LIMIT
         )
+
+
+async def test_forty_pages_are_drawn_a_message_at_a_time_within_a_budget_too_small_for_all() -> (
+    None
+):
+    panels = story(40)
+    layout = Layout.ONE_PER_PAGE
+    message_cost = export_cost(panels, layout, Format.PNG, LIMIT, MAX_FILES)
+    assert export_cost(panels, layout, Format.PNG, LIMIT) > 2 * message_cost
+    budget = MemoryBudget(message_cost)
+    with pytest.raises(OverBudget):
+        await export_within(budget, "Forty", panels, layout, Format.PNG, limit=LIMIT)
+    sent = [
+        message
+        async for message in messages_within(
+            budget, "Forty", panels, layout, Format.PNG, limit=LIMIT
+        )
+    ]
+    assert [len(message.files) for message in sent] == [10, 10, 10, 10]
+    names = [file.filename for message in sent for file in message.files]
+    assert names == [f"story-page-{n:02d}.png" for n in range(1, 41)]
+    assert budget.held == 0
+    page = decoded(sent[3].files[9].data)
+    assert panels_on(page, colours(40)) == [39], "the last page holds the last panel"
 
 
 def test_a_sheet_is_one_image_of_labelled_panels_with_a_missing_one_shown_missing() -> None:
