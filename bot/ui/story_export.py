@@ -22,10 +22,12 @@ from bot.ui.story_pages import (
     Page,
     Panel,
     compose_page,
+    compose_sheet,
     drawing_cost,
     geometry,
     page_count,
     pages,
+    sheet_cost,
 )
 
 MAX_FILES = 10  # attachments in one Discord message
@@ -346,3 +348,27 @@ async def messages_within(
                 png_pages, title, panels, layout, limit=limit, stem=stem, first=first, count=count
             )
         yield Export(part.files, total, part.cut, part.smaller)
+
+
+def sheet(
+    title: str, panels: Sequence[Panel], *, limit: int, stem: str = "sheet"
+) -> tuple[ExportFile, tuple[int, ...]]:
+    """A character's sheet as one file within `limit` bytes, and what had to be shortened on it
+    (its panels' labels, from 1; TITLE, the title)."""
+    drawn = compose_sheet(title, panels)
+    data, extension = fit_page(drawn.image, limit)
+    drawn.image.close()
+    return ExportFile(f"{file_stem(stem)}.{extension}", data), drawn.cut
+
+
+async def sheet_within(
+    budget: MemoryBudget,
+    title: str,
+    panels: Sequence[Panel],
+    *,
+    limit: int,
+    stem: str = "sheet",
+) -> tuple[ExportFile, tuple[int, ...]]:
+    """`sheet`, off the event loop, within the memory budget."""
+    async with budget.reserve(sheet_cost(panels) + limit):
+        return await asyncio.to_thread(sheet, title, panels, limit=limit, stem=stem)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import io
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from PIL import Image, ImageDraw
 from bot.domain.images import DECODED_BYTES_PER_PIXEL, NotAnImage, generated_cost
 from bot.ui.picture_text import Box, draw_in_box, draw_line
 
+log = logging.getLogger(__name__)
 PAPER = (250, 249, 246)
 INK = (28, 28, 30)
 MUTED = (120, 120, 126)
@@ -27,6 +29,8 @@ TITLE_BAND = 96  # the first page's title
 FOOTER = 44  # the page number
 LABEL_BAND = 56  # a sheet's label under each panel
 SMALLEST_TEXT = 11  # px: smaller is not read, so a longer text is cut (and the caller told)
+# In a list of what had to be shortened, the title; panels are numbered from 1.
+TITLE = 0
 
 
 class Layout(enum.Enum):
@@ -71,7 +75,7 @@ class Panel:
 class Page:
     image: Image.Image
     number: int  # from 1
-    cut: tuple[int, ...]  # panels (numbered from 1) whose caption had to be shortened
+    cut: tuple[int, ...]  # panels (from 1) whose caption had to be shortened; TITLE, the title
 
 
 @dataclass(frozen=True)
@@ -149,15 +153,21 @@ def _flattened(image: Image.Image) -> Image.Image:
 
 
 def draw_panel(canvas: Image.Image, source: Source | None, box: Box) -> None:
-    """The panel's art centred in its box with a thin frame, or a grey box if it is missing."""
+    """The panel's art centred in its box with a thin frame, or a grey box if it is missing
+    (or cannot be read: one damaged image does not lose the whole export)."""
     draw = ImageDraw.Draw(canvas)
     left, top, right, bottom = box
-    if source is None:
+    picture = None
+    if source is not None:
+        try:
+            picture = decoded(source, right - left, bottom - top)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            log.warning("a story's panel could not be read, drawn as missing: %s", error)
+    if picture is None:
         draw.rectangle([(left, top), (right - 1, bottom - 1)], fill=MISSING, outline=FRAME)
         middle = ((left + right) / 2, (top + bottom) / 2)
         draw_line(draw, middle, "?", size=(right - left) // 3, fill=MUTED, anchor="mm")
         return
-    picture = decoded(source, right - left, bottom - top)
     x = left + (right - left - picture.width) // 2
     y = top + (bottom - top - picture.height) // 2
     draw.rectangle([(x - 1, y - 1), (x + picture.width, y + picture.height)], outline=FRAME)
@@ -174,11 +184,13 @@ def compose_page(title: str, panels: Sequence[Panel], layout: Layout, index: int
     count = page_count(layout, len(panels))
     canvas = Image.new("RGB", (shape.width, shape.height(first)), PAPER)
     draw = ImageDraw.Draw(canvas)
-    if first and title.strip():
-        band = (MARGIN, MARGIN // 2, shape.width - MARGIN, MARGIN + TITLE_BAND - 16)
-        draw_in_box(draw, title, band, fill=INK, largest=44, smallest=16)
+    band = (MARGIN, MARGIN // 2, shape.width - MARGIN, MARGIN + TITLE_BAND - 16)
     largest, smallest = caption_sizes(shape.grid)
     cut = []
+    if first and title.strip():
+        fitted = draw_in_box(draw, title, band, fill=INK, largest=44, smallest=16)
+        if not fitted.complete:
+            cut.append(TITLE)
     for slot, panel in enumerate(panels[index * per_page : (index + 1) * per_page]):
         draw_panel(canvas, panel.image, shape.art_box(slot, first))
         if shape.caption and panel.caption.strip():
@@ -226,7 +238,7 @@ def drawing_cost(layout: Layout, panels: Sequence[Panel]) -> int:
 @dataclass(frozen=True)
 class Sheet:
     image: Image.Image
-    cut: tuple[int, ...]  # panels (from 1) whose label had to be shortened
+    cut: tuple[int, ...]  # panels (from 1) whose label had to be shortened; TITLE, the title
 
 
 SHEET_ART = 400
@@ -237,19 +249,33 @@ def sheet_columns(count: int) -> int:
     return count if count <= 4 else math.ceil(count / 2) if count <= 8 else 4
 
 
+def sheet_size(count: int) -> tuple[int, int]:
+    columns = sheet_columns(max(1, count))
+    rows = max(1, math.ceil(count / columns))
+    width = 2 * MARGIN + columns * SHEET_ART + (columns - 1) * GUTTER
+    height = MARGIN + TITLE_BAND + rows * (SHEET_ART + LABEL_BAND) + (rows - 1) * GUTTER + MARGIN
+    return width, height
+
+
+def sheet_cost(panels: Sequence[Panel]) -> int:
+    """Bytes drawing a sheet holds at most: the sheet, a fitted copy, the largest decode."""
+    width, height = sheet_size(len(panels))
+    largest = max((decoding_cost(panel.image) for panel in panels), default=0)
+    art = SHEET_ART**2 * DECODED_BYTES_PER_PIXEL
+    return 2 * width * height * DECODED_BYTES_PER_PIXEL + art + largest
+
+
 def compose_sheet(title: str, panels: Sequence[Panel]) -> Sheet:
     """The panels side by side (in rows of up to four), each labelled underneath with its
     caption ("front", "side"…), the title above; a missing panel is a grey box."""
     columns = sheet_columns(max(1, len(panels)))
-    rows = max(1, math.ceil(len(panels) / columns))
     cell = SHEET_ART + LABEL_BAND
-    width = 2 * MARGIN + columns * SHEET_ART + (columns - 1) * GUTTER
-    height = MARGIN + TITLE_BAND + rows * cell + (rows - 1) * GUTTER + MARGIN
+    width, height = sheet_size(len(panels))
     canvas = Image.new("RGB", (width, height), PAPER)
     draw = ImageDraw.Draw(canvas)
     band = (MARGIN, MARGIN // 2, width - MARGIN, MARGIN + TITLE_BAND - 16)
-    draw_in_box(draw, title, band, fill=INK, largest=40, smallest=16)
-    cut = []
+    fitted = draw_in_box(draw, title, band, fill=INK, largest=40, smallest=16)
+    cut = [] if fitted.complete else [TITLE]
     for number, panel in enumerate(panels, start=1):
         row, column = divmod(number - 1, columns)
         left = MARGIN + column * (SHEET_ART + GUTTER)

@@ -25,8 +25,9 @@ from bot.ui.story_export import (
     export_cost,
     export_within,
     messages_within,
+    sheet_within,
 )
-from bot.ui.story_pages import PAPER, Layout, Panel, compose_sheet, page_count
+from bot.ui.story_pages import MISSING, PAPER, TITLE, Layout, Panel, compose_sheet, page_count
 
 MB = 2**20
 LIMIT = 10 * MB  # Discord's attachment_size_limit for most servers
@@ -316,3 +317,28 @@ def test_a_sheet_is_one_image_of_labelled_panels_with_a_missing_one_shown_missin
     missing = image.crop((left + gap, top, right + gap, bottom))
     assert PAPER not in {colour for _, colour in missing.getcolors(1 << 16)}
     assert ink(image, (left + gap, bottom + 2, right + gap, bottom + 50)) > 20
+
+
+async def test_a_sheet_is_sent_as_one_file_within_the_limit_and_the_budget() -> None:
+    panels = [Panel(solid(colour), "front") for colour in colours(6)]
+    budget = MemoryBudget(300 * MB)
+    file, cut = await sheet_within(budget, "Mira — actions", panels, limit=LIMIT, stem="Mira")
+    assert file.filename == "mira.png" and cut == ()
+    assert panels_on(decoded(file.data), colours(6)) == list(range(6))
+    assert budget.held == 0
+
+
+def test_a_damaged_panel_is_shown_missing_and_the_rest_of_the_story_still_goes_out() -> None:
+    panels = story(4)
+    panels[1] = Panel(panels[1].image[:200], "Cut off")  # a PNG whose pixels are gone
+    result = export("Mira", panels, Layout.GRID_2X2, Format.PNG, limit=LIMIT)
+    page = decoded(result.files[0].data)
+    assert panels_on(page, colours(4)) == [0, 2, 3]
+    assert region(page, MISSING) is not None, "a grey box where it should be"
+
+
+def test_a_title_too_long_for_its_band_is_cut_only_with_the_caller_told() -> None:
+    result = export("Mira " * 200, story(2), Layout.GRID_2X2, Format.PNG, limit=LIMIT)
+    assert result.cut == (TITLE,)
+    sheet = compose_sheet("Mira " * 200, [Panel(None, "front")])
+    assert sheet.cut == (TITLE,)
