@@ -45,9 +45,10 @@ class Fitted:
 
 def paragraphs(text: str) -> list[str]:
     """The text's lines, each with its spaces made single and its invisible characters
-    (controls, direction marks, zero-width joiners) dropped: nothing in them can be drawn."""
+    (controls, direction marks, zero-width joiners) dropped: nothing in them can be drawn.
+    Accents are composed with their letters (NFC), as the fonts draw them."""
     found = []
-    for line in text.splitlines():
+    for line in unicodedata.normalize("NFC", text).splitlines():
         visible = "".join(c for c in line if unicodedata.category(c)[0] != "C")
         words = " ".join(visible.split())
         if words:

@@ -96,6 +96,7 @@ def test_a_word_longer_than_the_line_is_broken_rather_than_drawn_past_the_edge()
 
 def test_what_cannot_be_drawn_is_left_out_and_lines_are_kept() -> None:
     assert paragraphs("one\u2029two\n\n  three\u200b  four\x07 ") == ["one", "two", "three four"]
+    assert paragraphs("Zoe\u0308") == ["Zoë"], "an accent typed apart is drawn on its letter"
     fitted = fit("first line\nsecond line", 400, 200, largest=20, smallest=10)
     assert fitted.lines == ("first line", "second line")
     assert fit("   ", 100, 100, largest=20, smallest=10).lines == ()
