@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import platform
 import random
 import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, PdfParser
@@ -342,3 +347,59 @@ def test_a_title_too_long_for_its_band_is_cut_only_with_the_caller_told() -> Non
     assert result.cut == (TITLE,)
     sheet = compose_sheet("Mira " * 200, [Panel(None, "front")])
     assert sheet.cut == (TITLE,)
+
+
+# Exports a 40-panel story in a fresh interpreter: its peak resident memory, from just before.
+_MEASURE = """
+import io, json, sys
+from pathlib import Path
+from PIL import Image, ImageDraw
+from bot.memory import return_large_buffers_to_the_system
+from bot.ui.story_export import Format, export, export_cost
+from bot.ui.story_pages import Layout, Panel
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+def panel(n):
+    image = Image.new("RGB", (1024, 1024), (n * 6, 120, 255 - n * 6))
+    ImageDraw.Draw(image).ellipse((256, 256, 768, 768), fill=(255, n * 6, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+return_large_buffers_to_the_system()  # as the bot does at start-up
+layout, kind = Layout(sys.argv[1]), Format(sys.argv[2])
+panels = [Panel(panel(n), f"Panel {n}: Mira walks on. ミラは歩く。") for n in range(40)]
+cost = export_cost(panels, layout, kind, 10 * 2**20)
+Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+before = status("VmRSS")
+export("Mira", panels, layout, kind, limit=10 * 2**20)
+print(json.dumps({"cost": cost, "peak": status("VmHWM") - before}))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc")
+@pytest.mark.parametrize(
+    ("layout", "kind"), [(Layout.GRID_2X2, Format.PNG), (Layout.ONE_PER_PAGE, Format.PDF)]
+)
+def test_a_forty_panel_export_takes_no_more_memory_than_it_reserves(
+    layout: Layout, kind: Format
+) -> None:
+    # Forty panels decoded at once would take 160 MB: a page at a time takes a few pages' worth.
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(  # noqa: S603 - this interpreter, this file's own script
+        [sys.executable, "-c", _MEASURE, layout.value, kind.value],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
+        check=True,
+        timeout=120,
+    )
+    found = json.loads(child.stdout)
+    peak, cost = found["peak"] / 2**20, found["cost"] / 2**20
+    assert peak <= cost, f"peak {peak:.0f} MB over the {cost:.0f} MB reserved"
+    assert cost < 100, f"{cost:.0f} MB reserved"
