@@ -61,7 +61,8 @@ class ExportFile:
 class Export:
     files: tuple[ExportFile, ...]
     pages: int  # pages drawn (PNG, PDF); panels (ZIP)
-    cut: tuple[int, ...] = ()  # panels, from 1, whose caption had to be shortened on the page
+    # Panels (from 1) whose caption had to be shortened on the page; TITLE (0), the title.
+    cut: tuple[int, ...] = ()
     smaller: tuple[str, ...] = ()  # files made smaller or JPEG to fit the upload limit
 
     def messages(self, per_message: int = MAX_FILES) -> list[tuple[ExportFile, ...]]:
@@ -72,10 +73,11 @@ class Export:
         ]
 
 
-def file_stem(name: str) -> str:
-    """A name safe in any file system and URL (Discord rewrites others): "story" if none is."""
+def file_stem(name: str, default: str = "story") -> str:
+    """A name safe in any file system and URL (Discord rewrites others): `default` if nothing
+    of `name` is."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40].strip("-")
-    return stem.lower() or "story"
+    return stem.lower() or default
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -358,7 +360,7 @@ def sheet(
     drawn = compose_sheet(title, panels)
     data, extension = fit_page(drawn.image, limit)
     drawn.image.close()
-    return ExportFile(f"{file_stem(stem)}.{extension}", data), drawn.cut
+    return ExportFile(f"{file_stem(stem, 'sheet')}.{extension}", data), drawn.cut
 
 
 async def sheet_within(
