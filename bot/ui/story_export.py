@@ -27,6 +27,7 @@ from bot.ui.story_pages import (
     geometry,
     page_count,
     pages,
+    panels_on_page,
     sheet_cost,
 )
 
@@ -55,6 +56,8 @@ class TooLarge(Exception):
 class ExportFile:
     filename: str
     data: bytes = field(repr=False)
+    # The panels (from 1) it shows, for its description: a page's, a ZIP's; all, in a PDF.
+    panels: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def png_pages(
         data, extension = fit_page(page.image, limit)
         page.image.close()
         name = f"{file_stem(stem)}-page-{page.number:0{width}d}.{extension}"
-        files.append(ExportFile(name, data))
+        files.append(ExportFile(name, data, tuple(panels_on_page(layout, len(panels), index))))
         cut += page.cut
         if extension != "png":
             smaller.append(name)
@@ -151,7 +154,9 @@ def pdf(
         data, cut = _pdf(title, panels, layout, scale, quality)
         if len(data) <= limit:
             count = page_count(layout, len(panels))
-            return Export((ExportFile(name, data),), count, cut, (name,) if step else ())
+            everything = tuple(range(1, len(panels) + 1))
+            file = ExportFile(name, data, everything)
+            return Export((file,), count, cut, (name,) if step else ())
     raise TooLarge(f"the PDF cannot be made smaller than {limit} bytes")
 
 
@@ -242,7 +247,7 @@ def zip_files(panels: Sequence[Panel], *, limit: int, stem: str = "story") -> Ex
     they need (each with the whole captions.txt, so any one explains its numbers)."""
     captions = captions_text(panels).encode()
     width = max(2, len(str(len(panels))))
-    parts: list[list[tuple[str, bytes]]] = [[]]
+    parts: list[list[tuple[int, str, bytes]]] = [[]]
     size = ZIP_END + ZIP_ENTRY_OVERHEAD + 2 * len(CAPTIONS_FILE) + len(captions)
     base = size
     for number, panel in enumerate(panels, start=1):
@@ -255,21 +260,22 @@ def zip_files(panels: Sequence[Panel], *, limit: int, stem: str = "story") -> Ex
         if parts[-1] and size + needed > limit:
             parts.append([])
             size = base
-        parts[-1].append(entry)
+        parts[-1].append((number, *entry))
         size += needed
     stem = file_stem(stem)
     files = []
     for index, part in enumerate(parts, start=1):
         name = f"{stem}.zip" if len(parts) == 1 else f"{stem}-{index}-of-{len(parts)}.zip"
-        files.append(ExportFile(name, _zipped(part, captions)))
+        held = tuple(number for number, _, _ in part)
+        files.append(ExportFile(name, _zipped(part, captions), held))
     return Export(tuple(files), len(panels))
 
 
-def _zipped(entries: list[tuple[str, bytes]], captions: bytes) -> bytes:
+def _zipped(entries: list[tuple[int, str, bytes]], captions: bytes) -> bytes:
     buffer = io.BytesIO()
     # Images are compressed already: stored as they are; the captions are deflated.
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in entries:
+        for _, name, data in entries:
             archive.writestr(name, data)
         archive.writestr(CAPTIONS_FILE, captions, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

@@ -116,6 +116,12 @@ def page_count(layout: Layout, panels: int) -> int:
     return max(1, math.ceil(panels / GRIDS[layout].per_page))
 
 
+def panels_on_page(layout: Layout, panels: int, index: int) -> range:
+    """The panels (numbered from 1) on page `index` (from 0)."""
+    per_page = GRIDS[layout].per_page
+    return range(index * per_page + 1, min(panels, (index + 1) * per_page) + 1)
+
+
 def caption_sizes(grid: Grid) -> tuple[int, int]:
     """The largest and smallest size of a caption's letters, in px, for panels this wide."""
     return min(40, max(16, grid.art // 18)), SMALLEST_TEXT
@@ -180,7 +186,6 @@ def compose_page(title: str, panels: Sequence[Panel], layout: Layout, index: int
     first page the title."""
     shape = geometry(layout, panels)
     first = index == 0
-    per_page = shape.grid.per_page
     count = page_count(layout, len(panels))
     canvas = Image.new("RGB", (shape.width, shape.height(first)), PAPER)
     draw = ImageDraw.Draw(canvas)
@@ -191,7 +196,8 @@ def compose_page(title: str, panels: Sequence[Panel], layout: Layout, index: int
         fitted = draw_in_box(draw, title, band, fill=INK, largest=44, smallest=16)
         if not fitted.complete:
             cut.append(TITLE)
-    for slot, panel in enumerate(panels[index * per_page : (index + 1) * per_page]):
+    for slot, number in enumerate(panels_on_page(layout, len(panels), index)):
+        panel = panels[number - 1]
         draw_panel(canvas, panel.image, shape.art_box(slot, first))
         if shape.caption and panel.caption.strip():
             box = shape.caption_box(slot, first)
@@ -199,7 +205,7 @@ def compose_page(title: str, panels: Sequence[Panel], layout: Layout, index: int
                 draw, panel.caption, box, fill=INK, largest=largest, smallest=smallest, valign="top"
             )
             if not fitted.complete:
-                cut.append(index * per_page + slot + 1)
+                cut.append(number)
     footer = (shape.width / 2, canvas.height - MARGIN // 2 - FOOTER / 2)
     draw_line(draw, footer, f"{index + 1} / {count}", size=18, fill=MUTED, anchor="mm")
     return Page(canvas, index + 1, tuple(cut))

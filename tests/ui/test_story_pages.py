@@ -128,6 +128,8 @@ def test_png_pages_hold_the_panels_in_order_with_their_captions_under_them(
         # The page's number at its foot.
         assert ink(page, (0, page.height - 70, page.width, page.height)) > 20
     assert seen == list(range(9)), "every panel once, in the story's order"
+    # Each file says which panels it shows, for its description.
+    assert [n for file in result.files for n in file.panels] == list(range(1, 10))
     first = decoded(result.files[0].data)
     top_of_art = min(region(first, palette[i])[1] for i in panels_on(first, palette))
     assert ink(first, (0, 0, first.width, top_of_art)) > 200, "the title above the first panels"
@@ -209,6 +211,7 @@ def test_pdf_is_one_file_with_a_page_per_page(layout: Layout, expected: int) -> 
     result = export("Mira — 物語", story(10), layout, Format.PDF, limit=LIMIT)
     (file,) = result.files
     assert file.filename == "story.pdf" and file.data.startswith(b"%PDF")
+    assert file.panels == tuple(range(1, 11))
     assert result.pages == expected
     assert len(_pdf_pages(file.data)) == expected
     # Counted as the simplest reader would: one page object a page, no stale copies.
@@ -266,6 +269,7 @@ def test_a_zip_over_the_limit_is_split_into_parts_that_each_fit() -> None:
             held += [name for name in archive.namelist() if name != CAPTIONS_FILE]
             assert len(archive.read(CAPTIONS_FILE).decode().splitlines()) == 6
     assert held == [f"panel-0{n}.png" for n in range(1, 7)]
+    assert [file.panels for file in result.files] == [(1, 2, 3), (4, 5, 6)]
 
 
 async def test_an_export_waits_for_room_in_the_memory_budget_and_gives_it_back() -> None:
