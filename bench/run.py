@@ -380,8 +380,43 @@ async def chart_drawing(workdir: Workdir, quick: bool) -> list[Row]:
     return rows
 
 
+async def story_export(workdir: Workdir, quick: bool) -> list[Row]:
+    """/story export of a 40-panel story, in a child process (bench/story_export.py)."""
+    count = 2 if quick else 15
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.story_export", str(count), stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await child.communicate()
+    if child.returncode:
+        raise RuntimeError(f"bench.story_export exited with {child.returncode}")
+    found = json.loads(output)
+    budget = Settings.memory_budget_mb
+    rows = []
+    for name, measure in (
+        ("png", "PNG pages, grid 2x2"),
+        ("pdf", "PDF, grid 2x2"),
+        ("pdf_one_per_page", "PDF, one per page"),
+    ):
+        export = found[name]
+        rows.append(
+            Row(
+                f"/story export of 40 panels, {measure}",
+                p50_p99(export["seconds"]),
+                f"< MEMORY_BUDGET_MB = {budget:.0f} MB",
+                f"{count} exports one after another of 40 captioned 1024×1024 PNG panels "
+                f"({found['panels_mb']:.0f} MB in all): {export['pages']} pages in "
+                f"{export['files']} file(s), the largest {export['largest_bytes'] / 2**20:.1f} MB; "
+                f"{export['reserved_mb']:.0f} MB reserved from the memory budget; peak RSS "
+                f"{found['peak_rss_mb']:.0f} MB for the process (all three exports), "
+                f"{found['rss_before_mb']:.0f} MB with the panels loaded before exporting",
+            )
+        )
+    return rows
+
+
 RUNS = (
     Run("charts", chart_drawing, 120),
+    Run("story export", story_export, 600),
     Run("acknowledge", acknowledgements, 300),
     Run("overhead per job (1024×1024)", overhead, 300),
     Run("queue efficiency, one process", one_process_queue, 600),

@@ -9,18 +9,17 @@ message's text and the image's description (alt text), for screen readers and se
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import discord
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from bot.domain.daily_series import DayTotal, ServerSeries
 from bot.ui.i18n import tr
+from bot.ui.picture_text import draw_line, line_width
 
 WIDTH, HEIGHT = 800, 400
 BACKGROUND = (43, 45, 49)
@@ -45,9 +44,8 @@ PLOT_LEFT, PLOT_RIGHT = 70, WIDTH - 20
 MIN_BAR = 2
 ALT_TEXT_LIMIT = 1024  # Discord's limit on an attachment's description
 NAME_LIMIT = 24  # characters of a server's name in the legend
-FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
-# Languages whose letters the bundled font draws (Latin scripts; no Japanese): `drawn_locale`.
-DRAWN_LANGUAGES = ("en", "es", "pt", "fr", "de")
+# Languages whose letters the bundled fonts draw (bot/ui/typefaces.py): `drawn_locale`.
+DRAWN_LANGUAGES = ("en", "es", "pt", "fr", "de", "ja")
 
 
 @dataclass(frozen=True)
@@ -71,13 +69,6 @@ def bar_span(index: int, count: int) -> tuple[int, int]:
     left = PLOT_LEFT + index * width
     gap = max(1.0, width * 0.2)
     return round(left + gap / 2), round(left + width - gap / 2) - 1
-
-
-@functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    # DejaVu Sans ships with the bot (Pillow's own font has no accented letters): every Latin,
-    # Greek and Cyrillic letter, so French, German, Spanish and Portuguese labels draw as words.
-    return ImageFont.truetype(str(FONT), size=size)
 
 
 def _nice_step(highest: float, whole: bool) -> float:
@@ -104,11 +95,10 @@ def _panel(
     step = _nice_step(max(totals), whole)
     ticks = max(1, math.ceil(max(totals) / step - 1e-9))
     scale = (panel.bottom - panel.top) / (ticks * step)
-    font = _font(12)
     for tick in range(ticks + 1):
         y = round(panel.bottom - tick * step * scale)
         draw.line([(PLOT_LEFT, y), (PLOT_RIGHT, y)], fill=GRID if tick else MUTED)
-        draw.text((PLOT_LEFT - 8, y), label(tick * step), fill=MUTED, font=font, anchor="rm")
+        draw_line(draw, (PLOT_LEFT - 8, y), label(tick * step), size=12, fill=MUTED, anchor="rm")
     for index in range(count):
         left, right = bar_span(index, count)
         base = panel.bottom - 1
@@ -123,11 +113,10 @@ def _panel(
 
 def _dates(draw: ImageDraw.ImageDraw, days: Sequence[DayTotal], y: int) -> None:
     """Every fifth day's date under its bar, ending with today's."""
-    font = _font(12)
     for index in range(len(days) - 1, -1, -5):
         left, right = bar_span(index, len(days))
-        date = days[index].date
-        draw.text(((left + right) / 2, y), f"{date:%m-%d}", fill=MUTED, font=font, anchor="mt")
+        date = f"{days[index].date:%m-%d}"
+        draw_line(draw, ((left + right) / 2, y), date, size=12, fill=MUTED, anchor="ma")
 
 
 def _legend(
@@ -139,14 +128,13 @@ def _legend(
 ) -> None:
     """Coloured squares and names: one row ending at the right edge, or (`wrap`) rows from
     the plot's left edge, as many as the names need."""
-    font = _font(13)
-    widths = [14 + 6 + draw.textlength(name, font=font) + 18 for name, _ in entries]
+    widths = [14 + 6 + line_width(name, 13) + 18 for name, _ in entries]
     x = PLOT_LEFT if wrap else max(PLOT_LEFT, WIDTH - 20 - sum(widths) + 18)
     for (name, colour), width in zip(entries, widths, strict=True):
         if wrap and x > PLOT_LEFT and x + width - 18 > WIDTH - 20:
             x, y = PLOT_LEFT, y + LEGEND_ROW
         draw.rectangle([(x, y - 7), (x + 13, y + 6)], fill=colour)
-        draw.text((x + 20, y), name, fill=TEXT, font=font, anchor="lm")
+        draw_line(draw, (x + 20, y), name, size=13, fill=TEXT, anchor="lm")
         x += width
 
 
@@ -158,7 +146,7 @@ def _png(image: Image.Image) -> bytes:
 
 
 def drawn_locale(locale: discord.Locale | str | None) -> discord.Locale | str | None:
-    """The language a chart's own labels are drawn in: the reader's where the bundled font can
+    """The language a chart's own labels are drawn in: the reader's where the bundled fonts can
     draw its letters, else English. The message and the image's
     alt text carry the same figures in the reader's language either way."""
     language = str(locale or "en-US").split("-")[0]
@@ -171,7 +159,7 @@ def draw_usage(days: Sequence[DayTotal], locale: discord.Locale | str | None) ->
     draw = ImageDraw.Draw(image)
     locale = drawn_locale(locale)
     title = tr(locale, "Your last {days} days in this server (UTC days)", days=len(days))
-    draw.text((20, 18), title, fill=TEXT, font=_font(16), anchor="lm")
+    draw_line(draw, (20, 18), title, size=16, fill=TEXT, anchor="lm")
     _legend(
         draw,
         [
@@ -211,7 +199,7 @@ def draw_servers(
     draw = ImageDraw.Draw(image)
     locale = drawn_locale(locale)
     title = tr(locale, "Spend per day by server, last {days} days (UTC days)", days=len(days))
-    draw.text((20, 18), title, fill=TEXT, font=_font(16), anchor="lm")
+    draw_line(draw, (20, 18), title, size=16, fill=TEXT, anchor="lm")
     colours = server_colours(servers)
     stacks = [list(s.dollars) for s in servers] or [[0.0] * len(days)]
     _panel(draw, SERVERS_SPEND, stacks, colours or [OTHERS], lambda v: f"${v:.2f}", whole=False)
