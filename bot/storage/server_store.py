@@ -46,6 +46,11 @@ class ServerSettingsStore:
         self._cache[guild_id] = settings
         return settings
 
+    def cached(self, guild_id: int) -> ServerSettings | None:
+        """A server's settings as last read or saved by this process, without asking the
+        database (None if never): a hint for what must not wait, such as a deferral."""
+        return self._cache.get(guild_id)
+
     async def save(self, settings: ServerSettings) -> None:
         await self.database.execute(
             "INSERT INTO server_settings (guild_id, enabled, channels, daily_cap, user_cap,"

@@ -1,6 +1,7 @@
 """Taking a request in: every way to ask for a pose (/pose, "Pose this character", the result
-buttons) goes through `Intake.start_job`: the checks that cost nothing, an immediate deferral,
-the server's rules and quotas, the images, then the store and the queue.
+buttons) goes through `Intake.start_request` (or `start_job`): the checks that cost nothing, an
+immediate deferral, then what reads the database (the request itself, the server's rules and
+quotas), the images, the store and the queue.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from bot.ui import views
 from bot.ui.files import download_image
 from bot.ui.i18n import locale_of, mark, public_locale, tr
 from bot.ui.message_limits import CHANNELS, show_list
-from bot.ui.replies import ALREADY_ACKNOWLEDGED, send_private, timestamp, user_text
+from bot.ui.replies import (
+    ALREADY_ACKNOWLEDGED,
+    NO_MENTIONS,
+    send_private,
+    timestamp,
+    user_text,
+)
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -41,6 +48,21 @@ THE_CHARACTER_IMAGE = mark("The character image")
 THE_POSE_IMAGE = mark("The pose image")
 
 ImageSource = Callable[[], Awaitable[list[StoredImage]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a way of asking wants made: the options, its images, the saved character posed."""
+
+    options: PoseOptions
+    images: ImageSource
+    character_id: int | None = None
+
+
+# Builds the request once the interaction is deferred: whatever it reads from the database
+# (the user's defaults, a saved character) comes after Discord's 3 s are safe. It raises
+# InvalidRequest, written for the user, when the request cannot be made.
+RequestSource = Callable[[], Awaitable[Request]]
 
 
 class Intake:
@@ -61,18 +83,32 @@ class Intake:
     ) -> None:
         """Queue a request for whoever caused `interaction`, if they may make one now.
         `character_id` names the saved character it poses, if any."""
+        request = Request(options, images, character_id)
+
+        async def given() -> Request:
+            return request
+
+        await self.start_request(interaction, given, parent_job_id=parent_job_id)
+
+    async def start_request(
+        self,
+        interaction: discord.Interaction,
+        make_request: RequestSource,
+        *,
+        parent_job_id: int | None = None,
+    ) -> None:
+        """Queue the request `make_request` builds after the deferral, if the user may make
+        one now."""
         if self._bot.draining:
             return  # this process is about to exit: the next one answers it
         with self._bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id, character_id)
+            await self._take_in(interaction, make_request, parent_job_id)
 
     async def _take_in(
         self,
         interaction: discord.Interaction,
-        options: PoseOptions,
-        images: ImageSource,
+        make_request: RequestSource,
         parent_job_id: int | None,
-        character_id: int | None,
     ) -> None:
         refusal = self.refusal(interaction.user.id, locale_of(interaction))
         if refusal is not None:
@@ -81,18 +117,22 @@ class Intake:
         user_id = interaction.user.id
         # Taken with no await since the check: a double click cannot queue two jobs.
         self._bot.cooldowns.start(user_id)
+        card: discord.WebhookMessage | None = None
         try:
-            # Read once per server, then from memory: the deferral stays immediate.
+            # Nothing reads the database before the deferral: Discord wants it within 3 s,
+            # and a database in a failover (or a burst of requests) may take longer.
+            deferred_private = self._private_as_last_read(interaction.guild_id)
+            if not await self._defer(interaction, ephemeral=deferred_private):
+                return  # another process of the bot answered it, and takes care of it
             server = (
                 await self._bot.servers.get(interaction.guild_id)
                 if interaction.guild_id
                 else ServerSettings(0)
             )
-            if not await self._defer(interaction, ephemeral=server.private_results):
-                return  # another process of the bot answered it, and takes care of it
+            request = await make_request()
             # These read the store, so they come after the deferral (still before any cost).
             await self._check_queue(user_id)
-            options = await self._apply_server_rules(interaction, server, options)
+            options = await self._apply_server_rules(interaction, server, request.options)
             # Past the deferral, requests take turns: during a burst every user gets the
             # deferral first, and only a few large images are in memory at once.
             async with self._turns:
@@ -100,17 +140,44 @@ class Intake:
                     locale_of(interaction) if server.private_results else public_locale(interaction)
                 )
                 checking = tr(card_locale, "🔍 Checking your image…")
-                card = await interaction.edit_original_response(content=checking)
-                stored = await images()
-            job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
+                if server.private_results == deferred_private:
+                    card_id = (await interaction.edit_original_response(content=checking)).id
+                else:
+                    card = await self._replace_deferral(interaction, checking, server)
+                    card_id = card.id
+                stored = await request.images()
+            job = self._new_job(
+                interaction, card_id, options, parent_job_id, server, request.character_id
+            )
             # Stored even while this process shuts down: whichever process runs next runs it.
             await self._bot.runner.submit(job, stored)
         except (ImageRejected, InvalidRequest) as error:
             self._bot.cooldowns.refund(user_id)
-            await self._refuse_after_defer(interaction, user_text(locale_of(interaction), error))
+            await self._refuse_after_defer(
+                interaction, user_text(locale_of(interaction), error), card
+            )
         except Exception:
             self._bot.cooldowns.refund(user_id)
             raise
+
+    def _private_as_last_read(self, guild_id: int | None) -> bool:
+        """Whether to defer privately, from this process's memory only. A server it has not
+        read yet defers publicly, as most servers show results and the card is then the
+        deferral's own message; the rare miss (an admin just changed private_results, or the
+        first request of a private server after a restart) is put right by
+        `_replace_deferral` before the card shows anything."""
+        known = self._bot.servers.cached(guild_id) if guild_id else None
+        return known.private_results if known is not None else False
+
+    async def _replace_deferral(
+        self, interaction: discord.Interaction, content: str, server: ServerSettings
+    ) -> discord.WebhookMessage:
+        """The deferral's visibility turned out wrong for the server: the first followup
+        would keep it, so the "thinking" message goes and the card is a followup of its own."""
+        await interaction.delete_original_response()
+        return await interaction.followup.send(
+            content, ephemeral=server.private_results, wait=True, allowed_mentions=NO_MENTIONS
+        )
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         """Acknowledge at once; False when another process of the bot did first (while a
@@ -240,10 +307,19 @@ class Intake:
             character_id=character_id,
         )
 
-    async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
-        """After a public deferral, a private answer means removing the public card first."""
+    async def _refuse_after_defer(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        card: discord.WebhookMessage | None = None,
+    ) -> None:
+        """After a public deferral, a private answer means removing the public card first
+        (`card`, when it replaced the deferral's message)."""
         try:
-            await interaction.delete_original_response()
+            if card is not None:
+                await card.delete()
+            else:
+                await interaction.delete_original_response()
         except discord.HTTPException as error:
             log.warning("could not remove the card of interaction %s: %s", interaction.id, error)
         await send_private(interaction, text)
