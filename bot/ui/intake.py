@@ -124,18 +124,19 @@ class Intake:
             deferred_private = self._private_as_last_read(interaction.guild_id)
             if not await self._defer(interaction, ephemeral=deferred_private):
                 return  # another process of the bot answered it, and takes care of it
-            server = (
-                await self._bot.servers.get(interaction.guild_id)
-                if interaction.guild_id
-                else ServerSettings(0)
-            )
-            request = await make_request()
-            # These read the store, so they come after the deferral (still before any cost).
-            await self._check_queue(user_id)
-            options = await self._apply_server_rules(interaction, server, request.options)
             # Past the deferral, requests take turns: during a burst every user gets the
-            # deferral first, and only a few large images are in memory at once.
+            # deferral first (the reads and image checks of a few requests at a time leave
+            # the event loop to the deferrals), and only a few large images are in memory.
             async with self._turns:
+                server = (
+                    await self._bot.servers.get(interaction.guild_id)
+                    if interaction.guild_id
+                    else ServerSettings(0)
+                )
+                request = await make_request()
+                # These read the store, so they come after the deferral (before any cost).
+                await self._check_queue(user_id)
+                options = await self._apply_server_rules(interaction, server, request.options)
                 card_locale = (
                     locale_of(interaction) if server.private_results else public_locale(interaction)
                 )
