@@ -7,6 +7,7 @@ is shown by bot/ui/discord_presenter.py.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
@@ -15,7 +16,7 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.domain.characters import Character
-from bot.domain.pose_defaults import may_pose, resolve_options
+from bot.domain.pose_defaults import NO_DEFAULTS, may_pose, resolve_options
 from bot.domain.pose_request import (
     MAX_GUIDANCE,
     MAX_PROMPT_LENGTH,
@@ -25,9 +26,15 @@ from bot.domain.pose_request import (
     MIN_STEPS,
     InvalidRequest,
 )
-from bot.ui.character_choice import character_names, find_character
-from bot.ui.i18n import locale_of, named, tr
-from bot.ui.intake import PoseThisModal, described, looks_like_image, saved_image
+from bot.ui.character_choice import character_named, character_names
+from bot.ui.i18n import locale_of, mark, named, tr
+from bot.ui.intake import (
+    PoseThisModal,
+    Request,
+    described,
+    looks_like_image,
+    saved_image,
+)
 from bot.ui.names import SIZE_CHOICES
 from bot.ui.replies import send_private, user_text
 
@@ -130,62 +137,63 @@ class PoseCog(commands.Cog):
                 ),
             )
             return
-        # What is left out comes from the user's /settings, then the built-in defaults.
-        defaults = await intake.user_defaults(interaction.user.id)
+        options_with = partial(
+            resolve_options,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            size=size.value if size else None,
+        )
         try:
-            options = resolve_options(
-                defaults,
-                prompt=prompt,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                steps=steps,
-                guidance=guidance,
-                size=size.value if size else None,
-            )
+            # What the user typed is checked at once, before anything is read: the stored
+            # defaults that may fill the rest were checked when they were stored.
+            options_with(NO_DEFAULTS)
         except InvalidRequest as error:
             await send_private(interaction, user_text(locale, error))
             return
-        if character is not None:
-            await intake.start_job(interaction, options, intake.attachments(character, pose))
-            return
-        if saved is not None:
-            found = await find_character(self.bot, interaction, saved)
-        elif defaults.character_id is not None:
-            found = await self._default_character(interaction, defaults.character_id)
-        else:
-            await send_private(
-                interaction,
-                tr(
-                    interaction.locale,
-                    "Give a character: attach an image as `character`, pick one of your saved "
-                    "characters with `saved`, or choose a default character in `/settings`.",
-                ),
+
+        async def request() -> Request:
+            # Read after the deferral: the user's defaults and a saved character (with its
+            # image) come from the database, which may take longer than Discord's 3 s.
+            defaults = await intake.user_defaults(interaction.user.id)
+            # What is left out comes from the user's /settings, then the built-in defaults.
+            options = options_with(defaults)
+            if character is not None:
+                return Request(options, intake.attachments(character, pose))
+            if saved is not None:
+                found = await character_named(self.bot, interaction, saved)
+            elif defaults.character_id is not None:
+                found = await self._default_character(interaction, defaults.character_id)
+            else:
+                raise InvalidRequest(
+                    mark(
+                        "Give a character: attach an image as `character`, pick one of your "
+                        "saved characters with `saved`, or choose a default character in "
+                        "`/settings`."
+                    )
+                )
+            return Request(
+                described(options, found), saved_image(found, pose, intake), character_id=found.id
             )
-            return
-        if found is None:
-            return
-        options = described(options, found)
-        await intake.start_job(
-            interaction, options, saved_image(found, pose, intake), character_id=found.id
-        )
+
+        await intake.start_request(interaction, request)
 
     async def _default_character(
         self, interaction: discord.Interaction, character_id: int
-    ) -> Character | None:
-        """The user's default character (/settings), or None after telling them it is gone."""
+    ) -> Character:
+        """The user's default character (/settings); InvalidRequest, for them, if it is gone."""
         found = await self.bot.characters.get(character_id)
         if found is not None and may_pose(found, interaction.user.id, interaction.guild_id):
             return found
-        await send_private(
-            interaction,
-            tr(
-                interaction.locale,
+        raise InvalidRequest(
+            mark(
                 "Your default character from `/settings` is no longer one you can pose here. "
                 "Attach an image as `character`, pick one with `saved`, or choose another "
-                "default in `/settings`.",
-            ),
+                "default in `/settings`."
+            )
         )
-        return None
 
     @servers_only
     async def pose_this_character(

@@ -101,7 +101,7 @@ class CardBoard:
 
     async def show_new(self, job: Job) -> None:
         """The first card of a job just stored: its place in the queue (or the pause)."""
-        snapshot = await self.queue.snapshot(self._clock())
+        snapshot = await self.queue.snapshot(self._clock(), with_jobs=False)
         key, update = self.card_of(job, snapshot)
         if await self.queue.note_card(job.id, key):
             self._refreshed[job.id] = self._clock()

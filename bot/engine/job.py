@@ -232,10 +232,15 @@ class JobLife:
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))
         saved = await self._store_result(job, result, usage, cost)
+        if saved:
+            # The job left its API slot with that commit: the next one may start at once,
+            # not after the reads below.
+            self._slot_freed()
         stored = await self.store.job(job.id)
         if not saved and not _still_this_attempt(stored, job, GENERATED):
             raise LostJob
-        self._slot_freed()
+        if not saved:
+            self._slot_freed()  # a retried commit whose answer was lost: it is ours all the same
         await self._credit_watch.note_balance(_dollars(usage.get("x-remaining-credits")))
         log.info(
             "job %s generated for user %s: seed=%s %s",
@@ -415,7 +420,7 @@ class JobLife:
         if await self.queue.note_card(job.id, f"paused:{reason}"):
             self._cards.show(job.id, self._presenter.show_paused(job, reason))
         if first:
-            waiting = len((await self.queue.snapshot(self._clock())).order)
+            waiting = len((await self.queue.snapshot(self._clock(), with_jobs=False)).order)
             await present(
                 self._presenter.alert_owner(
                     f"⏸️ Generation is paused: {reason} (Segmind answered {error.status}: "

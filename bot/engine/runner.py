@@ -208,7 +208,7 @@ class JobRunner:
         await self.queue.lift_pause()
         self.paused = None
         await self._notify()
-        return len((await self.queue.snapshot(self._clock())).order)
+        return len((await self.queue.snapshot(self._clock(), with_jobs=False)).order)
 
     async def pause_reason(self) -> str | None:
         """Why generation is paused for everyone (by any process), or None."""
@@ -228,7 +228,7 @@ class JobRunner:
         queued = await self.queue.queued_of(user_id)
         if not queued:
             return 0, None
-        snapshot = await self.queue.snapshot(self._clock())
+        snapshot = await self.queue.snapshot(self._clock(), with_jobs=False)
         return len(queued), snapshot.position(queued[0])
 
     @property

@@ -9,8 +9,9 @@ import discord
 from discord import app_commands
 
 from bot.domain.characters import Character, name_key
-from bot.ui.i18n import locale_of, tr
-from bot.ui.replies import send_private
+from bot.domain.pose_request import InvalidRequest
+from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.replies import send_private, user_text
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -43,16 +44,23 @@ async def find_character(
     bot: PoseBot, interaction: discord.Interaction, name: str
 ) -> Character | None:
     """The character `name` means for this user, or None after telling them so privately."""
+    try:
+        return await character_named(bot, interaction, name)
+    except InvalidRequest as error:
+        await send_private(interaction, user_text(locale_of(interaction), error))
+        return None
+
+
+async def character_named(bot: PoseBot, interaction: discord.Interaction, name: str) -> Character:
+    """The character `name` means for this user; InvalidRequest, for them, if there is none."""
     found = await bot.characters.find(interaction.user.id, interaction.guild_id, name)
     if found is None:
-        await send_private(
-            interaction,
-            tr(
-                locale_of(interaction),
+        raise InvalidRequest(
+            mark(
                 "You have no character called {name}, and none by that name is shared in "
-                "this server. `/character list` shows the ones you can use.",
-                name=quoted(name),
+                "this server. `/character list` shows the ones you can use."
             ),
+            name=quoted(name),
         )
     return found
 

@@ -1,6 +1,7 @@
 """Taking a request in: every way to ask for a pose (/pose, "Pose this character", the result
-buttons) goes through `Intake.start_job`: the checks that cost nothing, an immediate deferral,
-the server's rules and quotas, the images, then the store and the queue.
+buttons) goes through `Intake.start_request` (or `start_job`): the checks that cost nothing, an
+immediate deferral, then what reads the database (the request itself, the server's rules and
+quotas), the images, the store and the queue.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from bot.ui import views
 from bot.ui.files import download_image
 from bot.ui.i18n import locale_of, mark, public_locale, tr
 from bot.ui.message_limits import CHANNELS, show_list
-from bot.ui.replies import ALREADY_ACKNOWLEDGED, send_private, timestamp, user_text
+from bot.ui.replies import (
+    ALREADY_ACKNOWLEDGED,
+    NO_MENTIONS,
+    send_private,
+    timestamp,
+    user_text,
+)
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -45,12 +52,29 @@ THE_POSE_IMAGE = mark("The pose image")
 ImageSource = Callable[[], Awaitable[list[StoredImage]]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a way of asking wants made: the options, its images, the saved character posed."""
+
+    options: PoseOptions
+    images: ImageSource
+    character_id: int | None = None
+
+
+# Builds the request once the interaction is deferred: whatever it reads from the database
+# (the user's defaults, a saved character) comes after Discord's 3 s are safe. It raises
+# InvalidRequest, written for the user, when the request cannot be made.
+RequestSource = Callable[[], Awaitable[Request]]
+
+
 class Intake:
     """Built once by the bot; the cogs and the result buttons hand it their requests."""
 
     def __init__(self, bot: PoseBot) -> None:
         self._bot = bot
         self._turns = asyncio.Semaphore(MAX_PARALLEL_INTAKE)
+        # How the buttons that defer before reading their job deferred, by interaction id.
+        self._deferred_privately: dict[int, bool] = {}
 
     async def start_job(
         self,
@@ -67,19 +91,41 @@ class Intake:
         `character_id` names the saved character it poses, if any. `guild_id` and `channel_id`
         say where it counts, when not where `interaction` came from: a result's button passes
         its result's, so that a press in a direct message keeps its server's rules."""
+        request = Request(options, images, character_id)
+
+        async def given() -> Request:
+            return request
+
+        await self.start_request(
+            interaction,
+            given,
+            parent_job_id=parent_job_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+        )
+
+    async def start_request(
+        self,
+        interaction: discord.Interaction,
+        make_request: RequestSource,
+        *,
+        parent_job_id: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> None:
+        """Queue the request `make_request` builds after the deferral, if the user may make
+        one now (`guild_id` and `channel_id` as in `start_job`)."""
         if self._bot.draining:
             return  # this process is about to exit: the next one answers it
         place = (guild_id, channel_id) if guild_id else (interaction.guild_id, None)
         with self._bot.taking_in():
-            await self._take_in(interaction, options, images, parent_job_id, character_id, place)
+            await self._take_in(interaction, make_request, parent_job_id, place)
 
     async def _take_in(
         self,
         interaction: discord.Interaction,
-        options: PoseOptions,
-        images: ImageSource,
+        make_request: RequestSource,
         parent_job_id: int | None,
-        character_id: int | None,
         place: tuple[int | None, int | None],
     ) -> None:
         refusal = await self.refusal(interaction.user.id, locale_of(interaction))
@@ -94,35 +140,42 @@ class Intake:
         cooldowns = self._bot.cooldowns
         # Taken with no await since the check: a double click is refused at once, here.
         cooldowns.start(user_id, interaction.id)
+        card: discord.WebhookMessage | None = None
         try:
-            # How the deferral shows comes from memory, so that it stays immediate (read from
-            # the database the first time only); the rules are read after it.
-            shown = await self._server(guild_id, cached=True)
-            if not await self._defer(interaction, ephemeral=shown.private_results):
+            # Nothing reads the database before the deferral: Discord wants it within 3 s,
+            # and a database in a failover (or a burst of requests) may take longer.
+            deferred_private = self._deferred_privately.pop(
+                interaction.id, self._private_as_last_read(guild_id)
+            )
+            if not await self._defer(interaction, ephemeral=deferred_private):
                 return  # another process of the bot answered it, and takes care of it
-            # Another process may have changed them since: the rules as the database has them.
-            # The card keeps the visibility it was given.
-            server = dataclasses.replace(
-                await self._server(guild_id), private_results=shown.private_results
-            )
-            # These read the store, so they come after the deferral (still before any cost).
-            # The cooldown is read again when the job is stored, which decides.
-            if (until := await cooldowns.stored_until(user_id)) is not None:
-                raise CoolingDown(until)
-            await self._check_queue(user_id)
-            options = await self._apply_server_rules(
-                interaction, server, options, channel_id or interaction.channel_id
-            )
             # Past the deferral, requests take turns: during a burst every user gets the
-            # deferral first, and only a few large images are in memory at once.
+            # deferral first (the reads and image checks of a few requests at a time leave
+            # the event loop to the deferrals), and only a few large images are in memory.
             async with self._turns:
+                server = await self._server(guild_id)
+                request = await make_request()
+                # These read the store, so they come after the deferral (before any cost).
+                # The cooldown is read again when the job is stored, which decides.
+                if (until := await cooldowns.stored_until(user_id)) is not None:
+                    raise CoolingDown(until)
+                await self._check_queue(user_id)
+                options = await self._apply_server_rules(
+                    interaction, server, request.options, channel_id or interaction.channel_id
+                )
                 card_locale = (
                     locale_of(interaction) if server.private_results else public_locale(interaction)
                 )
                 checking = tr(card_locale, "🔍 Checking your image…")
-                card = await interaction.edit_original_response(content=checking)
-                stored = await images()
-            job = self._new_job(interaction, card.id, options, parent_job_id, server, character_id)
+                if server.private_results == deferred_private:
+                    card_id = (await interaction.edit_original_response(content=checking)).id
+                else:
+                    card = await self._replace_deferral(interaction, checking, server)
+                    card_id = card.id
+                stored = await request.images()
+            job = self._new_job(
+                interaction, card_id, options, parent_job_id, server, request.character_id
+            )
             # Stored even while this process shuts down: whichever process runs next runs it.
             # The quotas and the cooldown checked above were a first filter: storing the job
             # decides them, in its own transaction.
@@ -138,31 +191,54 @@ class Intake:
             cooldowns.refund(user_id, interaction.id)
             cooldowns.hold_until(user_id, cooling.until)
             text = self.next_generation(locale_of(interaction), cooling.until)
-            await self._refuse_after_defer(interaction, text)
+            await self._refuse_after_defer(interaction, text, card)
         except (ImageRejected, InvalidRequest) as error:
             cooldowns.refund(user_id, interaction.id)
-            await self._refuse_after_defer(interaction, user_text(locale_of(interaction), error))
+            await self._refuse_after_defer(
+                interaction, user_text(locale_of(interaction), error), card
+            )
         except Exception:
             cooldowns.refund(user_id, interaction.id)
             raise
         finally:
             cooldowns.settled(user_id)
 
-    async def _server(self, guild_id: int | None, *, cached: bool = False) -> ServerSettings:
-        """The server's settings (none outside a server); `cached`: whatever copy is in
-        memory, however old."""
+    async def _server(self, guild_id: int | None) -> ServerSettings:
+        """The server's settings (none outside a server)."""
         if not guild_id:
             return ServerSettings(0)
-        kept = self._bot.servers.cached(guild_id) if cached else None
-        return kept or await self._bot.servers.get(guild_id)
+        return await self._bot.servers.get(guild_id)
 
     async def defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         """For a button that reads its job first: acknowledge at once, as `start_job` would."""
-        return await self._defer(interaction, ephemeral=ephemeral)
+        deferred = await self._defer(interaction, ephemeral=ephemeral)
+        if deferred:
+            self._deferred_privately[interaction.id] = ephemeral
+        return deferred
 
     async def refuse(self, interaction: discord.Interaction, text: str) -> None:
         """Tell the user privately why not, after `defer`."""
+        self._deferred_privately.pop(interaction.id, None)
         await self._refuse_after_defer(interaction, text)
+
+    def _private_as_last_read(self, guild_id: int | None) -> bool:
+        """Whether to defer privately, from this process's memory only. A server it has not
+        read yet defers publicly, as most servers show results and the card is then the
+        deferral's own message; the rare miss (an admin just changed private_results, or the
+        first request of a private server after a restart) is put right by
+        `_replace_deferral` before the card shows anything."""
+        known = self._bot.servers.cached(guild_id) if guild_id else None
+        return known.private_results if known is not None else False
+
+    async def _replace_deferral(
+        self, interaction: discord.Interaction, content: str, server: ServerSettings
+    ) -> discord.WebhookMessage:
+        """The deferral's visibility turned out wrong for the server: the first followup
+        would keep it, so the "thinking" message goes and the card is a followup of its own."""
+        await interaction.delete_original_response()
+        return await interaction.followup.send(
+            content, ephemeral=server.private_results, wait=True, allowed_mentions=NO_MENTIONS
+        )
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool) -> bool:
         """Acknowledge at once; False when another process of the bot did first (while a
@@ -303,10 +379,19 @@ class Intake:
             character_id=character_id,
         )
 
-    async def _refuse_after_defer(self, interaction: discord.Interaction, text: str) -> None:
-        """After a public deferral, a private answer means removing the public card first."""
+    async def _refuse_after_defer(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        card: discord.WebhookMessage | None = None,
+    ) -> None:
+        """After a public deferral, a private answer means removing the public card first
+        (`card`, when it replaced the deferral's message)."""
         try:
-            await interaction.delete_original_response()
+            if card is not None:
+                await card.delete()
+            else:
+                await interaction.delete_original_response()
         except discord.HTTPException as error:
             log.warning("could not remove the card of interaction %s: %s", interaction.id, error)
         await send_private(interaction, text)
