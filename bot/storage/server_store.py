@@ -50,6 +50,9 @@ class ServerSettingsStore:
         self._ttl = POLLING_TTL_SECONDS
         self._cache: dict[int, tuple[ServerSettings, float]] = {}
         self._changes = 0  # notifications heard: a read they overtook is not kept
+        # This process's own announcements still on their way back to it, by server: the
+        # copy it saved is the newest, and its own echo need not drop it.
+        self._own_echoes: dict[int, int] = {}
 
     async def start(self) -> None:
         """Listen for other processes' changes, where the database can tell."""
@@ -60,8 +63,14 @@ class ServerSettingsStore:
         self._changes += 1
         if payload is None or not payload.isdigit():
             self._cache.clear()  # notifications may have been missed: anything may differ
-        else:
-            self._cache.pop(int(payload), None)
+            return
+        guild_id = int(payload)
+        if self._own_echoes.get(guild_id, 0) > 0:
+            # Taken for this process's own echo; were it another's change, this process's own
+            # echo still follows and drops the copy then.
+            self._own_echoes[guild_id] -= 1
+            return
+        self._cache.pop(guild_id, None)
 
     def cached(self, guild_id: int) -> ServerSettings | None:
         """The copy in memory, however old, for what must not wait for the database (how a
@@ -104,8 +113,12 @@ class ServerSettingsStore:
             json.dumps(list(settings.blocked_words)),
             settings.private_results,
         )
-        self._cache.pop(settings.guild_id, None)
+        # This process knows them now; a read another notification overtakes is not kept.
+        self._changes += 1
+        self._cache[settings.guild_id] = (settings, self._clock())
         try:
+            if self._ttl == LISTENING_TTL_SECONDS:  # it hears its own announcements
+                self._own_echoes[settings.guild_id] = self._own_echoes.get(settings.guild_id, 0) + 1
             await self.database.notify(SETTINGS_CHANNEL, str(settings.guild_id))
         except Exception as error:  # saved all the same: the others see it once their copy ages
             log.warning("could not tell the other processes of a settings change (%s)", error)
