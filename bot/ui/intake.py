@@ -144,8 +144,11 @@ class Intake:
         try:
             # Nothing reads the database before the deferral: Discord wants it within 3 s,
             # and a database in a failover (or a burst of requests) may take longer.
-            deferred_private = self._deferred_privately.pop(
-                interaction.id, self._private_as_last_read(guild_id)
+            # A button that deferred before reading its job chose already: as privately as
+            # what it came from (a /history page, a private result).
+            chosen = self._deferred_privately.pop(interaction.id, None)
+            deferred_private = (
+                chosen if chosen is not None else self._private_as_last_read(guild_id)
             )
             if not await self._defer(interaction, ephemeral=deferred_private):
                 return  # another process of the bot answered it, and takes care of it
@@ -154,6 +157,8 @@ class Intake:
             # the event loop to the deferrals), and only a few large images are in memory.
             async with self._turns:
                 server = await self._server(guild_id)
+                if chosen:
+                    server = dataclasses.replace(server, private_results=True)
                 request = await make_request()
                 # These read the store, so they come after the deferral (before any cost).
                 # The cooldown is read again when the job is stored, which decides.
