@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.domain.pose_request import PoseOptions
 from bot.storage.database import Database, connect
 from bot.storage.job_queue import WINDOW_SECONDS, Limits, SharedQueue
-from bot.storage.job_store import NewJob, Store
+from bot.storage.job_store import JobStore, NewJob
 
 OPTIONS = PoseOptions(
     prompt="the hero, sitting on a rock, waving",
@@ -55,7 +55,7 @@ def new_job(requester_id: int, interaction_id: int, now: float) -> NewJob:
     )
 
 
-async def fill(store: Store, jobs: int, people: int, now: float) -> None:
+async def fill(store: JobStore, jobs: int, people: int, now: float) -> None:
     """`jobs` queued jobs, from `people` users taking turns."""
     for n in range(jobs):
         await store.add_job(new_job(1000 + n % people, 10**9 + n, now), [])
@@ -73,7 +73,7 @@ async def time_claims(
 ) -> ClaimTimings:
     """Time `claims` claims made by `claimers` at once against `jobs` queued jobs at `url`."""
     now = time.time()
-    store = Store(await connect(url))
+    store = JobStore(await connect(url))
     databases: list[Database] = []
     try:
         await store.migrate()

@@ -26,7 +26,7 @@ from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idl
 from bot.engine.runner import POLL_SECONDS_LISTENING
 from bot.settings import Settings
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.bot_process import BotProcess
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind
@@ -87,8 +87,8 @@ class Fleet:
         if GATEWAY_READY in process.log:
             await self.discord_api.wait_for(lambda: bool(self.discord_api.synced_commands), 30)
 
-    async def store(self) -> Store:
-        return Store(await connect(self.database_url))
+    async def store(self) -> JobStore:
+        return JobStore(await connect(self.database_url))
 
     async def kill_all(self) -> None:
         for process in self.processes:
@@ -120,7 +120,7 @@ async def poll(condition: Callable[[], Awaitable[bool]], timeout: float, what: s
         await asyncio.sleep(0.02)
 
 
-async def at_least(store: Store, wanted: int, condition: str, *args: Any) -> bool:
+async def at_least(store: JobStore, wanted: int, condition: str, *args: Any) -> bool:
     """Whether `wanted` jobs or more meet `condition` (SQL with $1, $2, … for `args`)."""
     rows = await store.database.fetch(
         f"SELECT COUNT(*) AS n FROM jobs WHERE {condition}",  # noqa: S608 - the bench's constants

@@ -1,4 +1,4 @@
-"""How long the quota decision takes: `Store.add_job` with every quota set (the member's
+"""How long the quota decision takes: `JobStore.add_job` with every quota set (the member's
 limit, the server's cap, the budget, the queue length), timed in this process against a real
 database, with one inserter or several at once, each on its own connection as each process of
 the bot has.
@@ -16,7 +16,7 @@ import time
 from bench.claims import new_job
 from bot.domain.quotas import QuotaRules
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 
 LEDGER_ROWS, PEOPLE, SERVERS = 2000, 100, 10
 # Room for everything: the bench times the decision, not refusals.
@@ -25,14 +25,14 @@ ROOMY = QuotaRules(member_limit=10**9, server_cap=10**9, budget=1e12, price=0.58
 
 async def time_decisions(url: str, *, inserts: int, inserters: int) -> list[float]:
     """Seconds per `add_job`, all inserters together."""
-    stores = [Store(await connect(url)) for _ in range(inserters)]
+    stores = [JobStore(await connect(url)) for _ in range(inserters)]
     try:
         await stores[0].migrate()
         await _fill_ledger(stores[0], time.time())
         ids = itertools.count(1)
         seconds: list[float] = []
 
-        async def insert(store: Store) -> None:
+        async def insert(store: JobStore) -> None:
             for _ in range(inserts // inserters):
                 n = next(ids)
                 job = new_job(1000 + n % PEOPLE, n, time.time())
@@ -48,7 +48,7 @@ async def time_decisions(url: str, *, inserts: int, inserters: int) -> list[floa
             await store.close()
 
 
-async def _fill_ledger(store: Store, now: float) -> None:
+async def _fill_ledger(store: JobStore, now: float) -> None:
     for n in range(LEDGER_ROWS):
         requester = await store.ledger.requester(1000 + n % PEOPLE)
         await store.database.execute(

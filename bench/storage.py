@@ -39,7 +39,7 @@ from bot.settings import Settings
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect
 from bot.storage.job_queue import Limits, SharedQueue
-from bot.storage.job_store import CHARACTER, POSE, RESULT, NewJob, Store, StoredImage
+from bot.storage.job_store import CHARACTER, POSE, RESULT, JobStore, NewJob, StoredImage
 from bot.storage.retention import StorageKeeper
 
 # Heroku Postgres Essential-0 holds 1 GB; the README recommends this budget for it.
@@ -104,7 +104,7 @@ def _bytes(kind: str, key: object, size: int, seed: int) -> bytes:
 
 
 class _Simulation:
-    def __init__(self, store: Store, workload: Workload, retention: Retention) -> None:
+    def __init__(self, store: JobStore, workload: Workload, retention: Retention) -> None:
         self.store = store
         self.workload = workload
         self.rng = random.Random(workload.seed)
@@ -287,7 +287,7 @@ async def simulate(
     """Run `workload` against a fresh store: a SQLite file in a temporary directory, or a
     database of its own created through `postgres_url` (its size is the database's)."""
     async with _fresh_database(postgres_url) as url:
-        store = Store(await connect(url))
+        store = JobStore(await connect(url))
         try:
             await store.migrate()
             return await _Simulation(store, workload, retention).run()

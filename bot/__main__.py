@@ -22,7 +22,7 @@ from bot.memory import return_large_buffers_to_the_system
 from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings, SettingsError
 from bot.storage.database import connect, describe_url
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 
 log = logging.getLogger("bot")
 # At DEBUG these write secrets and megabytes: discord.py's HTTP and webhook requests with
@@ -40,11 +40,11 @@ class IntentsRefused(Exception):
     """Discord closed the gateway with 4014: the message names the intents and the fix."""
 
 
-async def open_store(url: str | None) -> Store:
+async def open_store(url: str | None) -> JobStore:
     where = describe_url(url)
     log.info("opening the job store at %s", where)
     try:
-        store = Store(await connect(url))
+        store = JobStore(await connect(url))
         await store.migrate()
     except (OSError, TimeoutError, asyncpg.PostgresError, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot open the job store at {where}: {error}") from None

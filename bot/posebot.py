@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.storage.character_store import CharacterStore
 from bot.storage.history import History
 from bot.storage.job_queue import Limits
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
 from bot.storage.user_settings import UserSettingsStore
@@ -60,7 +60,7 @@ class PoseBot(commands.Bot):
         self,
         settings: Settings,
         session: aiohttp.ClientSession,
-        store: Store,
+        store: JobStore,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,7 +128,7 @@ class PoseBot(commands.Bot):
             low_credits_warning=settings.low_credits_warning,
             clock=clock,
         )
-        self.storage = StorageKeeper(
+        self.storage_keeper = StorageKeeper(
             store,
             self.runner.queue,
             Retention.from_settings(settings),
@@ -148,7 +148,7 @@ class PoseBot(commands.Bot):
             await self._sync_commands()
         await self.servers.start()
         await self.runner.start()
-        self.storage.start()
+        self.storage_keeper.start()
 
     async def _sync_commands(self) -> None:
         """Register the commands with Discord, unless a process already registered these very
@@ -213,7 +213,7 @@ class PoseBot(commands.Bot):
         if self._intakes:
             await asyncio.wait(set(self._intakes), timeout=INTAKE_GRACE_SECONDS)
         await self.runner.stop_answering()
-        await self.storage.close()
+        await self.storage_keeper.close()
         await self.close()
 
     @contextlib.contextmanager
@@ -247,7 +247,7 @@ class PoseBot(commands.Bot):
         log.info("no other process answers Discord yet; stopping all the same")
 
     async def close(self) -> None:
-        await self.storage.close()
+        await self.storage_keeper.close()
         await super().close()
         self._closed.set()
 

@@ -401,7 +401,7 @@ class AdminCog(commands.Cog):
             return
         settings = self.bot.settings
         locale = locale_of(interaction)
-        figures = await self.bot.storage.figures()
+        figures = await self.bot.storage_keeper.figures()
         budget = figures.budget_bytes
         database = _megabytes(figures.database_bytes)
         if budget is not None:

@@ -20,7 +20,7 @@ import pytest
 from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings
 from bot.storage.database import connect
-from bot.storage.job_store import Job, Store
+from bot.storage.job_store import Job, JobStore
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import API_KEY, FakeSegmind
 
@@ -132,7 +132,7 @@ async def start_bot(
     async def start(clock: Callable[[], float] | None = None, **overrides: Any) -> PoseBot:
         overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'bot.db'}")
         settings = make_settings(**overrides)
-        store = Store(await connect(settings.database_url))
+        store = JobStore(await connect(settings.database_url))
         await store.migrate()
         session = aiohttp.ClientSession()
         extra = {"clock": clock} if clock else {}
@@ -220,7 +220,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     asyncio.run(drop())
 
 
-async def stored_jobs(store: Store, state: str, count: int = 1, timeout: float = 10) -> list[Job]:
+async def stored_jobs(
+    store: JobStore, state: str, count: int = 1, timeout: float = 10
+) -> list[Job]:
     """Wait until the store holds `count` jobs in `state`; return them."""
     deadline = time.monotonic() + timeout
     while len(jobs := await store.jobs([state])) < count:

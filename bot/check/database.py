@@ -15,7 +15,7 @@ from bot.check.findings import Finding, fail, ok, warn
 from bot.domain.retention import MB
 from bot.settings import Settings
 from bot.storage.database import DEFAULT_SQLITE_PATH, Database, connect, describe_url
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.retention import database_bytes
 
@@ -90,7 +90,7 @@ async def migration_finding(database: Database) -> Finding:
 
 
 async def size_finding(database: Database, budget_mb: float | None) -> Finding:
-    size_mb = await database_bytes(Store(database)) / MB
+    size_mb = await database_bytes(JobStore(database)) / MB
     if budget_mb is None:
         return ok(AREA, f"{size_mb:.1f} MB in use (no STORAGE_BUDGET_MB set)")
     shown = f"{size_mb:.1f} MB in use of the {budget_mb:g} MB STORAGE_BUDGET_MB"

@@ -21,7 +21,7 @@ from bot.domain.server_rules import ServerSettings
 from bot.posebot import COMMANDS_FACT, bot_class
 from bot.settings import Settings
 from bot.storage.database import Database, connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from bot.storage.server_store import ServerSettingsStore
 
 Show = Callable[[Finding], None]
@@ -86,7 +86,7 @@ async def _this_version(
 ) -> tuple[list[dict[str, Any]], discord.Intents]:
     """The commands this version registers, and the intents it asks for: from the bot itself,
     built with its cogs but never started (on a throwaway database, as it stores nothing)."""
-    store = Store(await connect("sqlite:///:memory:"))
+    store = JobStore(await connect("sqlite:///:memory:"))
     try:
         bot = bot_class(settings)(settings, session, store)
         await bot.load_commands()
@@ -99,7 +99,7 @@ async def _forget_registration(database: Database | None) -> None:
     if database is None:
         return  # no record to forget: the next start registers the commands
     with contextlib.suppress(*DATABASE_ERRORS):
-        await Store(database).set_fact(COMMANDS_FACT, None)
+        await JobStore(database).set_fact(COMMANDS_FACT, None)
 
 
 def _rules_reader(database: Database | None) -> RulesOf:

@@ -1,6 +1,6 @@
 """Spend per day over the last few weeks, for the charts of /usage and /admin spend.
 
-Pure: the job store counts (`Store.spend_per_day`), this fills the days nothing was spent and
+Pure: the job store counts (`JobStore.spend_per_day`), this fills the days nothing was spent and
 picks the servers a chart names. A day is a UTC day, numbered from 1970-01-01.
 """
 

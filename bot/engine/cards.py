@@ -19,7 +19,7 @@ from typing import Any
 from bot.domain.pacing import RatePacer
 from bot.engine.presenter import Presenter
 from bot.storage.job_queue import CARDS_LEASE, SharedQueue, Snapshot
-from bot.storage.job_store import Job, Store
+from bot.storage.job_store import Job, JobStore
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ DURATIONS_REFRESH_SECONDS = 20.0
 class CardBoard:
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         queue: SharedQueue,
         presenter: Presenter,
         *,

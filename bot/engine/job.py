@@ -46,7 +46,7 @@ from bot.storage.job_store import (
     RESULT,
     RUNNING,
     Job,
-    Store,
+    JobStore,
     StoredImage,
 )
 
@@ -118,7 +118,7 @@ class LostJob(Exception):
 class JobLife:
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         queue: SharedQueue,
         client: SegmindClient,
         cooldowns: UserCooldowns,
@@ -227,7 +227,7 @@ class JobLife:
     # The result, stored and posted
 
     async def _save(self, job: Job, generation: Generation) -> Job:
-        """Store the paid result; it stays in memory until the database has it."""
+        """JobStore the paid result; it stays in memory until the database has it."""
         result = StoredImage.of(RESULT, generation.image)
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))

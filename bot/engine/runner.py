@@ -27,7 +27,7 @@ from bot.engine.job import JobLife
 from bot.engine.presenter import Presenter
 from bot.segmind import SegmindClient
 from bot.storage.job_queue import Limits, SharedQueue
-from bot.storage.job_store import Job, NewJob, Store, StoredImage
+from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def process_name() -> str:
 class JobRunner:
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         client: SegmindClient,
         cooldowns: UserCooldowns,
         presenter: Presenter,
@@ -184,7 +184,7 @@ class JobRunner:
         quotas: QuotaRules | None = None,
         cooldown_seconds: float | None = None,
     ) -> int:
-        """Store a new job; its card shows its place at once, and a process runs it. With
+        """JobStore a new job; its card shows its place at once, and a process runs it. With
         `quotas`, they are decided again as it is stored (raises OverQuota); with
         `cooldown_seconds`, its requester's cooldown starts (CoolingDown while one runs)."""
         job_id = await self.store.add_job(

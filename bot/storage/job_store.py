@@ -172,7 +172,7 @@ def _in(states: Iterable[str]) -> str:
     return ", ".join(f"'{state}'" for state in states)
 
 
-class Store:
+class JobStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.ledger = spend_ledger.SpendLedger(database)

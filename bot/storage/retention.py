@@ -24,7 +24,7 @@ from bot.storage.job_store import (
     FAILED,
     POSE,
     RESULT,
-    Store,
+    JobStore,
 )
 from bot.tasks import TaskGroup
 
@@ -80,7 +80,7 @@ class StorageKeeper:
 
     def __init__(
         self,
-        store: Store,
+        store: JobStore,
         queue: SharedQueue,
         retention: Retention,
         *,
@@ -405,7 +405,7 @@ class StorageKeeper:
         )
 
 
-async def database_bytes(store: Store) -> int:
+async def database_bytes(store: JobStore) -> int:
     """The database's size as its host counts it (PostgreSQL's database size; SQLite's pages
     in use): what STORAGE_BUDGET_MB is kept against (the setup check reads it too)."""
     database = store.database

@@ -12,7 +12,7 @@ from bot.check.discord_setup import compare_commands
 from bot.posebot import PoseBot
 from bot.settings import Settings
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 
 
 def as_discord_answers(command: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def shown(value: Any) -> Any:
 
 
 async def this_versions_commands(settings: Settings) -> list[dict[str, Any]]:
-    store = Store(await connect("sqlite:///:memory:"))
+    store = JobStore(await connect("sqlite:///:memory:"))
     try:
         async with aiohttp.ClientSession() as session:
             bot = PoseBot(settings, session, store)

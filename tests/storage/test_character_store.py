@@ -9,7 +9,7 @@ import pytest
 from bot.domain.characters import Character, CharacterError, check_name
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 
 
 async def save(characters: CharacterStore, name: str) -> Character:
@@ -28,7 +28,7 @@ async def save(characters: CharacterStore, name: str) -> Character:
 
 
 async def test_two_saves_of_one_name_at_once_keep_one(database_url: str) -> None:
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     await store.migrate()
     characters = CharacterStore(store.database, max_per_user=5)
     try:
@@ -44,7 +44,7 @@ async def test_two_saves_of_one_name_at_once_keep_one(database_url: str) -> None
 
 
 async def test_the_limit_holds_when_saves_come_at_once(database_url: str) -> None:
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     await store.migrate()
     characters = CharacterStore(store.database, max_per_user=3)
     try:

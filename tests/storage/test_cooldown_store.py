@@ -10,13 +10,13 @@ import pytest
 
 from bot.storage.cooldown_store import CoolingDown
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.storage.test_store import CHARACTER, new_job
 
 
 @pytest.fixture
-async def two_processes(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
-    stores = (Store(await connect(database_url)), Store(await connect(database_url)))
+async def two_processes(database_url: str) -> AsyncIterator[tuple[JobStore, JobStore]]:
+    stores = (JobStore(await connect(database_url)), JobStore(await connect(database_url)))
     await stores[0].migrate()
     try:
         yield stores
@@ -26,7 +26,7 @@ async def two_processes(database_url: str) -> AsyncIterator[tuple[Store, Store]]
 
 
 async def test_one_users_requests_stored_at_once_by_two_processes_start_one_window(
-    two_processes: tuple[Store, Store],
+    two_processes: tuple[JobStore, JobStore],
 ) -> None:
     for user in range(1, 6):
         outcomes = await asyncio.gather(

@@ -12,16 +12,16 @@ from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.database import connect
 from bot.storage.job_queue import Limits, SharedQueue
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.storage.test_store import CHARACTER, RESULT, new_job
 
 PROCESSES = 6
 
 
 @pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[list[Store]]:
+async def stores(database_url: str) -> AsyncIterator[list[JobStore]]:
     """One store per simulated process, each on its own connection(s)."""
-    opened = [Store(await connect(database_url)) for _ in range(PROCESSES)]
+    opened = [JobStore(await connect(database_url)) for _ in range(PROCESSES)]
     await asyncio.gather(*(store.migrate() for store in opened))  # they take turns
     try:
         yield opened
@@ -30,7 +30,7 @@ async def stores(database_url: str) -> AsyncIterator[list[Store]]:
             await store.close()
 
 
-async def claim_at_once(stores: list[Store], now: float, limits: Limits) -> list[states.Job]:
+async def claim_at_once(stores: list[JobStore], now: float, limits: Limits) -> list[states.Job]:
     claims = await asyncio.gather(
         *(
             SharedQueue(store.database).claim(f"process-{n}", now, limits, start_new=True)
@@ -40,7 +40,9 @@ async def claim_at_once(stores: list[Store], now: float, limits: Limits) -> list
     return [job for claim in claims for job in claim.started]
 
 
-async def test_processes_claiming_at_once_keep_the_slots_and_the_rate(stores: list[Store]) -> None:
+async def test_processes_claiming_at_once_keep_the_slots_and_the_rate(
+    stores: list[JobStore],
+) -> None:
     for user in range(20):
         await stores[0].add_job(new_job(requester=user), [CHARACTER])
     started = await claim_at_once(
@@ -57,7 +59,7 @@ async def test_processes_claiming_at_once_keep_the_slots_and_the_rate(stores: li
     assert len(later) == 5, "a minute on, five more"
 
 
-async def test_one_running_job_per_user_across_processes(stores: list[Store]) -> None:
+async def test_one_running_job_per_user_across_processes(stores: list[JobStore]) -> None:
     for _ in range(4):
         await stores[0].add_job(new_job(requester=42), [CHARACTER])
     started = await claim_at_once(
@@ -67,7 +69,7 @@ async def test_one_running_job_per_user_across_processes(stores: list[Store]) ->
 
 
 async def test_a_lease_that_runs_out_is_taken_over_and_the_old_owner_is_fenced(
-    stores: list[Store],
+    stores: list[JobStore],
 ) -> None:
     first, second = SharedQueue(stores[0].database), SharedQueue(stores[1].database)
     limits = Limits(max_concurrency=2, rpm=100, lease_seconds=10)
@@ -92,7 +94,7 @@ async def test_a_lease_that_runs_out_is_taken_over_and_the_old_owner_is_fenced(
     assert (done.state, done.owner) == (states.DELIVERED, None)
 
 
-async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[Store]) -> None:
+async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[JobStore]) -> None:
     queue = SharedQueue(stores[0].database)
     limits = Limits(max_concurrency=1, rpm=100, lease_seconds=10)
     first = await stores[0].add_job(new_job(requester=1), [CHARACTER])
@@ -104,7 +106,7 @@ async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[Store]) -
     assert [job.id for job in claim.started] == [first], "back in its place, first in line"
 
 
-async def test_a_stopping_process_gives_its_jobs_back_at_once(stores: list[Store]) -> None:
+async def test_a_stopping_process_gives_its_jobs_back_at_once(stores: list[JobStore]) -> None:
     queue = SharedQueue(stores[0].database)
     limits = Limits(max_concurrency=2, rpm=100, lease_seconds=60)
     await stores[0].add_job(new_job(requester=1), [CHARACTER])
@@ -115,7 +117,7 @@ async def test_a_stopping_process_gives_its_jobs_back_at_once(stores: list[Store
     assert taken.owner == "new", "no need to wait out the old lease"
 
 
-async def test_one_process_at_a_time_holds_a_named_lease(stores: list[Store]) -> None:
+async def test_one_process_at_a_time_holds_a_named_lease(stores: list[JobStore]) -> None:
     first, second = SharedQueue(stores[0].database), SharedQueue(stores[1].database)
     assert await first.hold("cards", "a", 0.0, 10)
     assert not await second.hold("cards", "b", 5.0, 10)
@@ -127,7 +129,7 @@ async def test_one_process_at_a_time_holds_a_named_lease(stores: list[Store]) ->
 
 
 async def test_claims_take_turns_on_the_dispatch_lock(
-    stores: list[Store], database_url: str
+    stores: list[JobStore], database_url: str
 ) -> None:
     """What makes N processes keep one process's limits: a claim waits while another holds
     the dispatch row (without that lock, this claim would not wait, and two claims reading

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.storage.database import Database, connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from bot.storage.server_store import POLLING_TTL_SECONDS, ServerSettingsStore
 
 GUILD = 42
@@ -27,7 +27,7 @@ class Clock:
 @pytest.fixture
 async def databases(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
     """Two connections to one database, as two processes of the bot have."""
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     await store.migrate()
     other = await connect(database_url)
     yield store.database, other

@@ -11,7 +11,7 @@ import pytest
 
 from bot.storage import job_store as states
 from bot.storage.database import connect, migrate
-from bot.storage.job_store import NewJob, Store
+from bot.storage.job_store import JobStore, NewJob
 from bot.storage.migrations import MIGRATIONS
 from tests.storage.test_storage import deliver, image
 from tests.storage.test_store import CHARACTER, new_job, start
@@ -22,8 +22,8 @@ def priced(requester: int) -> NewJob:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store(await connect(database_url))
+async def store(database_url: str) -> AsyncIterator[JobStore]:
+    store = JobStore(await connect(database_url))
     await store.migrate()
     yield store
     await store.close()
@@ -55,7 +55,7 @@ async def test_an_upgrade_brings_every_paid_job_into_the_ledger(database_url: st
     finally:
         await database.close()
 
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     try:
         await store.migrate()
         mine = await store.ledger.spend_since(0.0, requester_id=10)
@@ -70,7 +70,7 @@ async def test_an_upgrade_brings_every_paid_job_into_the_ledger(database_url: st
         await store.close()
 
 
-async def test_forgetting_deletes_the_jobs_and_keeps_what_was_paid(store: Store) -> None:
+async def test_forgetting_deletes_the_jobs_and_keeps_what_was_paid(store: JobStore) -> None:
     alice = 501
     paid = await store.add_job(priced(alice), [CHARACTER])
     await deliver(store, paid, b"result", now=1010.0)
@@ -87,7 +87,7 @@ async def test_forgetting_deletes_the_jobs_and_keeps_what_was_paid(store: Store)
     assert row["requester_id"] is None, "no id of hers is left"
 
 
-async def test_forgetting_never_deletes_a_started_job(store: Store) -> None:
+async def test_forgetting_never_deletes_a_started_job(store: JobStore) -> None:
     alice = 502
     job_id = await store.add_job(priced(alice), [CHARACTER])
     [running] = await start(store, now=1010.0)
@@ -100,7 +100,7 @@ async def test_forgetting_never_deletes_a_started_job(store: Store) -> None:
     assert (await store.ledger.spend_since(0.0)).generations == 1
 
 
-async def test_a_possibly_billed_failure_counts_dollars_only(store: Store) -> None:
+async def test_a_possibly_billed_failure_counts_dollars_only(store: JobStore) -> None:
     job_id = await store.add_job(priced(503), [CHARACTER])
     [running] = await start(store, now=1010.0)
     assert await store.fail(running, "TimedOut", 1040.0, possibly_billed=True)

@@ -20,7 +20,7 @@ from bot.storage import job_store as states
 from bot.storage.character_store import CharacterStore
 from bot.storage.database import connect, migrate
 from bot.storage.job_queue import Limits, SharedQueue
-from bot.storage.job_store import Job, NewJob, Store, StoredImage
+from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.retention import StorageKeeper
 from tests.storage.test_store import new_job
@@ -45,8 +45,8 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    job_store = Store(await connect(database_url))
+async def store(database_url: str) -> AsyncIterator[JobStore]:
+    job_store = JobStore(await connect(database_url))
     await job_store.migrate()
     try:
         yield job_store
@@ -54,16 +54,16 @@ async def store(database_url: str) -> AsyncIterator[Store]:
         await job_store.close()
 
 
-async def one(store: Store, sql: str, *args: Any) -> Any:
+async def one(store: JobStore, sql: str, *args: Any) -> Any:
     [row] = await store.database.fetch(sql, *args)
     return next(iter(row.values()))
 
 
-async def image_hashes(store: Store) -> set[str]:
+async def image_hashes(store: JobStore) -> set[str]:
     return {row["sha256"] for row in await store.database.fetch("SELECT sha256 FROM images")}
 
 
-async def deliver(store: Store, job_id: int, result: bytes, now: float) -> Job:
+async def deliver(store: JobStore, job_id: int, result: bytes, now: float) -> Job:
     """Run a queued job through to delivered at `now`, as a worker would."""
     claim = await SharedQueue(store.database).claim("worker", now, LIMITS, start_new=True)
     [job] = [job for job in claim.started if job.id == job_id]
@@ -83,7 +83,7 @@ class Alerts:
         self.sent.append(text)
 
 
-def keeper(store: Store, now: list[float], **retention: Any) -> tuple[StorageKeeper, Alerts]:
+def keeper(store: JobStore, now: list[float], **retention: Any) -> tuple[StorageKeeper, Alerts]:
     alerts = Alerts()
     sweeper = StorageKeeper(
         store,
@@ -99,7 +99,7 @@ def keeper(store: Store, now: list[float], **retention: Any) -> tuple[StorageKee
 # -- each image stored once -------------------------------------------------------------------
 
 
-async def test_the_same_bytes_are_stored_once_whoever_uses_them(store: Store) -> None:
+async def test_the_same_bytes_are_stored_once_whoever_uses_them(store: JobStore) -> None:
     upload = b"\x89PNG the same character"
     characters = CharacterStore(store.database, max_per_user=5)
     first = await store.add_job(new_job(requester=1), [image("character", upload)])
@@ -125,7 +125,7 @@ async def test_the_same_bytes_are_stored_once_whoever_uses_them(store: Store) ->
     assert saved.data == upload
 
 
-async def test_the_database_refuses_to_delete_an_image_still_used(store: Store) -> None:
+async def test_the_database_refuses_to_delete_an_image_still_used(store: JobStore) -> None:
     upload = b"\x89PNG in use"
     await store.add_job(new_job(), [image("character", upload)])
     refused = (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
@@ -152,7 +152,7 @@ async def test_the_database_refuses_to_delete_an_image_still_used(store: Store) 
 # -- what a job keeps when it ends --------------------------------------------------------------
 
 
-async def test_an_ended_job_keeps_no_token_no_urls_and_only_what_serves(store: Store) -> None:
+async def test_an_ended_job_keeps_no_token_no_urls_and_only_what_serves(store: JobStore) -> None:
     delivered_id = await store.add_job(
         new_job(requester=1), [image("character", b"kept", source_url="https://cdn/a.png")]
     )
@@ -176,7 +176,7 @@ async def test_an_ended_job_keeps_no_token_no_urls_and_only_what_serves(store: S
     assert await image_hashes(store) == {sha(b"kept"), sha(b"result")}, "inputs deleted at once"
 
 
-async def test_a_reroll_adds_no_bytes_and_counts_as_a_use(store: Store) -> None:
+async def test_a_reroll_adds_no_bytes_and_counts_as_a_use(store: JobStore) -> None:
     parent_id = await store.add_job(new_job(requester=1), [image("character", b"upload")])
     parent = await deliver(store, parent_id, b"result one", now=100.0)
     before = await one(store, "SELECT SUM(bytes) FROM images")
@@ -192,7 +192,7 @@ async def test_a_reroll_adds_no_bytes_and_counts_as_a_use(store: Store) -> None:
     assert link["uploaded_by"] == 1, "still the first requester's upload"
 
 
-async def test_forgetting_a_user_takes_their_uploads_out_of_others_jobs(store: Store) -> None:
+async def test_forgetting_a_user_takes_their_uploads_out_of_others_jobs(store: JobStore) -> None:
     alice, bob, carol = 1, 2, 3
     upload, own = b"alice's upload", b"bob's own upload"
     alices = await store.add_job(new_job(requester=alice), [image("character", upload)])
@@ -269,7 +269,7 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
     finally:
         await database.close()
 
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     try:
         await store.migrate()
         versions = await store.database.fetch("SELECT version FROM schema_migrations")
@@ -315,7 +315,7 @@ async def test_migration_9_moves_every_image_into_one_table_once(database_url: s
 # -- the sweep --------------------------------------------------------------------------------
 
 
-async def test_the_sweep_keeps_images_for_their_window_after_the_last_use(store: Store) -> None:
+async def test_the_sweep_keeps_images_for_their_window_after_the_last_use(store: JobStore) -> None:
     now = [1000.0]
     sweeper, _ = keeper(store, now, image_seconds=7 * DAY, history_seconds=30 * DAY)
     old = await deliver(
@@ -351,7 +351,7 @@ async def test_the_sweep_keeps_images_for_their_window_after_the_last_use(store:
     assert await image_hashes(store) == set()
 
 
-async def test_the_sweep_never_touches_unfinished_jobs_or_saved_characters(store: Store) -> None:
+async def test_the_sweep_never_touches_unfinished_jobs_or_saved_characters(store: JobStore) -> None:
     now = [5000.0]
     # No window at all and a budget of one byte: everything that may go, goes.
     sweeper, alerts = keeper(store, now, image_seconds=0.0, history_seconds=0.0, budget_bytes=1)
@@ -398,7 +398,7 @@ async def test_the_sweep_never_touches_unfinished_jobs_or_saved_characters(store
     assert len(alerts.sent) == 1, "over the budget all the same: the owner hears of it"
 
 
-async def test_the_budget_lets_go_of_the_least_recently_used_first(store: Store) -> None:
+async def test_the_budget_lets_go_of_the_least_recently_used_first(store: JobStore) -> None:
     now = [100.0]
     jobs = []
     for n in range(4):
@@ -415,7 +415,7 @@ async def test_the_budget_lets_go_of_the_least_recently_used_first(store: Store)
     assert await one(store, "SELECT SUM(bytes) FROM images") == 6000
 
 
-async def test_a_sweep_is_one_process_at_a_time(store: Store) -> None:
+async def test_a_sweep_is_one_process_at_a_time(store: JobStore) -> None:
     now = [100.0]
     first, _ = keeper(store, now)
     second = StorageKeeper(
@@ -433,7 +433,7 @@ async def test_a_sweep_is_one_process_at_a_time(store: Store) -> None:
 
 
 async def test_sqlite_gives_the_space_of_deleted_images_back(tmp_path: Path) -> None:
-    store = Store(await connect(f"sqlite:///{tmp_path / 'space.db'}"))
+    store = JobStore(await connect(f"sqlite:///{tmp_path / 'space.db'}"))
     await store.migrate()
     try:
         assert await one(store, "PRAGMA auto_vacuum") == 2, "incremental"
@@ -470,7 +470,7 @@ async def test_an_old_sqlite_file_is_switched_to_incremental_vacuum(tmp_path: Pa
 
 
 async def test_the_owner_hears_when_saved_characters_leave_no_room(tmp_path: Path) -> None:
-    store = Store(await connect(f"sqlite:///{tmp_path / 'full.db'}"))
+    store = JobStore(await connect(f"sqlite:///{tmp_path / 'full.db'}"))
     await store.migrate()
     try:
         characters = CharacterStore(store.database, max_per_user=5)

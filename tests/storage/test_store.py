@@ -15,7 +15,7 @@ from bot.domain.tickets import Ticket
 from bot.storage import job_store as states
 from bot.storage.database import DatabaseUrlError, Executor, connect, describe_url, migrate
 from bot.storage.job_queue import Limits, SharedQueue
-from bot.storage.job_store import Job, NewJob, Store, StoredImage
+from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
 from bot.storage.migrations import MIGRATIONS, MigrationError, load
 
 OPTIONS = PoseOptions(
@@ -53,8 +53,8 @@ RESULT = StoredImage("result", "jpeg", 832, 1216, b"\xff\xd8\xff result bytes")
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    job_store = Store(await connect(database_url))
+async def store(database_url: str) -> AsyncIterator[JobStore]:
+    job_store = JobStore(await connect(database_url))
     await job_store.migrate()
     try:
         yield job_store
@@ -64,7 +64,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 async def test_migrations_apply_once(database_url: str) -> None:
     for _ in range(2):
-        job_store = Store(await connect(database_url))
+        job_store = JobStore(await connect(database_url))
         await job_store.migrate()
         versions = await job_store.database.fetch("SELECT version FROM schema_migrations")
         await job_store.close()
@@ -184,7 +184,7 @@ async def test_booleans_come_back_as_booleans_from_both(database_url: str) -> No
     assert same["n"] == 1
 
 
-async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
+async def test_a_job_comes_back_as_it_went_in(store: JobStore) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER, POSE])
     job = await store.job(job_id)
     assert job is not None
@@ -202,12 +202,12 @@ async def test_a_job_comes_back_as_it_went_in(store: Store) -> None:
 LIMITS = Limits(max_concurrency=4, rpm=100, lease_seconds=15)
 
 
-async def start(store: Store, now: float, owner: str = "worker-a") -> list[Job]:
+async def start(store: JobStore, now: float, owner: str = "worker-a") -> list[Job]:
     claim = await SharedQueue(store.database).claim(owner, now, LIMITS, start_new=True)
     return claim.started
 
 
-async def test_the_whole_life_of_a_job_is_recorded(store: Store) -> None:
+async def test_the_whole_life_of_a_job_is_recorded(store: JobStore) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
     [job] = await start(store, now=1010.0)
     assert (job.id, job.state, job.owner, job.lease_until) == (
@@ -236,7 +236,7 @@ async def test_the_whole_life_of_a_job_is_recorded(store: Store) -> None:
     assert await store.recent_durations() == [37.0]
 
 
-async def test_one_interaction_is_one_job(store: Store) -> None:
+async def test_one_interaction_is_one_job(store: JobStore) -> None:
     job = new_job()
     first = await store.add_job(job, [CHARACTER])
     assert await store.add_job(job, [CHARACTER, POSE]) == first
@@ -244,7 +244,7 @@ async def test_one_interaction_is_one_job(store: Store) -> None:
     assert set(await store.images(first)) == {"character"}
 
 
-async def test_requeue_keeps_the_job_and_counts_attempts(store: Store) -> None:
+async def test_requeue_keeps_the_job_and_counts_attempts(store: JobStore) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
     [job] = await start(store, now=1.0)
     queue = SharedQueue(store.database)
@@ -255,7 +255,7 @@ async def test_requeue_keeps_the_job_and_counts_attempts(store: Store) -> None:
     assert not await store.save_result(job, RESULT, {}, now=3.0), "the first attempt is fenced"
 
 
-async def test_only_a_queued_job_can_be_cancelled(store: Store) -> None:
+async def test_only_a_queued_job_can_be_cancelled(store: JobStore) -> None:
     running = await store.add_job(new_job(requester=1), [CHARACTER])
     [started] = await start(store, now=1.0)
     queued = await store.add_job(new_job(requester=1), [CHARACTER])
@@ -266,7 +266,7 @@ async def test_only_a_queued_job_can_be_cancelled(store: Store) -> None:
     assert [job.id for job in await store.jobs(states.UNFINISHED)] == [running]
 
 
-async def test_failure_records_its_reason(store: Store) -> None:
+async def test_failure_records_its_reason(store: JobStore) -> None:
     job_id = await store.add_job(new_job(), [CHARACTER])
     [job] = await start(store, now=1.0)
     assert await store.fail(job, "channel deleted", now=2.0)
@@ -275,7 +275,7 @@ async def test_failure_records_its_reason(store: Store) -> None:
     assert (stored.state, stored.reason) == (states.FAILED, "channel deleted")
 
 
-async def test_unfinished_jobs_come_back_oldest_first(store: Store) -> None:
+async def test_unfinished_jobs_come_back_oldest_first(store: JobStore) -> None:
     ids = [
         await store.add_job(new_job(requester=n, created_at=float(n)), [CHARACTER])
         for n in range(5)
@@ -290,7 +290,7 @@ async def test_unfinished_jobs_come_back_oldest_first(store: Store) -> None:
     assert [job.state for job in unfinished] == [states.RUNNING, states.QUEUED, states.QUEUED]
 
 
-async def test_forgetting_a_user_removes_their_jobs_and_images(store: Store) -> None:
+async def test_forgetting_a_user_removes_their_jobs_and_images(store: JobStore) -> None:
     mine = await store.add_job(new_job(requester=7), [CHARACTER, POSE])
     theirs = await store.add_job(new_job(requester=8), [CHARACTER])
     forgotten = await store.delete_user_data(7, 1.0)

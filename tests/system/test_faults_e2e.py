@@ -31,7 +31,7 @@ from bot.engine import job as job_life
 from bot.posebot import PoseBot
 from bot.storage import database as db
 from bot.storage.job_queue import SharedQueue
-from bot.storage.job_store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, Store
+from bot.storage.job_store import DELIVERED, FAILED, QUEUED, RUNNING, UNFINISHED, JobStore
 from bot.tasks import TaskGroup
 from tests.cogs.admin.test_server_admin_e2e import admin
 from tests.conftest import StartBot, stored_jobs
@@ -132,7 +132,7 @@ def results(discord_api: FakeDiscord, path: str, interaction: FakeInteraction) -
     return [m for m in discord_api.dm_messages(user_id) if m.files and not m.deleted]
 
 
-async def nothing_unfinished(store: Store) -> None:
+async def nothing_unfinished(store: JobStore) -> None:
     unfinished = await store.jobs(UNFINISHED)
     assert unfinished == [], [(job.id, job.state, job.owner) for job in unfinished]
 
@@ -255,7 +255,7 @@ class Figures:
     stuck: int  # jobs left queued, running or generated
 
 
-async def figures(store: Store, segmind: FakeSegmind, discord_api: FakeDiscord) -> Figures:
+async def figures(store: JobStore, segmind: FakeSegmind, discord_api: FakeDiscord) -> Figures:
     paid = Counter(s.body["prompt"] for s in segmind.submits if s.status == 200)
     posted = Counter(
         message.embeds[0]["description"]
@@ -400,7 +400,7 @@ class StoreOperation:
 
 
 STORE_OPERATIONS = {
-    "add_job": StoreOperation(Store, "add_job"),
+    "add_job": StoreOperation(JobStore, "add_job"),
     # Every claim until one starts the job: so that one surely met the fault.
     "claim": StoreOperation(
         SharedQueue,
@@ -410,11 +410,11 @@ STORE_OPERATIONS = {
         every_run=True,
         answer_matters=lambda claim: bool(claim.started),
     ),
-    "set_ticket": StoreOperation(Store, "set_ticket", settings={"segmind_mode": "async"}),
-    "save_result": StoreOperation(Store, "save_result"),
-    "mark_delivered": StoreOperation(Store, "mark_delivered"),
+    "set_ticket": StoreOperation(JobStore, "set_ticket", settings={"segmind_mode": "async"}),
+    "save_result": StoreOperation(JobStore, "save_result"),
+    "mark_delivered": StoreOperation(JobStore, "mark_delivered"),
     "fail": StoreOperation(
-        Store, "fail", api_fault=lambda: Fault(status=400, body={"error": "no"}), ends=FAILED
+        JobStore, "fail", api_fault=lambda: Fault(status=400, body={"error": "no"}), ends=FAILED
     ),
     "requeue": StoreOperation(
         SharedQueue,

@@ -20,7 +20,7 @@ import pytest
 
 from bot.domain.fairness import order
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
 from tests.fakes.discord import FakeDiscord, FakeInteraction
@@ -182,7 +182,7 @@ async def test_a_gateway_and_two_workers_keep_the_fair_order(
 
     await everything_delivered_once(discord_api, segmind, interactions)
     assert segmind.max_in_flight <= 2
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     try:
         rows = await store.database.fetch(
             "SELECT id, requester_id FROM jobs ORDER BY started_at, id"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN
 from tests.fakes.discord import FakeDiscord, FakeInteraction
@@ -29,7 +29,7 @@ REQUESTS = 20
 
 
 async def count_jobs(database_url: str, condition: str = "1 = 1") -> int:
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     try:
         rows = await store.database.fetch(
             f"SELECT COUNT(*) AS n FROM jobs WHERE {condition}"  # noqa: S608 - test constants

@@ -12,14 +12,14 @@ import pytest
 
 from bot.engine import job as job_life
 from bot.storage.job_queue import SharedQueue
-from bot.storage.job_store import DELIVERED, FAILED, Store
+from bot.storage.job_store import DELIVERED, FAILED, JobStore
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import FakeSegmind
 from tests.system.test_faults_e2e import NOTHING_LOST, figures
 from tests.user_actions import delivered, pose, private_text
 
-REAL_SAVE_RESULT = Store.save_result
+REAL_SAVE_RESULT = JobStore.save_result
 SAVE_RETRY_SECONDS = 0.01  # the bot waits from 1 s up between tries; here much less
 
 
@@ -32,17 +32,17 @@ def quick_save_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def failing_saves(
     monkeypatch: pytest.MonkeyPatch, times: int, error: Callable[[], Exception]
 ) -> list[int]:
-    """The next `times` runs of `Store.save_result` raise `error()`; returns the runs made."""
+    """The next `times` runs of `JobStore.save_result` raise `error()`; returns the runs made."""
     real = REAL_SAVE_RESULT
     runs: list[int] = []
 
-    async def save_result(self: Store, *args: Any, **kwargs: Any) -> bool:
+    async def save_result(self: JobStore, *args: Any, **kwargs: Any) -> bool:
         runs.append(len(runs))
         if len(runs) <= times:
             raise error()
         return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "save_result", save_result)
+    monkeypatch.setattr(JobStore, "save_result", save_result)
     return runs
 
 
@@ -86,7 +86,7 @@ async def test_an_error_no_retry_can_fix_ends_the_job_instead_of_holding_a_slot(
     await first.wait_for(lambda i: private_text(i) is not None)
 
     # The slot is free again: the next request runs.
-    monkeypatch.setattr(Store, "save_result", REAL_SAVE_RESULT)
+    monkeypatch.setattr(JobStore, "save_result", REAL_SAVE_RESULT)
     second = await pose(discord_api, prompt="stored")
     await delivered(second, timeout=20)
 

@@ -15,7 +15,7 @@ from yarl import URL
 
 from bot.domain.server_rules import ServerSettings
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from bot.storage.server_store import ServerSettingsStore
 from tests.bot_process import BotProcess
 from tests.conftest import BOT_TOKEN, StartBot
@@ -59,8 +59,8 @@ def lines_starting(lines: list[str], prefix: str) -> list[str]:
     return [line for line in lines if line.startswith(prefix)]
 
 
-async def migrated(database_url: str) -> Store:
-    store = Store(await connect(database_url))
+async def migrated(database_url: str) -> JobStore:
+    store = JobStore(await connect(database_url))
     await store.migrate()
     return store
 
@@ -181,7 +181,7 @@ async def test_each_channel_lacking_a_permission_gets_its_line(
     assert line.startswith(f"FAIL discord: Fake Guild #{other}: the bot lacks Attach Files -> ")
 
     # Once the server's admins allow /pose in #general alone, the other channel is not theirs.
-    store = Store(await connect(database_url))
+    store = JobStore(await connect(database_url))
     await ServerSettingsStore(store.database).save(
         ServerSettings(FakeDiscord.GUILD_ID, channels=(FakeDiscord.CHANNEL_ID,))
     )

@@ -15,7 +15,7 @@ from bot import posebot
 from bot.posebot import PoseBot
 from bot.settings import Settings
 from bot.storage.database import connect
-from bot.storage.job_store import Store
+from bot.storage.job_store import JobStore
 from tests.fakes.discord import FakeDiscord
 
 
@@ -31,7 +31,7 @@ async def test_an_extension_that_fails_to_load_stops_start_up_naming_it(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(posebot, "EXTENSIONS", (*posebot.EXTENSIONS, "broken_commands"))
     settings = make_settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}")
-    store = Store(await connect(settings.database_url))
+    store = JobStore(await connect(settings.database_url))
     await store.migrate()
     async with aiohttp.ClientSession() as session:
         bot = PoseBot(settings, session, store)

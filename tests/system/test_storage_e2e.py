@@ -99,11 +99,11 @@ async def test_after_the_window_the_images_are_gone_and_the_buttons_say_so(
     [(_, posted, _)] = result.files
 
     clock.offset = 7 * DAY - 60
-    report = await bot.storage.sweep()
+    report = await bot.storage_keeper.sweep()
     assert report is not None
     assert report.expired_jobs == 0, "kept for the whole window"
     clock.offset = 7 * DAY + 60
-    report = await bot.storage.sweep()
+    report = await bot.storage_keeper.sweep()
     assert report is not None
     assert report.expired_jobs == 1
     assert await stored_hashes(bot) == set()
@@ -160,7 +160,7 @@ async def test_usage_and_caps_are_the_same_before_and_after_a_sweep(
     assert "you made 2 generations ($1.16); 0 of your 2 are left" in before[0]
     assert "Everyone: 2 generations, $1.16." in before[1]
     assert "used your 2 generations for today" in before[2]
-    report = await bot.storage.sweep()
+    report = await bot.storage_keeper.sweep()
     assert report is not None
     assert (report.expired_jobs, report.deleted_rows) == (2, 0)
     assert await stored_hashes(bot) == set()
@@ -170,7 +170,7 @@ async def test_usage_and_caps_are_the_same_before_and_after_a_sweep(
     clock.offset = DAY + 3 * 60 * 60
     mine = await answer_text(await discord_api.invoke("usage", user=user))
     assert "you made 0 generations ($0.00)" in mine
-    report = await bot.storage.sweep()
+    report = await bot.storage_keeper.sweep()
     assert report is not None
     assert report.deleted_rows == 2
     # The 24 hours' figures stay; the 30-day chart's history went with the rows.
@@ -204,8 +204,10 @@ async def test_the_budget_lets_go_of_the_oldest_first_and_warns_the_owner_once_a
 
     newest_two = await bytes_of(jobs[2]) + await bytes_of(jobs[3])
     budget = math.ceil(newest_two / IMAGE_SHARE) + 1
-    bot.storage.retention = dataclasses.replace(bot.storage.retention, budget_bytes=budget)
-    report = await bot.storage.sweep()
+    bot.storage_keeper.retention = dataclasses.replace(
+        bot.storage_keeper.retention, budget_bytes=budget
+    )
+    report = await bot.storage_keeper.sweep()
     assert report is not None
     assert report.evicted_jobs == 2
     assert [bool(await bot.store.image_roles(job_id)) for job_id in jobs] == [
@@ -219,12 +221,12 @@ async def test_the_budget_lets_go_of_the_oldest_first_and_warns_the_owner_once_a
     [warning] = discord_api.dm_messages(FakeDiscord.OWNER_ID)
     assert "storage budget" in (warning.content or "")
     assert "Requests are still accepted" in (warning.content or "")
-    await bot.storage.sweep()
+    await bot.storage_keeper.sweep()
     clock.offset = DAY - 60
-    await bot.storage.sweep()
+    await bot.storage_keeper.sweep()
     assert len(discord_api.dm_messages(FakeDiscord.OWNER_ID)) == 1
     clock.offset = DAY + 60
-    await bot.storage.sweep()
+    await bot.storage_keeper.sweep()
     await discord_api.wait_for(lambda: len(discord_api.dm_messages(FakeDiscord.OWNER_ID)) == 2)
 
     # Over the budget, requests are accepted all the same.
