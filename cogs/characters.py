@@ -32,9 +32,8 @@ from bot.ui.character_choice import character_names, find_character
 from bot.ui.character_pages import CharacterPages, character_embed
 from bot.ui.confirm import Confirm
 from bot.ui.files import download_image, file_name, image_file
-from bot.ui.forgetting import remove_results
+from bot.ui.forgetting import forget_user
 from bot.ui.i18n import locale_of, mark, named, tr
-from bot.ui.job_messages import remove_card
 from bot.ui.replies import NO_MENTIONS, send_private, user_text
 
 if TYPE_CHECKING:
@@ -325,27 +324,10 @@ class CharacterCog(commands.Cog):
         )
 
     async def _forget(self, user_id: int, locale: discord.Locale) -> str:
-        characters = await self.bot.characters.delete_user_data(user_id)
-        # Others' Rerolls of a result of theirs, poses of a character they shared.
-        others = await self.bot.store.remove_uploads_of(user_id)
-        # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
-        forgotten = await self.bot.store.delete_user_data(user_id, self.bot.clock())
-        for job in forgotten.cancelled:
-            self.bot.cooldowns.refund(job.requester_id, job.interaction_id)
-            await remove_card(self.bot, job)
-        kept = await remove_results(self.bot, forgotten.results)
-        requests = forgotten.deleted + len(forgotten.cancelled)
-        settings = await self.bot.user_settings.delete_user_data(user_id)
-        log.info(
-            "forgot user %s: %d character(s), %d request(s), uploads in %d other request(s)%s",
-            user_id,
-            characters,
-            requests,
-            others,
-            ", their /settings" if settings else "",
-        )
-        if not characters and not requests and not others and not forgotten.unfinished:
-            if settings:
+        done = await forget_user(self.bot, user_id)
+        characters, requests, others = done.characters, done.requests, done.others
+        if not characters and not requests and not others and not done.unfinished:
+            if done.settings:
                 return tr(
                     locale,
                     "Deleted your defaults from /settings; the bot kept no characters or "
@@ -367,26 +349,26 @@ class CharacterCog(commands.Cog):
                 "Your images were also removed from {requests} other people made from yours.",
                 requests=_count(locale, others, ONE_REQUEST, REQUESTS),
             )
-        if settings:
+        if done.settings:
             text += " " + tr(locale, "Your defaults from /settings are deleted too.")
-        if len(forgotten.results) > kept:
+        if done.removed:
             text += " " + tr(
                 locale,
                 "Removed {count} of the bot's messages with your results.",
-                count=len(forgotten.results) - kept,
+                count=done.removed,
             )
-        if kept:
+        if done.unreachable:
             text += " " + tr(
                 locale,
                 "{count} could not be removed: the bot can no longer reach them.",
-                count=kept,
+                count=done.unreachable,
             )
-        if forgotten.unfinished:
+        if done.unfinished:
             text += " " + tr(
                 locale,
                 "{count} started request(s) are paid for and will finish; use /forget-me again "
                 "once they are done.",
-                count=forgotten.unfinished,
+                count=done.unfinished,
             )
         return text
 
