@@ -51,8 +51,14 @@ async def test_the_result_names_the_presets_in_english_and_only_those_chosen(
     assert shown["Camera"] == "Three-quarter view"
     assert "Expression" not in shown
 
+    # A New pose is a new prompt for the same picture: the presets stay.
+    new_pose = await discord_api.press(camera_only, buttons(camera_only)["New pose"])
+    await new_pose.wait_for(lambda i: i.modal is not None)
+    await delivered(await discord_api.submit_modal(new_pose, {"prompt": "now jumping"}))
+    assert segmind.submits[1].body["prompt"] == "now jumping, three-quarter view"
+
     plain = await delivered(await pose(discord_api, prompt=PROMPT))
-    assert segmind.submits[1].body["prompt"] == PROMPT
+    assert segmind.submits[2].body["prompt"] == PROMPT
     assert not {"Expression", "Camera"} & set(fields(plain))
 
 
