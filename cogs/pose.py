@@ -36,6 +36,12 @@ from bot.ui.intake import (
     saved_image,
 )
 from bot.ui.names import SIZE_CHOICES
+from bot.ui.preset_choices import (
+    CAMERA_DESCRIPTION,
+    CAMERA_OPTIONS,
+    EXPRESSION_DESCRIPTION,
+    EXPRESSION_OPTIONS,
+)
 from bot.ui.replies import send_private, user_text
 
 if TYPE_CHECKING:
@@ -98,8 +104,10 @@ class PoseCog(commands.Cog):
         guidance=locale_str("How closely to follow the prompt, 1–15 (default: yours, else 3)"),
         size=locale_str("Image size (default: yours from /settings, else square)"),
         seed=locale_str("Seed for a reproducible result (random when left out)"),
+        expression=EXPRESSION_DESCRIPTION,
+        camera=CAMERA_DESCRIPTION,
     )
-    @app_commands.choices(size=SIZE_OPTIONS)
+    @app_commands.choices(size=SIZE_OPTIONS, expression=EXPRESSION_OPTIONS, camera=CAMERA_OPTIONS)
     @app_commands.autocomplete(saved=character_names)
     @app_commands.rename(
         prompt=named("command", "prompt"),
@@ -111,6 +119,8 @@ class PoseCog(commands.Cog):
         guidance=named("command", "guidance"),
         size=named("command", "size"),
         seed=named("command", "seed"),
+        expression=named("command", "expression"),
+        camera=named("command", "camera"),
     )
     async def pose(
         self,
@@ -124,6 +134,8 @@ class PoseCog(commands.Cog):
         guidance: app_commands.Range[float, MIN_GUIDANCE, MAX_GUIDANCE] | None = None,
         size: app_commands.Choice[str] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        expression: app_commands.Choice[str] | None = None,
+        camera: app_commands.Choice[str] | None = None,
     ) -> None:
         intake = self.bot.intake
         locale = locale_of(interaction)
@@ -145,6 +157,8 @@ class PoseCog(commands.Cog):
             steps=steps,
             guidance=guidance,
             size=size.value if size else None,
+            expression=expression.value if expression else None,
+            camera=camera.value if camera else None,
         )
         try:
             # What the user typed is checked at once, before anything is read: the stored

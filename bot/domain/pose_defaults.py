@@ -55,6 +55,8 @@ def resolve_options(
     steps: int | None = None,
     guidance: float | None = None,
     size: str | None = None,
+    expression: str | None = None,
+    camera: str | None = None,
     base: PoseOptions | None = None,
 ) -> PoseOptions:
     """The options of a request: given > the user's default > `base` (a result's own, for
@@ -77,6 +79,9 @@ def resolve_options(
             last=DEFAULT_GUIDANCE,
         ),
         size=_first(size, defaults.size, base.size if base else None, last=BUILT_IN_SIZE),
+        # Presets have no user default: given, else the base's (a New pose keeps the look).
+        expression=_first(expression, base.expression if base else None, last=None),
+        camera=_first(camera, base.camera if base else None, last=None),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage
+from bot.domain.presets import CAMERAS, EXPRESSIONS, with_presets
 from bot.domain.text import clean
 from bot.domain.translatable import mark
 
@@ -50,10 +51,18 @@ class PoseOptions:
     steps: int
     guidance: float
     size: str
+    # Presets (bot/domain/presets.py): None is none chosen.
+    expression: str | None = None
+    camera: str | None = None
 
     @property
     def dimensions(self) -> tuple[int, int]:
         return SIZES[self.size]
+
+    @property
+    def api_prompt(self) -> str:
+        """The prompt with the presets' English fragments, as the API receives it."""
+        return with_presets(self.prompt, self.expression, self.camera)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class PoseRequest:
         width, height = options.dimensions
         body: dict[str, Any] = {
             "ip_image": self.character.for_api(image_input),
-            "prompt": options.prompt,
+            "prompt": options.api_prompt,
             "negative_prompt": options.negative_prompt,
             "seed": options.seed,
             "steps": options.steps,
@@ -94,6 +103,8 @@ def check_options(
     steps: int = DEFAULT_STEPS,
     guidance: float = DEFAULT_GUIDANCE,
     size: str = "square",
+    expression: str | None = None,
+    camera: str | None = None,
 ) -> PoseOptions:
     """Check every option again (Discord's own checks can be bypassed by a modified client)."""
     cleaned = clean(prompt)
@@ -121,6 +132,12 @@ def check_options(
         )
     if size not in SIZES:
         raise InvalidRequest(mark("Size must be one of: {sizes}."), sizes=", ".join(SIZES))
+    if expression is not None and expression not in EXPRESSIONS:
+        raise InvalidRequest(
+            mark("Expression must be one of: {expressions}."), expressions=", ".join(EXPRESSIONS)
+        )
+    if camera is not None and camera not in CAMERAS:
+        raise InvalidRequest(mark("Camera must be one of: {cameras}."), cameras=", ".join(CAMERAS))
     if seed is None:
         seed = random_seed()
     elif not 0 <= seed <= MAX_SEED:
@@ -134,4 +151,6 @@ def check_options(
         steps=steps,
         guidance=float(guidance),
         size=size,
+        expression=expression,
+        camera=camera,
     )

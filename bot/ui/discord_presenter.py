@@ -28,7 +28,7 @@ from bot.ui.job_messages import (
     result_link,
     token_alive,
 )
-from bot.ui.names import SIZE_NAMES
+from bot.ui.names import CAMERA_NAMES, EXPRESSION_NAMES, SIZE_NAMES
 from bot.ui.replies import NO_MENTIONS, explain, report_unexpected, timestamp
 from bot.ui.result_buttons import result_view
 
@@ -229,6 +229,12 @@ class DiscordPresenter:
         embed.add_field(name=tr(locale, "Steps"), value=str(options.steps))
         embed.add_field(name=tr(locale, "Guidance"), value=f"{options.guidance:g}")
         embed.add_field(name=tr(locale, "Size"), value=f"{size} {width}×{height}")
+        if options.expression is not None:
+            expression = EXPRESSION_NAMES.get(options.expression, options.expression)
+            embed.add_field(name=tr(locale, "Expression"), value=tr(locale, expression))
+        if options.camera is not None:
+            camera = CAMERA_NAMES.get(options.camera, options.camera)
+            embed.add_field(name=tr(locale, "Camera"), value=tr(locale, camera))
         elapsed = self.bot.clock() - job.created_at
         embed.add_field(
             name=tr(locale, "Time"), value=tr(locale, "{seconds} s", seconds=f"{elapsed:.0f}")
