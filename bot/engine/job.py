@@ -227,7 +227,7 @@ class JobLife:
     # The result, stored and posted
 
     async def _save(self, job: Job, generation: Generation) -> Job:
-        """JobStore the paid result; it stays in memory until the database has it."""
+        """Store the paid result; it stays in memory until the database has it."""
         result = StoredImage.of(RESULT, generation.image)
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))

@@ -184,7 +184,7 @@ class JobRunner:
         quotas: QuotaRules | None = None,
         cooldown_seconds: float | None = None,
     ) -> int:
-        """JobStore a new job; its card shows its place at once, and a process runs it. With
+        """Store a new job; its card shows its place at once, and a process runs it. With
         `quotas`, they are decided again as it is stored (raises OverQuota); with
         `cooldown_seconds`, its requester's cooldown starts (CoolingDown while one runs)."""
         job_id = await self.store.add_job(

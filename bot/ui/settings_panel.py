@@ -204,7 +204,7 @@ class SettingsPanel(views.PrivatePanel):
         await self.change(interaction, PoseDefaults())
 
     async def change(self, interaction: discord.Interaction, defaults: PoseDefaults) -> None:
-        """JobStore the new defaults and show them (answered at once: the store comes after)."""
+        """Store the new defaults and show them (answered at once: the store comes after)."""
         await interaction.response.defer()
         await self.bot.user_settings.save(interaction.user.id, defaults)
         self.defaults = defaults

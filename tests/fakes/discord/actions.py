@@ -56,7 +56,7 @@ class UserActions:
         width: int | None = None,
         height: int | None = None,
     ) -> JSON:
-        """JobStore a user's upload on the CDN; returns its attachment object for `invoke`."""
+        """Store a user's upload on the CDN; returns its attachment object for `invoke`."""
         # Files given to slash-command options live under ephemeral-attachments on Discord.
         attachment = self._store_file(
             f"ephemeral-attachments/{self.APP_ID}", filename, data, content_type
