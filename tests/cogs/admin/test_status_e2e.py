@@ -57,7 +57,10 @@ async def test_status_shows_admins_their_server_and_the_owner_everything(
     assert "⏸️ Generation is paused: the bot's owner paused generation." in owner
 
     german = await status(discord_api, FakeDiscord.OWNER_ID, permissions=0, locale="de")
-    assert "Warteschlange" in german
+    assert "Warteschlange: 0 wartend" in german
+
+    await bot.shutdown(grace=1)
+    assert not await bot.runner.heartbeats.alive(time.time()), "a stopped process is not alive"
 
 
 async def test_a_channel_refusing_a_result_is_told_privately_billed_and_shown_in_status(
