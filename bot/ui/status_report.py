@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -264,9 +265,19 @@ async def _refusals(bot: PoseBot, viewer: Viewer, listings: list[Listing]) -> li
         budget=LIST_BUDGET,
         separator="\n",
         filename=REFUSED_FILE,
+        # A file shows no mentions: the server's and the channel's ids, and the time in UTC.
+        lines=[
+            f"{refusal.guild_id}/{refusal.channel_id} {_utc(refusal.at)}: "
+            + ", ".join(tr(locale, name) for name in refusal.missing)
+            for refusal in refused
+        ],
     )
     listings.append(shown)
     return [tr(locale, "⚠️ Results Discord refused to take, by channel:"), shown.text]
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _spent(locale: discord.Locale, spend: Spend) -> dict[str, str]:

@@ -10,7 +10,7 @@ from bot.storage import job_store as states
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import FakeSegmind, Fault
-from tests.user_actions import answer_text, delivered, pose, refused
+from tests.user_actions import answer_text, delivered, pose, private_reply, refused
 
 MANAGE_GUILD = 1 << 5
 ATTACH_FILES = 1 << 15
@@ -102,3 +102,18 @@ async def test_a_channel_refusing_a_result_is_told_privately_billed_and_shown_in
     admin = await status(discord_api, 43, permissions=MANAGE_GUILD)
     assert f"<#{FakeDiscord.CHANNEL_ID}>: Attach Files" in admin
     assert f"<#{FakeDiscord.CHANNEL_ID}> <t:" in admin and "lacked Attach Files" in admin
+
+
+async def test_status_fits_one_message_however_many_channels_refused(
+    start_bot: StartBot, discord_api: FakeDiscord, database_url: str
+) -> None:
+    bot: PoseBot = await start_bot(database_url=database_url)
+    for n in range(300):
+        await bot.channel_problems.note(1000 + n, 2000 + n, ["Send Messages", "Attach Files"], n)
+    owner = discord_api.make_user(FakeDiscord.OWNER_ID, "owner")
+    interaction = await discord_api.invoke("status", user=owner, permissions=0)
+    reply = await private_reply(interaction)
+    assert "300 channels; first" in (reply.content or "")
+    [(name, data, _)] = reply.files
+    assert name == "refused-deliveries.txt"
+    assert data.decode().count("Send Messages, Attach Files") == 300
