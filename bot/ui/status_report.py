@@ -3,6 +3,7 @@ owner sees it (everything), read from the database so that any process answers a
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import tomllib
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Viewer:
     owner: bool  # the bot's owner: everything
 
 
+@functools.cache
 def version() -> str:
     """This version of the bot: the installed package's, else the checkout's pyproject.toml."""
     try:
@@ -101,7 +103,8 @@ async def _processes(
         counts = ", ".join(f"{sum(p.role == role for p in alive)} {role}" for role in roles)
         return [tr(locale, "Processes alive: {count} ({roles}).", count=len(alive), roles=counts)]
     items = [
-        tr(
+        "- "
+        + tr(
             locale,
             "{role} `{name}`, last heartbeat {when}",
             role=process.role,
@@ -110,7 +113,7 @@ async def _processes(
         )
         for process in alive
     ]
-    shown = show_list(items, noun=PROCESSES, locale=locale, budget=LIST_BUDGET)
+    shown = show_list(items, noun=PROCESSES, locale=locale, budget=LIST_BUDGET, separator="\n")
     listings.append(shown)
     return [tr(locale, "Processes alive: {count}.", count=len(alive)), shown.text]
 
