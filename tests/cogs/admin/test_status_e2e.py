@@ -117,3 +117,27 @@ async def test_status_fits_one_message_however_many_channels_refused(
     [(name, data, _)] = reply.files
     assert name == "refused-deliveries.txt"
     assert data.decode().count("Send Messages, Attach Files") == 300
+
+
+async def test_a_result_the_channel_takes_again_clears_its_refusal_from_status(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    offset = [0.0]
+    segmind.latency = 0.5
+    bot: PoseBot = await start_bot(
+        clock=lambda: time.time() + offset[0], database_url=database_url, job_lease_seconds=3600
+    )
+    await bot.channel_problems.note(
+        FakeDiscord.GUILD_ID, FakeDiscord.CHANNEL_ID, ["Attach Files"], time.time()
+    )
+    assert "lacked Attach Files" in await status(discord_api, 51, permissions=MANAGE_GUILD)
+
+    interaction = await pose(discord_api)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    offset[0] = 15 * 60  # the result goes to the channel by the bot's own token
+    interaction.expired = True
+    await discord_api.wait_for(
+        lambda: any(m.files for m in discord_api.channel_messages), timeout=15
+    )
+    await stored_jobs(bot.store, states.DELIVERED)
+    assert "lacked" not in await status(discord_api, 51, permissions=MANAGE_GUILD)
