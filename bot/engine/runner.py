@@ -85,7 +85,7 @@ class JobRunner:
             clock=clock,
         )
         self.credit_watch = CreditWatch(
-            client, presenter, threshold=low_credits_warning, clock=clock
+            client, presenter, threshold=low_credits_warning, store=store, clock=clock
         )
         self._life = JobLife(
             store,

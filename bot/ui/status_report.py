@@ -87,6 +87,15 @@ async def status_report(bot: PoseBot, viewer: Viewer) -> tuple[str, list[discord
                 credits=credits,
             )
         )
+        if (read := await spend_figures.balance_read(bot)) is not None:
+            lines.append(
+                tr(
+                    locale,
+                    "Segmind balance at the latest check ({when}): ${credits}",
+                    when=timestamp(read[1]),
+                    credits=f"{read[0]:.2f}",
+                )
+            )
     files = [listing.file for listing in listings if listing.file is not None]
     return "\n".join(lines), files
 

@@ -54,6 +54,7 @@ async def test_status_shows_admins_their_server_and_the_owner_everything(
     assert f"all `{bot.runner.owner}`, last heartbeat <t:" in owner
     assert "Everyone: 1 generation, $0.58 of the $20.00 daily budget." in owner
     assert "Segmind credits left (after the latest generation):" in owner
+    assert "Segmind balance at the latest check (<t:" in owner, "the hourly free check's"
     assert "⏸️ Generation is paused: the bot's owner paused generation." in owner
 
     german = await status(discord_api, FakeDiscord.OWNER_ID, permissions=0, locale="de")
