@@ -20,6 +20,8 @@ RUN pip install --require-hashes -r /app/requirements.txt
 
 COPY bot /app/bot
 COPY cogs /app/cogs
+# Only for the version /status shows.
+COPY pyproject.toml /app/pyproject.toml
 
 # The bot runs unprivileged; the code stays root's. Its working directory /data is where the
 # SQLite file goes when DATABASE_URL is not set (mount a volume there to keep it).

@@ -22,6 +22,7 @@ from bot.engine.runner import JobRunner
 from bot.memory import MemoryBudget
 from bot.segmind import SegmindClient
 from bot.settings import Settings
+from bot.storage.channel_problems import ChannelProblems
 from bot.storage.character_store import CharacterStore
 from bot.storage.history import History
 from bot.storage.job_queue import Limits
@@ -46,6 +47,7 @@ EXTENSIONS = (
     "cogs.settings",
     "cogs.history",
     "cogs.help",
+    "cogs.status",
 )
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
@@ -108,6 +110,9 @@ class PoseBot(commands.Bot):
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.user_settings = UserSettingsStore(store.database)
         self.history = History(store.database)
+        # Channels that refused a delivery, for /status.
+        self.channel_problems = ChannelProblems(store.database)
+        self.started_at = clock()
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)

@@ -11,8 +11,9 @@ import aiohttp
 import discord
 from discord.http import Route
 
+from bot.check.channel_access import fetch_server, lacking, pose_channels
 from bot.check.findings import Finding, fail, ok, warn
-from bot.check.permissions import invite_url, missing, privileged_intents, switched_on
+from bot.check.permissions import invite_url, privileged_intents, switched_on
 from bot.domain.server_rules import ServerSettings
 
 AREA = "discord"
@@ -20,8 +21,6 @@ PORTAL = "https://discord.com/developers/applications"
 # Servers looked at one by one (each costs three requests), and channel lines per server.
 MAX_SERVERS = 25
 MAX_CHANNEL_LINES = 10
-# Where /pose can be used: text and announcement channels (threads inherit their parent's).
-POSE_CHANNELS = (discord.ChannelType.text, discord.ChannelType.news)
 # What is compared between the registered commands and this version's.
 COMMAND_KEYS = (
     "name",
@@ -236,53 +235,28 @@ async def server_findings(
 async def _one_server(
     client: discord.Client, partial: dict[str, Any], rules_of: RulesOf
 ) -> list[Finding]:
-    guild = await _fetch_guild(client, partial)
+    guild = await fetch_server(client, int(partial["id"]), partial["name"])
     rules = await rules_of(guild.id)
     if rules is not None and not rules.enabled:
         return [ok(AREA, f"{guild.name}: /pose is switched off there (/admin)")]
-    channels = [channel for channel in guild.channels if channel.type in POSE_CHANNELS]
-    if rules is not None and rules.channels:
-        channels = [channel for channel in channels if channel.id in rules.channels]
-    me = guild.me
-    lacking = [
-        (channel, gaps)
-        for channel in sorted(channels, key=lambda channel: channel.position)
-        if (gaps := missing(channel.permissions_for(me)))
-    ]
+    allowed = rules.channels if rules is not None else ()
+    lacking_here = lacking(guild, allowed)
     fix = "Server Settings > Roles (or the channel's Permissions): allow it for the bot's role"
     findings = [
         fail(AREA, f"{guild.name} #{channel.name}: the bot lacks {', '.join(gaps)}", fix)
-        for channel, gaps in lacking[:MAX_CHANNEL_LINES]
+        for channel, gaps in lacking_here[:MAX_CHANNEL_LINES]
     ]
-    if len(lacking) > MAX_CHANNEL_LINES:
+    if len(lacking_here) > MAX_CHANNEL_LINES:
         findings.append(
             fail(
-                AREA, f"{guild.name}: {len(lacking) - MAX_CHANNEL_LINES} more channel(s) alike", fix
+                AREA,
+                f"{guild.name}: {len(lacking_here) - MAX_CHANNEL_LINES} more channel(s) alike",
+                fix,
             )
         )
-    if not lacking:
+    if not lacking_here:
+        count = pose_channels(guild, allowed)
         findings.append(
-            ok(
-                AREA,
-                f"{guild.name}: every permission needed in its {len(channels)} /pose channel(s)",
-            )
+            ok(AREA, f"{guild.name}: every permission needed in its {count} /pose channel(s)")
         )
     return findings
-
-
-async def _fetch_guild(client: discord.Client, partial: dict[str, Any]) -> discord.Guild:
-    """The server with its roles, channels and the bot's member, as discord.py models them,
-    so that the library's own rules (roles, then overwrites: @everyone's, the roles', the
-    member's) say what the bot may do in each channel."""
-    http = client.http
-    assert client.user is not None
-    guild_id = int(partial["id"])
-    data = {
-        "id": partial["id"],
-        "name": partial["name"],
-        "roles": await http.get_roles(guild_id),
-        "channels": await http.get_all_guild_channels(guild_id),
-        "members": [await http.get_member(guild_id, client.user.id)],
-    }
-    # The logged-in client's state: the models need it to know which member is the bot.
-    return discord.Guild(data=data, state=client._connection)  # type: ignore[arg-type]

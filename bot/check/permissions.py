@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import discord
 
+from bot.domain.translatable import mark
+
 # What the bot does in a channel by its own token: post a result or a notice as a message with
 # an embed and an image (when the interaction's token has run out), and edit it. Answers to
 # interactions need no permission, editing its own message neither, and it reads no history,
@@ -14,11 +16,12 @@ NEEDED = discord.Permissions(
 )
 INVITE_SCOPES = ("bot", "applications.commands")
 # Discord's own names for them, as the server settings show them: every one NEEDED grants.
+# Marked: a refused delivery and /status name them in the reader's language.
 NAMES = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
+    "view_channel": mark("View Channel"),
+    "send_messages": mark("Send Messages"),
+    "embed_links": mark("Embed Links"),
+    "attach_files": mark("Attach Files"),
 }
 PRIVILEGED_INTENTS = {
     "presences": "Presence",

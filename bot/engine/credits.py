@@ -4,6 +4,7 @@ warned of at most once a day, read from the free credits endpoint and from each 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,12 +13,16 @@ from bot.domain.quotas import DAY_SECONDS
 from bot.engine.cards import present
 from bot.engine.presenter import Presenter
 from bot.segmind import AccessDenied, SegmindClient, SegmindError
+from bot.storage.job_store import JobStore
 
 log = logging.getLogger(__name__)
 
 # The balance is read at start-up and then this often, besides after every paid call: a
 # quiet bot still warns before its credits run out.
 CHECK_SECONDS = 3600.0
+# The balance as the free endpoint last gave it, {"credits": dollars, "at": epoch}, in
+# bot_state: /status shows it, whichever process answers.
+BALANCE_FACT = "segmind_balance"
 
 
 class CreditWatch:
@@ -27,9 +32,11 @@ class CreditWatch:
         presenter: Presenter,
         *,
         threshold: float | None,
+        store: JobStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
+        self._store = store
         self._presenter = presenter
         self.threshold = threshold
         self._clock = clock
@@ -72,7 +79,18 @@ class CreditWatch:
             log.info("Segmind takes the API key; it keeps no credit balance for the account")
             return
         log.info("Segmind takes the API key; %.2f credits left", remaining)
+        await self._remember(remaining)
         await self.note_balance(remaining)
+
+    async def _remember(self, remaining: float) -> None:
+        if self._store is None:
+            return
+        try:
+            await self._store.set_fact(
+                BALANCE_FACT, json.dumps({"credits": remaining, "at": self._clock()})
+            )
+        except Exception as error:  # only /status misses it
+            log.warning("could not keep the Segmind balance: %s", error)
 
     async def note_balance(self, remaining: float | None) -> None:
         """Warn the owner, at most once a day, when the account's credits run low."""

@@ -144,7 +144,8 @@ class JobLife:
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
-        billed = False
+        # A stored result was paid for: whatever happens to its delivery, it stays billed.
+        billed = job.state == GENERATED
         try:
             if job.state == RUNNING:
                 generation = await self._generate(job, resumed=resumed)

@@ -26,6 +26,7 @@ from bot.engine.credits import CreditWatch
 from bot.engine.job import JobLife
 from bot.engine.presenter import Presenter
 from bot.segmind import SegmindClient
+from bot.storage.heartbeats import Heartbeats
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
 from bot.tasks import TaskGroup
@@ -84,7 +85,7 @@ class JobRunner:
             clock=clock,
         )
         self.credit_watch = CreditWatch(
-            client, presenter, threshold=low_credits_warning, clock=clock
+            client, presenter, threshold=low_credits_warning, store=store, clock=clock
         )
         self._life = JobLife(
             store,
@@ -106,6 +107,9 @@ class JobRunner:
         self._loops = TaskGroup()
         self._dispatcher: asyncio.Task[None] | None = None
         self._gateway_lease: str | None = None  # held while this process answers Discord
+        self.heartbeats = Heartbeats(store.database)
+        # As BOT_ROLE names it, for /status.
+        self.role = "all" if runs_jobs and shows_queue else "worker" if runs_jobs else "gateway"
 
     @property
     def low_credits_warning(self) -> float | None:
@@ -117,6 +121,7 @@ class JobRunner:
         """Read the shared state, then take part: run jobs, refresh the queue's cards."""
         await self.cards.read_durations()
         await self._read_shared_state()
+        await self._beat()
         if await self.store.database.listen(NOTIFY_CHANNEL, self._kick):
             self._poll_seconds = POLL_SECONDS_LISTENING
         lease = self.limits.lease_seconds
@@ -160,6 +165,10 @@ class JobRunner:
         released = await self._release_all()
         if released:
             log.info("gave back %d job(s) for the next process", released)
+        try:
+            await self.heartbeats.stopped(self.owner)
+        except Exception as error:  # its row runs out on its own within a lease
+            log.warning("could not say this process stopped: %s", error)
         await self.cards.settle_all(notice)
         await self._loops.close()
         await self.cards.let_go()
@@ -339,12 +348,16 @@ class JobRunner:
                 self._gateway_lease, self.owner, self._clock(), self.limits.lease_seconds
             )
 
+    async def _beat(self) -> None:
+        await self.heartbeats.beat(self.role, self.owner, self._clock(), self.limits.lease_seconds)
+
     async def _renew_forever(self) -> None:
         interval = self.limits.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
             await self.queue.renew(self.owner, self._clock(), self.limits.lease_seconds)
             await self._hold_gateway()
+            await self._beat()
             await self._read_shared_state()
 
     async def _read_shared_state(self) -> None:

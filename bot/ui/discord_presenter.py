@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
+from bot.check.channel_access import missing_in
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage, fit_for_upload, reworking_cost
 from bot.engine.presenter import WaitTooLong
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 
 INVALID_WEBHOOK_TOKEN = 50027  # Discord's code for an interaction token that is no longer valid
+# Discord's codes for a channel that refuses the bot: Missing Access, Missing Permissions.
+REFUSED_BY_CHANNEL = (50001, 50013)
 
 
 class DiscordPresenter:
@@ -174,7 +177,19 @@ class DiscordPresenter:
             # between posting and recording the post does not show the result twice.
             nonce=_nonce(job),
         )
+        await self._channel_works(job)
         return message.id
+
+    async def _channel_works(self, job: Job) -> None:
+        """A result reached the channel: a refusal recorded there before is history."""
+        if job.guild_id is None:
+            return
+        try:
+            await self.bot.channel_problems.clear(job.guild_id, job.channel_id)
+        except Exception as error:  # the result is posted: this must not post it again
+            log.warning(
+                "could not clear the refusal noted in channel %s: %s", job.channel_id, error
+            )
 
     def is_transient(self, error: Exception) -> bool:
         if isinstance(error, discord.HTTPException):
@@ -182,6 +197,9 @@ class DiscordPresenter:
         return isinstance(error, aiohttp.ClientError | TimeoutError | OSError | discord.RateLimited)
 
     async def report_failure(self, job: Job, error: Exception) -> None:
+        if _refused_by_channel(job, error):
+            await self._report_refusal(job)
+            return
         # Told to the requester alone, in their language, unless only the channel is left.
         text = self._failure_text(job, error, job.locale)
         if token_alive(self.bot, job):
@@ -201,6 +219,38 @@ class DiscordPresenter:
             allowed_mentions=_only_requester(job),
             nonce=_nonce(job, "fail"),
         )
+
+    async def _report_refusal(self, job: Job) -> None:
+        """The channel refused the paid result: the requester hears, privately, which
+        permission the bot lacks there, and the server's admins see it in /status. Never the
+        channel itself, which refuses anyway."""
+        assert job.guild_id is not None
+        try:
+            lacking = await missing_in(self.bot, job.guild_id, job.channel_id)
+        except (discord.HTTPException, aiohttp.ClientError) as problem:
+            log.warning("could not read the bot's permissions in %s: %s", job.channel_id, problem)
+            lacking = []
+        await self.bot.channel_problems.note(
+            job.guild_id, job.channel_id, lacking, self.bot.clock()
+        )
+        locale = job.locale
+        text = tr(
+            locale,
+            "Your image was made, and counts as a generation, but the bot may not post it in "
+            "<#{channel}>: it lacks {permissions} there. A server admin can allow it for the "
+            "bot's role; they see it in /status too.",
+            channel=job.channel_id,
+            permissions=", ".join(tr(locale, name) for name in lacking)
+            or tr(locale, "a permission it needs"),
+        )
+        if token_alive(self.bot, job):
+            await remove_card(self.bot, job)
+            await interaction_webhook(self.bot, job).send(
+                text, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        dm = await self.bot.create_dm(discord.Object(id=job.requester_id))
+        await dm.send(text, allowed_mentions=NO_MENTIONS, nonce=_nonce(job, "fail"))
 
     def _failure_text(self, job: Job, error: Exception, locale: str) -> str:
         if isinstance(error, WaitTooLong):
@@ -266,6 +316,14 @@ class DiscordPresenter:
 
 def _nonce(job: Job, what: str = "pose") -> str:
     return f"{what}-{job.id}-{int(job.created_at) % 100_000}"
+
+
+def _refused_by_channel(job: Job, error: Exception) -> bool:
+    return (
+        job.guild_id is not None
+        and isinstance(error, discord.Forbidden)
+        and error.code in REFUSED_BY_CHANNEL
+    )
 
 
 def _only_requester(job: Job) -> discord.AllowedMentions:

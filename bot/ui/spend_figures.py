@@ -3,10 +3,12 @@ the same quotas /pose decides with, what was spent, by whom, where and on which 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.quotas import DailyQuotas, Spend, daily_quotas
 from bot.domain.server_rules import ServerSettings
+from bot.engine.credits import BALANCE_FACT
 from bot.storage.database import Row
 
 if TYPE_CHECKING:
@@ -55,3 +57,12 @@ async def spent_per_day(
 async def credits_left(bot: PoseBot) -> str | None:
     """The API's credits as its latest answer counted them, if any answer said."""
     return (await bot.store.last_usage()).get("x-remaining-credits")
+
+
+async def balance_read(bot: PoseBot) -> tuple[float, float] | None:
+    """The balance Segmind's free endpoint last gave (the hourly check), and when."""
+    fact = await bot.store.fact(BALANCE_FACT)
+    if fact is None:
+        return None
+    value = json.loads(fact)
+    return float(value["credits"]), float(value["at"])
