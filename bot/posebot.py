@@ -36,6 +36,7 @@ from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
 from bot.ui.result_buttons import ResultButton
+from bot.version import bot_version
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class PoseBot(commands.Bot):
             runs_jobs=settings.runs_jobs,
             shows_queue=settings.has_gateway,
             low_credits_warning=settings.low_credits_warning,
+            role=settings.bot_role,
+            version=bot_version(),
             clock=clock,
         )
         self.storage = StorageKeeper(

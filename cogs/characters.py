@@ -330,6 +330,7 @@ class CharacterCog(commands.Cog):
         others = await self.bot.store.remove_uploads_of(user_id)
         # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
         forgotten = await self.bot.store.delete_user_data(user_id, self.bot.clock())
+        self.bot.runner.forgotten(forgotten.cancelled)
         for job in forgotten.cancelled:
             self.bot.cooldowns.refund(job.requester_id, job.interaction_id)
             await remove_card(self.bot, job)

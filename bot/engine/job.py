@@ -24,6 +24,8 @@ from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
+from bot.engine.job_events import Billed, ProcessName, job_end
+from bot.engine.job_events import pause as pause_event
 from bot.engine.presenter import Presenter, WaitTooLong
 from bot.segmind import (
     AccessDenied,
@@ -129,6 +131,7 @@ class JobLife:
         max_wait: float,
         slot_freed: Callable[[], None],
         credit_watch: CreditWatch,
+        process: ProcessName,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -141,6 +144,7 @@ class JobLife:
         self._max_wait = max_wait
         self._slot_freed = slot_freed
         self._credit_watch = credit_watch
+        self._process = process
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
@@ -326,11 +330,13 @@ class JobLife:
                     delay,
                 )
                 await backoff.sleep(delay)
-        if not await self.store.mark_delivered(job, message_id, self._clock()):
+        now = self._clock()
+        if not await self.store.mark_delivered(job, message_id, now):
             stored = await self.store.job(job.id)
             if stored is None or stored.result_message_id != message_id:
                 raise LostJob
         log.info("job %s delivered as message %s", job.id, message_id)
+        job_end(job, "delivered", "true", now, self._process)
 
     # Ends other than a result
 
@@ -341,9 +347,9 @@ class JobLife:
         detail = error.message if isinstance(error, SegmindError) and error.message else error
         reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
+        # A call that may have been charged is kept in the ledger, in dollars only.
+        unsure = isinstance(error, SegmindError) and error.may_have_billed
         try:
-            # A call that may have been charged is kept in the ledger, in dollars only.
-            unsure = isinstance(error, SegmindError) and error.may_have_billed
             moved = await self.store.fail(
                 job, reason, now, refund=refund, hold_until=hold_until, possibly_billed=unsure
             ) or await self._failed_at(job, now)
@@ -355,6 +361,7 @@ class JobLife:
         if not moved:
             log.info("job %s ended elsewhere; not reporting %s", job.id, reason)
             return
+        job_end(job, "failed", _billed(job, refund, hold_until, unsure), now, self._process)
         was_running = job.state == RUNNING
         if was_running:
             self._slot_freed()
@@ -410,6 +417,7 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
+            pause_event(reason, "segmind", self._process)
         # Nothing was billed: the cooldown it started is given back in the same transaction.
         requeued = await self.queue.requeue(job, refund_cooldown=True)
         if not requeued and not await self._requeued(job):
@@ -428,6 +436,18 @@ class JobLife:
                     f"charged for them. {pause.advice}, then run `/admin resume`."
                 )
             )
+
+
+def _billed(job: Job, refund: bool, hold_until: float | None, unsure: bool) -> Billed:
+    """Whether a failed job was paid for, as the spend ledger counts it: its result was
+    stored (generated), or the call may have been charged without one (the ledger's unsure
+    row), or it was charged for sure though nothing was stored (not refunded for any other
+    reason than waiting out the API's reset)."""
+    if job.generated_at is not None:
+        return "true"
+    if unsure:
+        return "maybe"
+    return "true" if not refund and hold_until is None else "false"
 
 
 def _still_this_attempt(stored: Job | None, job: Job, state: str) -> bool:

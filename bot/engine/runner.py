@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterable
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
+from bot.engine import job_events
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
 from bot.engine.job import JobLife
+from bot.engine.job_events import ProcessName
 from bot.engine.presenter import Presenter
 from bot.segmind import SegmindClient
 from bot.storage.job_queue import Limits, SharedQueue
@@ -59,11 +61,16 @@ class JobRunner:
         runs_jobs: bool = True,
         shows_queue: bool = True,
         low_credits_warning: float | None = None,
+        role: str = "all",
+        version: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.queue = SharedQueue(store.database)
         self.owner = process_name()
+        # Named in the searchable lines (bot/engine/job_events.py).
+        self.process = ProcessName(role, self.owner)
+        self._version = version
         self.limits = limits
         self.presenter = presenter
         # False once shutting down: no new API call starts here (requests are still stored).
@@ -97,6 +104,7 @@ class JobRunner:
             max_wait=max_wait,
             slot_freed=self._slot_freed,
             credit_watch=self.credit_watch,
+            process=self.process,
             clock=clock,
         )
         self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
@@ -137,6 +145,7 @@ class JobRunner:
             )
             or "stores requests only",
         )
+        job_events.start(self._version, self.process)
 
     async def shutdown(self, grace: float, notice: float = 5.0) -> None:
         """Start no new API call; let running jobs finish for `grace` seconds; give the rest
@@ -199,7 +208,8 @@ class JobRunner:
 
     async def pause(self, reason: str) -> None:
         """Hold every job until `resume` (the owner asked for it)."""
-        await self.queue.pause(reason)
+        if await self.queue.pause(reason):
+            job_events.pause(reason, "owner", self.process)
         self.paused = await self.queue.paused()
         await self._notify()
 
@@ -218,10 +228,18 @@ class JobRunner:
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued job; False once it has started (it is paid for by then)."""
         job = await self.store.job(job_id)
-        if job is None or not await self.store.cancel(job_id, self._clock()):
+        now = self._clock()
+        if job is None or not await self.store.cancel(job_id, now):
             return False
         self._cooldowns.refund(job.requester_id, job.interaction_id)
+        job_events.job_end(job, "cancelled", "false", now, self.process)
         return True
+
+    def forgotten(self, jobs: Iterable[Job]) -> None:
+        """Waiting jobs cancelled by /forget-me (nothing was paid for them): each ended."""
+        now = self._clock()
+        for job in jobs:
+            job_events.job_end(job, "cancelled", "false", now, self.process)
 
     async def queued_of(self, user_id: int) -> tuple[int, int | None]:
         """How many jobs a user has waiting, and the place of the first of them."""
@@ -290,6 +308,8 @@ class JobRunner:
             working_on=set(self._running),
         )
         self.paused = claim.paused
+        for job_id, previous, state in claim.takeovers:
+            job_events.takeover(job_id, previous, state, self.process)
         for job in claim.taken_over:
             log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)
