@@ -24,8 +24,7 @@ from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
-from bot.engine.job_events import Billed, ProcessName, job_end
-from bot.engine.job_events import pause as pause_event
+from bot.engine.job_events import Billed, JobEvents
 from bot.engine.presenter import Presenter, WaitTooLong
 from bot.segmind import (
     AccessDenied,
@@ -131,7 +130,7 @@ class JobLife:
         max_wait: float,
         slot_freed: Callable[[], None],
         credit_watch: CreditWatch,
-        process: ProcessName,
+        events: JobEvents,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -144,7 +143,7 @@ class JobLife:
         self._max_wait = max_wait
         self._slot_freed = slot_freed
         self._credit_watch = credit_watch
-        self._process = process
+        self._events = events
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
@@ -163,6 +162,7 @@ class JobLife:
             self._cooldowns.hold_until(job.requester_id, error.until)
             await self._fail(job, error, refund=False, hold_until=error.until)
         except SegmindError as error:
+            self._events.segmind_error(error)
             pause = pause_reason(error)
             if pause is not None:
                 await self._pause(job, error, pause)
@@ -198,6 +198,7 @@ class JobLife:
                 body, on_ticket=partial(self._remember_ticket, job)
             )
         except RateLimited as limited:
+            self._events.segmind_error(limited)
             until = await self.queue.close_gate(limited.retry_at, self._clock())
             log.warning("segmind answered 429; holding every request until %.0f", until)
             if until - self._clock() > self._max_wait:
@@ -320,6 +321,7 @@ class JobLife:
                 message_id = await presenter.deliver(job, image)
                 break
             except Exception as error:
+                self._events.discord_error(error)
                 if not presenter.is_transient(error):
                     raise
                 delay = backoff.next_delay()
@@ -336,7 +338,7 @@ class JobLife:
             if stored is None or stored.result_message_id != message_id:
                 raise LostJob
         log.info("job %s delivered as message %s", job.id, message_id)
-        job_end(job, "delivered", "true", now, self._process)
+        self._events.job_end(job, "delivered", "true", now)
 
     # Ends other than a result
 
@@ -361,7 +363,7 @@ class JobLife:
         if not moved:
             log.info("job %s ended elsewhere; not reporting %s", job.id, reason)
             return
-        job_end(job, "failed", _billed(job, refund, hold_until, unsure), now, self._process)
+        self._events.job_end(job, "failed", _billed(job, refund, hold_until, unsure), now)
         was_running = job.state == RUNNING
         if was_running:
             self._slot_freed()
@@ -386,6 +388,7 @@ class JobLife:
         presenter = self._presenter
 
         def warn(problem: Exception, delay: float) -> None:
+            self._events.discord_error(problem)
             log.warning(
                 "could not tell the requester of job %s (%s); trying again in %.0fs",
                 job.id,
@@ -402,7 +405,8 @@ class JobLife:
                 clock=self._clock,
                 on_retry=warn,
             )
-        except Exception:
+        except Exception as problem:
+            self._events.discord_error(problem)
             log.exception("could not tell the requester of job %s", job.id)
 
     async def _give_back(self, job: Job) -> None:
@@ -417,7 +421,7 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
-            pause_event(reason, "segmind", self._process)
+            self._events.pause(reason, "segmind")
         # Nothing was billed: the cooldown it started is given back in the same transaction.
         requeued = await self.queue.requeue(job, refund_cooldown=True)
         if not requeued and not await self._requeued(job):

@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
-from bot.engine import job_events
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
 from bot.engine.job import JobLife
-from bot.engine.job_events import ProcessName
+from bot.engine.job_events import JobEvents
 from bot.engine.presenter import Presenter
+from bot.metrics import Metrics
 from bot.segmind import SegmindClient
 from bot.storage.job_queue import Limits, SharedQueue
 from bot.storage.job_store import Job, NewJob, Store, StoredImage
@@ -63,13 +63,14 @@ class JobRunner:
         low_credits_warning: float | None = None,
         role: str = "all",
         version: str = "",
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.queue = SharedQueue(store.database)
         self.owner = process_name()
         # Named in the searchable lines (bot/engine/job_events.py).
-        self.process = ProcessName(role, self.owner)
+        self.events = JobEvents(role, self.owner, metrics or Metrics())
         self._version = version
         self.limits = limits
         self.presenter = presenter
@@ -104,7 +105,7 @@ class JobRunner:
             max_wait=max_wait,
             slot_freed=self._slot_freed,
             credit_watch=self.credit_watch,
-            process=self.process,
+            events=self.events,
             clock=clock,
         )
         self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
@@ -145,7 +146,7 @@ class JobRunner:
             )
             or "stores requests only",
         )
-        job_events.start(self._version, self.process)
+        self.events.start(self._version)
 
     async def shutdown(self, grace: float, notice: float = 5.0) -> None:
         """Start no new API call; let running jobs finish for `grace` seconds; give the rest
@@ -209,7 +210,7 @@ class JobRunner:
     async def pause(self, reason: str) -> None:
         """Hold every job until `resume` (the owner asked for it)."""
         if await self.queue.pause(reason):
-            job_events.pause(reason, "owner", self.process)
+            self.events.pause(reason, "owner")
         self.paused = await self.queue.paused()
         await self._notify()
 
@@ -232,14 +233,14 @@ class JobRunner:
         if job is None or not await self.store.cancel(job_id, now):
             return False
         self._cooldowns.refund(job.requester_id, job.interaction_id)
-        job_events.job_end(job, "cancelled", "false", now, self.process)
+        self.events.job_end(job, "cancelled", "false", now)
         return True
 
     def forgotten(self, jobs: Iterable[Job]) -> None:
         """Waiting jobs cancelled by /forget-me (nothing was paid for them): each ended."""
         now = self._clock()
         for job in jobs:
-            job_events.job_end(job, "cancelled", "false", now, self.process)
+            self.events.job_end(job, "cancelled", "false", now)
 
     async def queued_of(self, user_id: int) -> tuple[int, int | None]:
         """How many jobs a user has waiting, and the place of the first of them."""
@@ -309,7 +310,7 @@ class JobRunner:
         )
         self.paused = claim.paused
         for job_id, previous, state in claim.takeovers:
-            job_events.takeover(job_id, previous, state, self.process)
+            self.events.takeover(job_id, previous, state)
         for job in claim.taken_over:
             log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)
