@@ -3,6 +3,7 @@ counters move with the jobs run through the real discord.py; without a port ther
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import aiohttp
@@ -56,7 +57,12 @@ async def test_the_endpoint_counts_jobs_spend_errors_and_reads_the_queue(
     segmind.faults.append(Fault(kind="non_image"))  # an answer holding no image
     await outcome(await pose(discord_api, user=discord_api.make_user(802, "b")), timeout=30)
 
-    after = await scrape(port)
+    # A job is counted as it ends, a moment after its requester sees it end.
+    for _ in range(100):
+        after = await scrape(port)
+        if value(after, "posebot_jobs_ended_total", outcome="delivered", billed="true"):
+            break
+        await asyncio.sleep(0.05)
     assert value(after, "posebot_jobs_ended_total", outcome="delivered", billed="true") == 1
     assert value(after, "posebot_jobs_ended_total", outcome="failed", billed="maybe") == 1
     assert value(after, "posebot_generation_seconds_count") == 1
