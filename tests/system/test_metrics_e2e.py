@@ -13,7 +13,7 @@ from bot.settings import Settings
 from tests.conftest import StartBot
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import FakeSegmind, Fault
-from tests.user_actions import delivered, outcome, pose
+from tests.user_actions import card_text, delivered, outcome, pose
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -78,3 +78,26 @@ def test_metrics_are_off_unless_a_port_is_set_and_stay_on_this_machine() -> None
     assert default.metrics_port is None
     configured = Settings.from_env({**secrets, "METRICS_PORT": "9108"})
     assert (configured.metrics_port, configured.metrics_host) == (9108, "127.0.0.1")
+
+
+async def test_discords_failures_posting_a_result_are_counted_by_kind(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    port = free_port()
+    segmind.latency = 0.5
+    await start_bot(metrics_port=port)
+    interaction = await pose(discord_api)
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    await interaction.wait_for(lambda i: card_text(i).startswith("🎨"))  # the card is running
+    # The connection dropped as the card becomes the result: the bot posts it again.
+    discord_api.faults.fail_next("interaction_edit", "drop")
+    await delivered(interaction, timeout=30)
+
+    after = await scrape(port)
+    errors = {
+        dict(labels)["kind"]: count
+        for (name, labels), count in after.items()
+        if name == "posebot_discord_errors_total"
+    }
+    assert sum(errors.values()) == 1, errors
+    assert all(kind and " " not in kind for kind in errors), "a short kind, never a message"
