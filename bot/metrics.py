@@ -101,11 +101,24 @@ class MetricsServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        """Listen; a port taken or an address that is not this machine's is logged in one
+        line and the bot runs on without metrics (its requests matter more)."""
         app = web.Application()
         app.router.add_get("/metrics", self._scrape)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, self._host, self._port).start()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except OSError as error:
+            await runner.cleanup()
+            log.error(
+                "cannot serve metrics at %s:%d (%s); set METRICS_PORT to a free port, or "
+                "leave it empty; the bot runs on without metrics",
+                self._host,
+                self._port,
+                error.strerror or error,
+            )
+            return
         self._runner = runner
         log.info("serving Prometheus metrics at http://%s:%d/metrics", self._host, self._port)
 

@@ -62,6 +62,10 @@ class JobEvents:
         """`at=pause`: generation held for everyone, by the API's answer or the owner."""
         logfmt.event("pause", reason=reason, by=by, role=self.role, instance=self.instance)
 
+    def resume(self) -> None:
+        """`at=resume`: the owner lifted the pause."""
+        logfmt.event("resume", role=self.role, instance=self.instance)
+
     def start(self, version: str) -> None:
         """`at=start`: a process of the bot began its work."""
         logfmt.event("start", role=self.role, instance=self.instance, version=version)

@@ -217,6 +217,7 @@ class JobRunner:
     async def resume(self) -> int:
         """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
         await self.queue.lift_pause()
+        self.events.resume()
         self.paused = None
         await self._notify()
         return len((await self.queue.snapshot(self._clock(), with_jobs=False)).order)

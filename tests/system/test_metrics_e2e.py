@@ -7,6 +7,7 @@ import asyncio
 import socket
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.settings import Settings
@@ -101,3 +102,16 @@ async def test_discords_failures_posting_a_result_are_counted_by_kind(
     }
     assert sum(errors.values()) == 1, errors
     assert all(kind and " " not in kind for kind in errors), "a short kind, never a message"
+
+
+async def test_a_metrics_port_already_taken_leaves_the_bot_running(
+    start_bot: StartBot, discord_api: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        await start_bot(metrics_port=port)
+        await delivered(await pose(discord_api), timeout=30)
+    [refused] = [r.getMessage() for r in caplog.records if "cannot serve metrics" in r.getMessage()]
+    assert f"127.0.0.1:{port}" in refused and "METRICS_PORT" in refused
