@@ -98,3 +98,20 @@ def test_a_value_with_spaces_or_quotes_stays_one_value() -> None:
         "empty": "",
     }
     assert "\n" not in logfmt.line("pause", reason="two\nlines")
+
+
+async def test_a_pause_logs_one_line_with_its_reason(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    segmind.faults.append(Fault.insufficient_credits())
+    await start_bot()
+    await pose(discord_api)
+    await discord_api.wait_for(lambda: bool(events(caplog, "pause")), timeout=20)
+    [pause] = events(caplog, "pause")
+    assert pause["reason"] == "the bot's Segmind credits have run out"
+    assert pause["by"] == "segmind"
+    assert not events(caplog, "job_end"), "a paused job waits in its place: it has not ended"
