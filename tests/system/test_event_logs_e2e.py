@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import shlex
+import signal
+from pathlib import Path
 
 import pytest
 
 from bot import logfmt
+from tests.bot_process import BotProcess
 from tests.cogs.pose.test_queue_e2e import cancel_id
 from tests.conftest import BOT_TOKEN, StartBot
 from tests.fakes.discord import FakeDiscord
@@ -115,3 +118,24 @@ async def test_a_pause_logs_one_line_with_its_reason(
     assert pause["reason"] == "the bot's Segmind credits have run out"
     assert pause["by"] == "segmind"
     assert not events(caplog, "job_end"), "a paused job waits in its place: it has not ended"
+
+
+async def test_the_lines_are_written_even_at_a_quiet_log_level(
+    discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "SEGMIND_BASE_URL": segmind.base_url}
+    bot = await BotProcess.start(discord_api, tmp_path, {**env, "LOG_LEVEL": "WARNING"}, "quiet")
+    try:
+        await discord_api.wait_identified(timeout=30)
+        interaction = await pose(discord_api, prompt="a quiet knight")
+        await delivered(interaction, timeout=30)
+        assert await bot.stop(signal.SIGTERM) == 0, bot.log
+    finally:
+        await bot.kill_if_running()
+    lines = bot.log.splitlines()
+    assert not [line for line in lines if " INFO " in line and "at=" not in line], "quiet"
+    [start] = [line for line in lines if "at=start " in line]
+    assert "role=all" in start
+    [end] = [line for line in lines if "at=job_end " in line]
+    assert "outcome=delivered billed=true" in end
+    assert "a quiet knight" not in bot.log and interaction.token not in bot.log
