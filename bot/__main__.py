@@ -14,6 +14,7 @@ import aiohttp
 import asyncpg
 import discord
 
+from bot import logfmt
 from bot.check.discord_setup import token_refused
 from bot.check.findings import Level
 from bot.check.permissions import privileged_intents
@@ -127,6 +128,9 @@ def setup_logging(level_name: str) -> None:
     )
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    # The searchable lines are the record an operator counts on, one per event: kept at
+    # every level, as a quieter LOG_LEVEL is asked for the chatter, not for them.
+    logging.getLogger(logfmt.log.name).setLevel(min(level, logging.INFO))
 
 
 def main(argv: list[str] | None = None) -> int:

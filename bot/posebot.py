@@ -20,6 +20,7 @@ from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
 from bot.memory import MemoryBudget
+from bot.metrics import Metrics, MetricsServer
 from bot.segmind import SegmindClient
 from bot.settings import Settings
 from bot.storage.channel_problems import ChannelProblems
@@ -37,6 +38,7 @@ from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
 from bot.ui.result_buttons import ResultButton
+from bot.version import bot_version
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ class PoseBot(commands.Bot):
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)
+        # Counted always; served only with METRICS_PORT (see setup_hook).
+        self.metrics = Metrics()
+        self._metrics_server: MetricsServer | None = None
         self.runner = JobRunner(
             store,
             self.segmind,
@@ -131,6 +136,9 @@ class PoseBot(commands.Bot):
             runs_jobs=settings.runs_jobs,
             shows_queue=settings.has_gateway,
             low_credits_warning=settings.low_credits_warning,
+            role=settings.bot_role,
+            version=bot_version(),
+            metrics=self.metrics,
             clock=clock,
         )
         self.storage_keeper = StorageKeeper(
@@ -154,6 +162,19 @@ class PoseBot(commands.Bot):
         await self.servers.start()
         await self.runner.start()
         self.storage_keeper.start()
+        port = self.settings.metrics_port
+        if port is not None:
+            self._metrics_server = MetricsServer(
+                self.metrics, self._read_metrics, self.settings.metrics_host, port
+            )
+            await self._metrics_server.start()
+
+    async def _read_metrics(self) -> None:
+        """What a scrape reads afresh: the shared queue's depth and the gateway's latency."""
+        if self.settings.has_gateway:
+            self.metrics.note_latency(self.latency)
+        snapshot = await self.runner.queue.snapshot(self.clock(), with_jobs=False)
+        self.metrics.queue_depth.set(len(snapshot.order))
 
     async def _sync_commands(self) -> None:
         """Register the commands with Discord, unless a process already registered these very
@@ -253,6 +274,8 @@ class PoseBot(commands.Bot):
 
     async def close(self) -> None:
         await self.storage_keeper.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
         await super().close()
         self._closed.set()
 

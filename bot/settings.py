@@ -78,6 +78,11 @@ class Settings:
     # them this process runs (None: all of them).
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    # A Prometheus endpoint (http://METRICS_HOST:METRICS_PORT/metrics), off unless a port is
+    # set; on this machine alone unless a host is set (0.0.0.0 for a container's published
+    # port): the numbers say how busy the bot is, not for everyone to read.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @property
     def runs_jobs(self) -> bool:
@@ -159,6 +164,8 @@ class Settings:
             shutdown_handover_seconds=reader.get(
                 "SHUTDOWN_HANDOVER_SECONDS", cls.shutdown_handover_seconds, _number(0, 25)
             ),
+            metrics_port=reader.get("METRICS_PORT", None, _integer(1, 65_535)),
+            metrics_host=reader.get("METRICS_HOST", cls.metrics_host, _host),
             **_shards(reader),
         )
 
@@ -301,6 +308,13 @@ def _slug(raw: str) -> str:
     if not all(ch.isalnum() or ch in "-_." for ch in raw):
         raise ValueError("expected a model name such as consistent-character-AI-neolemon-v3")
     return raw
+
+
+def _host(raw: str) -> str:
+    host = raw.strip("[]")  # an IPv6 address may come bracketed, as in a URL
+    if not host or any(ch.isspace() or ch in "/@" for ch in host):
+        raise ValueError("expected an address to listen on, such as 127.0.0.1 or 0.0.0.0")
+    return host
 
 
 def _snowflake(raw: str) -> int:

@@ -24,6 +24,7 @@ from bot.domain.translatable import mark
 from bot.engine.cards import CardBoard, present
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
+from bot.engine.job_events import Billed, JobEvents
 from bot.engine.presenter import Presenter, WaitTooLong
 from bot.segmind import (
     AccessDenied,
@@ -129,6 +130,7 @@ class JobLife:
         max_wait: float,
         slot_freed: Callable[[], None],
         credit_watch: CreditWatch,
+        events: JobEvents,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -141,6 +143,7 @@ class JobLife:
         self._max_wait = max_wait
         self._slot_freed = slot_freed
         self._credit_watch = credit_watch
+        self._events = events
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
@@ -160,6 +163,7 @@ class JobLife:
             self._cooldowns.hold_until(job.requester_id, error.until)
             await self._fail(job, error, refund=False, hold_until=error.until)
         except SegmindError as error:
+            self._events.segmind_error(error)
             pause = pause_reason(error)
             if pause is not None:
                 await self._pause(job, error, pause)
@@ -195,6 +199,7 @@ class JobLife:
                 body, on_ticket=partial(self._remember_ticket, job)
             )
         except RateLimited as limited:
+            self._events.segmind_error(limited)
             until = await self.queue.close_gate(limited.retry_at, self._clock())
             log.warning("segmind answered 429; holding every request until %.0f", until)
             if until - self._clock() > self._max_wait:
@@ -317,6 +322,7 @@ class JobLife:
                 message_id = await presenter.deliver(job, image)
                 break
             except Exception as error:
+                self._events.discord_error(error)
                 if not presenter.is_transient(error):
                     raise
                 delay = backoff.next_delay()
@@ -327,11 +333,13 @@ class JobLife:
                     delay,
                 )
                 await backoff.sleep(delay)
-        if not await self.store.mark_delivered(job, message_id, self._clock()):
+        now = self._clock()
+        if not await self.store.mark_delivered(job, message_id, now):
             stored = await self.store.job(job.id)
             if stored is None or stored.result_message_id != message_id:
                 raise LostJob
         log.info("job %s delivered as message %s", job.id, message_id)
+        self._events.job_end(job, "delivered", "true", now)
 
     # Ends other than a result
 
@@ -342,9 +350,9 @@ class JobLife:
         detail = error.message if isinstance(error, SegmindError) and error.message else error
         reason = f"{type(error).__name__}: {detail}"
         now = self._clock()
+        # A call that may have been charged is kept in the ledger, in dollars only.
+        unsure = isinstance(error, SegmindError) and error.may_have_billed
         try:
-            # A call that may have been charged is kept in the ledger, in dollars only.
-            unsure = isinstance(error, SegmindError) and error.may_have_billed
             moved = await self.store.fail(
                 job, reason, now, refund=refund, hold_until=hold_until, possibly_billed=unsure
             ) or await self._failed_at(job, now)
@@ -356,6 +364,7 @@ class JobLife:
         if not moved:
             log.info("job %s ended elsewhere; not reporting %s", job.id, reason)
             return
+        self._events.job_end(job, "failed", _billed(job, refund, hold_until, unsure), now)
         was_running = job.state == RUNNING
         if was_running:
             self._slot_freed()
@@ -380,6 +389,7 @@ class JobLife:
         presenter = self._presenter
 
         def warn(problem: Exception, delay: float) -> None:
+            self._events.discord_error(problem)
             log.warning(
                 "could not tell the requester of job %s (%s); trying again in %.0fs",
                 job.id,
@@ -396,7 +406,8 @@ class JobLife:
                 clock=self._clock,
                 on_retry=warn,
             )
-        except Exception:
+        except Exception as problem:
+            self._events.discord_error(problem)
             log.exception("could not tell the requester of job %s", job.id)
 
     async def _give_back(self, job: Job) -> None:
@@ -411,6 +422,7 @@ class JobLife:
         first = await self.queue.pause(reason)
         if first:
             log.error("generation paused for everyone: segmind %s %s", error.status, error.message)
+            self._events.pause(reason, "segmind")
         # Nothing was billed: the cooldown it started is given back in the same transaction.
         requeued = await self.queue.requeue(job, refund_cooldown=True)
         if not requeued and not await self._requeued(job):
@@ -429,6 +441,18 @@ class JobLife:
                     f"charged for them. {pause.advice}, then run `/admin resume`."
                 )
             )
+
+
+def _billed(job: Job, refund: bool, hold_until: float | None, unsure: bool) -> Billed:
+    """Whether a failed job was paid for, as the spend ledger counts it: its result was
+    stored (generated), or the call may have been charged without one (the ledger's unsure
+    row), or it was charged for sure though nothing was stored (not refunded for any other
+    reason than waiting out the API's reset)."""
+    if job.generated_at is not None:
+        return "true"
+    if unsure:
+        return "maybe"
+    return "true" if not refund and hold_until is None else "false"
 
 
 def _still_this_attempt(stored: Job | None, job: Job, state: str) -> bool:

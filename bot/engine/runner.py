@@ -24,7 +24,9 @@ from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
 from bot.engine.job import JobLife
+from bot.engine.job_events import JobEvents
 from bot.engine.presenter import Presenter
+from bot.metrics import Metrics
 from bot.segmind import SegmindClient
 from bot.storage.heartbeats import Heartbeats
 from bot.storage.job_queue import Limits, SharedQueue
@@ -60,11 +62,17 @@ class JobRunner:
         runs_jobs: bool = True,
         shows_queue: bool = True,
         low_credits_warning: float | None = None,
+        role: str = "all",
+        version: str = "",
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.queue = SharedQueue(store.database)
         self.owner = process_name()
+        # Named in the searchable lines (bot/engine/job_events.py).
+        self.events = JobEvents(role, self.owner, metrics or Metrics())
+        self._version = version
         self.limits = limits
         self.presenter = presenter
         # False once shutting down: no new API call starts here (requests are still stored).
@@ -98,6 +106,7 @@ class JobRunner:
             max_wait=max_wait,
             slot_freed=self._slot_freed,
             credit_watch=self.credit_watch,
+            events=self.events,
             clock=clock,
         )
         self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
@@ -142,6 +151,7 @@ class JobRunner:
             )
             or "stores requests only",
         )
+        self.events.start(self._version)
 
     async def shutdown(self, grace: float, notice: float = 5.0) -> None:
         """Start no new API call; let running jobs finish for `grace` seconds; give the rest
@@ -208,13 +218,15 @@ class JobRunner:
 
     async def pause(self, reason: str) -> None:
         """Hold every job until `resume` (the owner asked for it)."""
-        await self.queue.pause(reason)
+        if await self.queue.pause(reason):
+            self.events.pause(reason, "owner")
         self.paused = await self.queue.paused()
         await self._notify()
 
     async def resume(self) -> int:
         """Lift a pause (the owner fixed the cause); returns how many jobs are waiting."""
         await self.queue.lift_pause()
+        self.events.resume()
         self.paused = None
         await self._notify()
         return len((await self.queue.snapshot(self._clock(), with_jobs=False)).order)
@@ -227,10 +239,18 @@ class JobRunner:
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued job; False once it has started (it is paid for by then)."""
         job = await self.store.job(job_id)
-        if job is None or not await self.store.cancel(job_id, self._clock()):
+        now = self._clock()
+        if job is None or not await self.store.cancel(job_id, now):
             return False
         self._cooldowns.refund(job.requester_id, job.interaction_id)
+        self.events.job_end(job, "cancelled", "false", now)
         return True
+
+    def forgotten(self, jobs: Iterable[Job]) -> None:
+        """Waiting jobs cancelled by /forget-me (nothing was paid for them): each ended."""
+        now = self._clock()
+        for job in jobs:
+            self.events.job_end(job, "cancelled", "false", now)
 
     async def queued_of(self, user_id: int) -> tuple[int, int | None]:
         """How many jobs a user has waiting, and the place of the first of them."""
@@ -299,6 +319,8 @@ class JobRunner:
             working_on=set(self._running),
         )
         self.paused = claim.paused
+        for job_id, previous, state in claim.takeovers:
+            self.events.takeover(job_id, previous, state)
         for job in claim.taken_over:
             log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain import fairness
 from bot.storage import cooldown_store
@@ -50,6 +50,9 @@ class Claim:
     wake_at: float | None  # when a waiting job may start (rate window, 429 gate)
     paused: str | None
     gate_until: float
+    # Every job taken from a process that went away: (id, that process, the state it is in
+    # now: running or generated, or queued again when a cut-off call left nothing to collect).
+    takeovers: list[tuple[int, str | None, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ class SharedQueue:
             if callable(now):
                 now = now()
             paused = await _paused(tx)
-            taken = await self._take_over(tx, owner, now, limits.lease_seconds, working)
+            takeovers: list[tuple[int, str | None, str]] = []
+            taken = await self._take_over(tx, owner, now, limits.lease_seconds, working, takeovers)
             started: list[Job] = []
             wake_at: float | None = None
             gate_until = self._saw_gate(float(gate["gate_until"]))
@@ -126,7 +130,7 @@ class SharedQueue:
                     wake_at = gate_until
                 else:
                     started, wake_at = await self._start_next(tx, owner, now, limits)
-            return Claim(started, taken, wake_at, paused, gate_until)
+            return Claim(started, taken, wake_at, paused, gate_until, takeovers)
 
         return await self.database.run(work)
 
@@ -137,6 +141,7 @@ class SharedQueue:
         now: float,
         lease_seconds: float,
         working: frozenset[int] | None,
+        takeovers: list[tuple[int, str | None, str]],
     ) -> list[Job]:
         abandoned = await tx.fetch(
             "SELECT id, requester_id, state, status_url, owner, lease_until FROM jobs"
@@ -159,6 +164,7 @@ class SharedQueue:
             if row["state"] == RUNNING and row["status_url"] is None:
                 # A sync call cut off mid-way: it may have been billed but holds no result.
                 await _requeue(tx, row["id"], row["requester_id"])
+                takeovers.append((row["id"], row["owner"], QUEUED))
                 continue
             rows = await tx.fetch(
                 "UPDATE jobs SET owner = $1, lease_until = $2, attempts = attempts + 1"
@@ -168,6 +174,7 @@ class SharedQueue:
                 row["id"],
             )
             taken.extend(job_from_row(r) for r in rows)
+            takeovers.extend((r["id"], row["owner"], r["state"]) for r in rows)
         return taken
 
     async def _start_next(

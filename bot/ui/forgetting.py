@@ -37,6 +37,7 @@ async def forget_user(bot: PoseBot, user_id: int) -> Forgetting:
     others = await bot.store.remove_uploads_of(user_id)
     # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
     forgotten = await bot.store.delete_user_data(user_id, bot.clock())
+    bot.runner.forgotten(forgotten.cancelled)
     for job in forgotten.cancelled:
         bot.cooldowns.refund(job.requester_id, job.interaction_id)
         await remove_card(bot, job)

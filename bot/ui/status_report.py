@@ -3,12 +3,8 @@ owner sees it (everything), read from the database so that any process answers a
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -22,12 +18,12 @@ from bot.ui import spend_figures
 from bot.ui.i18n import mark, tr
 from bot.ui.message_limits import CHANNELS, Listing, show_list
 from bot.ui.replies import timestamp
+from bot.version import bot_version
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
 
 HOUR_SECONDS = 3600.0
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 # Characters for each list (channels lacking permissions, refusals, processes): the rest of
 # the report and three lists fit in one message.
 LIST_BUDGET = 350
@@ -43,20 +39,6 @@ class Viewer:
     owner: bool  # the bot's owner: everything
 
 
-@functools.cache
-def version() -> str:
-    """This version of the bot: the installed package's, else the checkout's pyproject.toml."""
-    try:
-        return importlib.metadata.version("posebot")
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    try:
-        with PYPROJECT.open("rb") as file:
-            return str(tomllib.load(file)["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
-
-
 async def status_report(bot: PoseBot, viewer: Viewer) -> tuple[str, list[discord.File]]:
     """The report's text, and the files of lists too long for it."""
     locale = viewer.locale
@@ -66,7 +48,7 @@ async def status_report(bot: PoseBot, viewer: Viewer) -> tuple[str, list[discord
         tr(
             locale,
             "**PoseBot {version}**, this process up since {when}.",
-            version=version(),
+            version=bot_version(),
             when=timestamp(bot.started_at),
         )
     ]

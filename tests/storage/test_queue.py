@@ -81,8 +81,10 @@ async def test_a_lease_that_runs_out_is_taken_over_and_the_old_owner_is_fenced(
     assert (await second.claim("b", 105.0, limits, start_new=True)).taken_over == []
     assert await first.renew("a", 105.0, 10) == 1
     assert (await second.claim("b", 114.0, limits, start_new=True)).taken_over == [], "renewed"
-    [theirs] = (await second.claim("b", 116.0, limits, start_new=True)).taken_over
+    claim = await second.claim("b", 116.0, limits, start_new=True)
+    [theirs] = claim.taken_over
     assert (theirs.id, theirs.owner, theirs.ticket) == (job_id, "b", ticket)
+    assert claim.takeovers == [(job_id, "a", states.RUNNING)], "whom it was taken from"
 
     assert not await stores[0].save_result(mine, RESULT, {}, now=117.0), "the old owner is fenced"
     assert not await first.still_owns(mine)
@@ -103,6 +105,7 @@ async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[JobStore]
     assert running.id == first
     claim = await queue.claim("b", 11.0, limits, start_new=True)
     assert claim.taken_over == []
+    assert claim.takeovers == [(first, "a", states.QUEUED)]
     assert [job.id for job in claim.started] == [first], "back in its place, first in line"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -223,6 +224,11 @@ async def test_a_killed_workers_jobs_are_collected_by_another_within_the_lease(
     for process in (survivor, gateway):
         assert await process.stop(signal.SIGTERM) == 0
         clean(process.log)
+    # The searchable lines say the same: whose jobs they were, and that they ended delivered.
+    [doomed_name] = re.findall(r"at=start role=worker instance=(\S+)", doomed.log)
+    assert survivor.log.count("at=takeover job=") == 2
+    assert survivor.log.count(f"from={doomed_name} state=running") == 2
+    assert len(re.findall(r"at=job_end job=\d+ outcome=delivered billed=true", survivor.log)) == 2
 
 
 async def test_a_frozen_worker_that_wakes_up_changes_nothing(
