@@ -28,6 +28,7 @@ from bot.storage.job_queue import Limits
 from bot.storage.job_store import Store
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
+from bot.storage.story_store import StoryStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cancel_button import CancelButton
 from bot.ui.command_tree import PoseTree
@@ -45,6 +46,7 @@ EXTENSIONS = (
     "cogs.admin",
     "cogs.settings",
     "cogs.history",
+    "cogs.story",
     "cogs.help",
 )
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
@@ -108,6 +110,11 @@ class PoseBot(commands.Bot):
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.user_settings = UserSettingsStore(store.database)
         self.history = History(store.database)
+        self.stories = StoryStore(
+            store.database,
+            max_per_user=settings.user_max_stories,
+            max_panels=settings.story_max_panels,
+        )
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)

@@ -42,7 +42,7 @@ EVICTION_BATCH = 20
 VACUUM_PAGES = 2048
 RECLAIM_SHARE = 0.25
 # Kinds of stored images, as /admin storage lists them (bot/ui/names.py names them).
-KINDS = (CHARACTER, POSE, RESULT, "saved")
+KINDS = (CHARACTER, POSE, RESULT, "saved", "story")
 
 Alert = Callable[[str], Awaitable[None]]
 
@@ -396,6 +396,11 @@ class StorageKeeper:
             " (SELECT 1 FROM characters c WHERE c.image_sha256 = i.sha256)"
         )
         by_kind["saved"] = int(saved["total"])
+        [story] = await self.database.fetch(
+            "SELECT COALESCE(SUM(bytes), 0) AS total FROM images i WHERE EXISTS"
+            " (SELECT 1 FROM story_panels p WHERE p.image_sha256 = i.sha256)"
+        )
+        by_kind["story"] = int(story["total"])
         return StorageFigures(
             database_bytes=await self.database_bytes(),
             images=int(images["n"]),
