@@ -1,0 +1,314 @@
+"""/story: stories made of results (new, list, rename, delete, show, export). Panels are added
+with 📖 under a result; every answer is private but a public export."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str
+from discord.ext import commands
+
+from bot.domain.characters import check_words
+from bot.domain.stories import Story, StoryError, check_name, may_change
+from bot.ui import story_pages
+from bot.ui.confirm import Confirm
+from bot.ui.i18n import locale_of, mark, named, tr
+from bot.ui.replies import NO_MENTIONS, send_private
+from bot.ui.story_board import StoryBoard
+from bot.ui.story_choice import story_named, story_names
+from bot.ui.story_export import Format, messages_within
+
+if TYPE_CHECKING:
+    from bot.posebot import PoseBot
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = [
+    app_commands.Choice(name=layout.value, value=layout.value) for layout in story_pages.Layout
+]
+FORMATS = [app_commands.Choice(name=kind.value, value=kind.value) for kind in Format]
+
+
+def _check_may_change(story: Story, interaction: discord.Interaction, refusal: str) -> None:
+    if not may_change(story, interaction.user.id, interaction.permissions.manage_guild):
+        raise StoryError(refusal, name=story.name)
+
+
+class StoryCog(commands.Cog):
+    story = app_commands.Group(
+        name=named("command", "story"),
+        description=locale_str("Stories: your results in order, captioned, exported as pages"),
+        guild_only=True,
+    )
+
+    def __init__(self, bot: PoseBot) -> None:
+        self.bot = bot
+
+    @story.command(
+        name=named("command", "new"),
+        description=locale_str("Start a story; 📖 under a result adds it as the next panel."),
+    )
+    @app_commands.describe(
+        name=locale_str("What to call it: letters, digits and spaces, at most 32 characters"),
+        shared=locale_str(
+            "Let everyone in this server add panels (needs the Manage Server permission)"
+        ),
+    )
+    @app_commands.rename(name=named("command", "name"), shared=named("command", "shared"))
+    async def new(self, interaction: discord.Interaction, name: str, shared: bool = False) -> None:
+        locale = locale_of(interaction)
+        name = check_name(name)
+        if shared and not interaction.permissions.manage_guild:
+            raise StoryError(
+                mark(
+                    "Sharing a story with the server needs the Manage Server permission. "
+                    "Start it without `shared` to keep it for yourself."
+                )
+            )
+        if interaction.guild_id is not None:
+            server = await self.bot.servers.get(interaction.guild_id)
+            check_words(server.blocked_words, name)
+        story = await self.bot.stories.create(
+            owner_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            name=name,
+            shared=shared,
+            now=self.bot.clock(),
+        )
+        await send_private(
+            interaction,
+            tr(
+                locale,
+                "Started “{name}”. Press 📖 under a result to add it as the next panel; "
+                "`/story show` arranges the panels, `/story export` makes pages of them.",
+                name=story.name,
+            ),
+        )
+
+    @story.command(
+        name=named("command", "list"),
+        description=locale_str("List your stories and those shared in this server."),
+    )
+    async def list_stories(self, interaction: discord.Interaction) -> None:
+        locale = locale_of(interaction)
+        user_id = interaction.user.id
+        stories = await self.bot.stories.usable(user_id, interaction.guild_id)
+        if not stories:
+            await send_private(
+                interaction,
+                tr(locale, "You have no stories yet. Start one with `/story new name:…`."),
+            )
+            return
+        current = await self.bot.stories.current(user_id, interaction.guild_id)
+        lines = [tr(locale, "**Your stories** (📖 adds to the one marked ▶):")]
+        for story in stories:
+            mark_ = "▶" if current is not None and story.id == current.id else "•"
+            line = tr(locale, "{name}: {count} panels", name=story.name, count=story.panels)
+            if story.owner_id != user_id:
+                line += " " + tr(locale, "(shared by <@{owner}>)", owner=story.owner_id)
+            elif story.shared:
+                line += " " + tr(locale, "(shared with the server)")
+            lines.append(f"{mark_} {line}")
+        await send_private(interaction, "\n".join(lines))
+
+    @story.command(
+        name=named("command", "rename"),
+        description=locale_str("Rename one of your stories."),
+    )
+    @app_commands.describe(
+        story=locale_str("The story to rename"), new_name=locale_str("Its new name")
+    )
+    @app_commands.autocomplete(story=story_names)
+    @app_commands.rename(story=named("command", "story"), new_name=named("command", "new_name"))
+    async def rename(self, interaction: discord.Interaction, story: str, new_name: str) -> None:
+        found = await story_named(self.bot, interaction, story)
+        _check_may_change(
+            found,
+            interaction,
+            mark(
+                "Only the owner of “{name}”, or someone with the Manage Server permission, "
+                "can rename it."
+            ),
+        )
+        if interaction.guild_id is not None:
+            server = await self.bot.servers.get(interaction.guild_id)
+            check_words(server.blocked_words, new_name)
+        renamed = await self.bot.stories.rename(found, new_name)
+        await send_private(
+            interaction,
+            tr(
+                locale_of(interaction),
+                "Renamed “{old}” to “{new}”.",
+                old=found.name,
+                new=renamed.name,
+            ),
+        )
+
+    @story.command(
+        name=named("command", "delete"),
+        description=locale_str("Delete one of your stories (you are asked to confirm)."),
+    )
+    @app_commands.describe(story=locale_str("The story to delete"))
+    @app_commands.autocomplete(story=story_names)
+    @app_commands.rename(story=named("command", "story"))
+    async def delete(self, interaction: discord.Interaction, story: str) -> None:
+        found = await story_named(self.bot, interaction, story)
+        _check_may_change(
+            found,
+            interaction,
+            mark(
+                "Only the owner of “{name}”, or someone with the Manage Server permission, "
+                "can delete it."
+            ),
+        )
+        locale = locale_of(interaction)
+        name = found.name
+
+        async def delete() -> str:
+            if await self.bot.stories.delete(found.id):
+                return tr(locale, "Deleted “{name}”.", name=name)
+            return tr(locale, "“{name}” was deleted already.", name=name)
+
+        view = Confirm(
+            interaction,
+            delete,
+            working=tr(locale, "Deleting “{name}”…", name=name),
+            cancelled=tr(locale, "Kept “{name}”.", name=name),
+            expired=tr(locale, "No answer within a minute, so “{name}” was kept.", name=name),
+        )
+        await interaction.response.send_message(
+            tr(
+                locale,
+                "Delete the story “{name}” and its {count} panels for good? The results "
+                "themselves stay where they were posted.",
+                name=name,
+                count=found.panels,
+            ),
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @story.command(
+        name=named("command", "show"),
+        description=locale_str("Show a story's panels, to move, caption or remove them."),
+    )
+    @app_commands.describe(story=locale_str("The story to show"))
+    @app_commands.autocomplete(story=story_names)
+    @app_commands.rename(story=named("command", "story"))
+    async def show(self, interaction: discord.Interaction, story: str) -> None:
+        found = await story_named(self.bot, interaction, story)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        board = StoryBoard(self.bot, interaction, found)
+        page = await board.render()
+        await interaction.followup.send(
+            page["content"],
+            embeds=page["embeds"],
+            files=page["files"],
+            view=board,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @story.command(
+        name=named("command", "export"),
+        description=locale_str("A story as pages (PNG or PDF) or its panels in a ZIP."),
+    )
+    @app_commands.describe(
+        story=locale_str("The story to export"),
+        layout=locale_str("How the panels are laid out on a page"),
+        format=locale_str("PNG pages, one PDF, or the panels at full size in a ZIP"),
+        public=locale_str("Post it in the channel (otherwise only you see it)"),
+    )
+    @app_commands.autocomplete(story=story_names)
+    @app_commands.choices(layout=LAYOUTS, format=FORMATS)
+    @app_commands.rename(
+        story=named("command", "story"),
+        layout=named("command", "layout"),
+        format=named("command", "format"),
+        public=named("command", "public"),
+    )
+    async def export(
+        self,
+        interaction: discord.Interaction,
+        story: str,
+        layout: app_commands.Choice[str],
+        format: app_commands.Choice[str],
+        public: bool = False,
+    ) -> None:
+        found = await story_named(self.bot, interaction, story)
+        locale = locale_of(interaction)
+        if found.panels == 0:
+            raise StoryError(
+                mark("“{name}” has no panels yet: press 📖 under a result to add it."),
+                name=found.name,
+            )
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        panels = []
+        for panel in await self.bot.stories.panels(found.id):
+            image = await self.bot.stories.image(panel.image_sha256)
+            panels.append(
+                story_pages.Panel(image.data if image is not None else None, panel.caption)
+            )
+        cut: set[int] = set()
+        smaller: list[str] = []
+        sent = 0
+        async for part in messages_within(
+            self.bot.memory,
+            found.name,
+            panels,
+            story_pages.Layout(layout.value),
+            Format(format.value),
+            limit=interaction.filesize_limit,
+            stem=found.name,
+        ):
+            cut.update(part.cut)
+            smaller.extend(part.smaller)
+            files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in part.files]
+            content = None
+            if sent == 0:
+                content = tr(
+                    locale,
+                    "“{name}”: {count} panels, {layout}, {format}.",
+                    name=found.name,
+                    count=len(panels),
+                    layout=layout.value,
+                    format=format.value.upper(),
+                )
+            await interaction.followup.send(
+                content, files=files, ephemeral=not public, allowed_mentions=NO_MENTIONS
+            )
+            sent += 1
+        notes = []
+        if cut:
+            numbers = ", ".join(str(n) for n in sorted(cut) if n != story_pages.TITLE)
+            if numbers:
+                notes.append(
+                    tr(
+                        locale,
+                        "The captions of panels {numbers} were too long to fit and were shortened.",
+                        numbers=numbers,
+                    )
+                )
+            if story_pages.TITLE in cut:
+                notes.append(tr(locale, "The title was too long to fit and was shortened."))
+        if smaller:
+            notes.append(
+                tr(
+                    locale,
+                    "To fit Discord's upload limit, these files were made smaller: {files}.",
+                    files=", ".join(smaller),
+                )
+            )
+        if notes:
+            await interaction.followup.send(
+                "\n".join(notes), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+
+
+async def setup(bot: PoseBot) -> None:
+    await bot.add_cog(StoryCog(bot))
