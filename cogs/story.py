@@ -27,10 +27,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = [
-    app_commands.Choice(name=layout.value, value=layout.value) for layout in story_pages.Layout
-]
-FORMATS = [app_commands.Choice(name=kind.value, value=kind.value) for kind in Format]
+LAYOUT_NAMES = {
+    story_pages.Layout.GRID_2X2: locale_str("grid 2x2"),
+    story_pages.Layout.GRID_3X2: locale_str("grid 3x2"),
+    story_pages.Layout.STRIP: locale_str("strip"),
+    story_pages.Layout.ONE_PER_PAGE: locale_str("one per page"),
+}
+FORMAT_NAMES = {
+    Format.PNG: locale_str("PNG pages"),
+    Format.PDF: locale_str("one PDF"),
+    Format.ZIP: locale_str("ZIP of the panels"),
+}
+LAYOUTS = [app_commands.Choice(name=n, value=layout.value) for layout, n in LAYOUT_NAMES.items()]
+FORMATS = [app_commands.Choice(name=n, value=kind.value) for kind, n in FORMAT_NAMES.items()]
 
 
 def _check_may_change(story: Story, interaction: discord.Interaction, refusal: str) -> None:
