@@ -26,6 +26,7 @@ from bot.storage.job_store import (
     RESULT,
     Store,
 )
+from bot.storage.story_store import settle_pending
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ class StorageKeeper:
             report = SweepReport()
             now = self._clock()
             await self._forget_secrets_of_ended_jobs()
+            # A delivered /story add becomes its panel before its images could expire.
+            await settle_pending(self.database, now)
             report.ended_jobs = await self._let_go_of_images(
                 f"j.state IN ('{FAILED}', '{CANCELLED}')", (), report
             )

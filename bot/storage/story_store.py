@@ -8,6 +8,7 @@ panel or its story lets it go. Names are per owner, unique without regard to cas
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -17,7 +18,7 @@ from bot.domain.stories import Panel, Story, StoryError, check_name, clean_capti
 from bot.domain.translatable import mark
 from bot.storage import image_store
 from bot.storage.database import Database, Executor, Row
-from bot.storage.job_store import DELIVERED, RESULT
+from bot.storage.job_store import CANCELLED, DELIVERED, FAILED, RESULT
 
 ALREADY_YOURS = mark("You already have a story called “{name}”.")
 NOT_KEPT = mark(
@@ -31,6 +32,9 @@ _STORY = (
 )
 _PANEL = "id, story_id, position, job_id, image_sha256, caption, added_by"
 _OWN_NAMES = "SELECT id, name FROM stories WHERE owner_id = $1"
+# A /story add whose request never became a job (refused before it was stored) is let go of
+# after this long: a stored request has its job within seconds.
+PENDING_SECONDS = 3600.0
 
 
 def _story(row: Row) -> Story:
@@ -186,6 +190,7 @@ class StoryStore:
         """Forget a user's stories, and the panels they added to others' shared ones."""
 
         async def work(tx: Executor) -> tuple[int, list[str]]:
+            await tx.execute("DELETE FROM story_pending WHERE added_by = $1", user_id)
             panels = await tx.fetch(
                 "DELETE FROM story_panels WHERE added_by = $1 OR story_id IN"
                 " (SELECT id FROM stories WHERE owner_id = $1) RETURNING story_id, image_sha256",
@@ -245,12 +250,7 @@ class StoryStore:
             [count] = await tx.fetch(
                 "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story.id
             )
-            if int(count["n"]) >= self.max_panels:
-                raise StoryError(
-                    mark("“{name}” has {count} panels, the most a story may have."),
-                    name=story.name,
-                    count=int(count["n"]),
-                )
+            self._check_room(story, int(count["n"]) + await _pending(tx, story.id))
             # Its image counts as used now: the sweep's window starts again, although the
             # panel's own reference keeps it whatever the window.
             await tx.execute(
@@ -277,6 +277,51 @@ class StoryStore:
         panel = await self.panel(panel_id)
         assert panel is not None
         return panel
+
+    def _check_room(self, story: Story, count: int) -> None:
+        """Panels and panels asked for count alike against STORY_MAX_PANELS."""
+        if count >= self.max_panels:
+            raise StoryError(
+                mark("“{name}” has {count} panels, the most a story may have."),
+                name=story.name,
+                count=count,
+            )
+
+    async def reserve(self, story: Story, interaction_id: int, added_by: int, now: float) -> None:
+        """Hold the story's next panel for the request of `interaction_id` (/story add): it
+        becomes a panel once delivered (`settle`); StoryError if the story is full."""
+
+        async def work(tx: Executor) -> None:
+            await self._one_at_a_time(tx, f"story:{story.id}")
+            [count] = await tx.fetch(
+                "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story.id
+            )
+            self._check_room(story, int(count["n"]) + await _pending(tx, story.id))
+            await tx.execute(
+                "INSERT INTO story_pending (interaction_id, story_id, added_by, created_at)"
+                " VALUES ($1, $2, $3, $4)",
+                interaction_id,
+                story.id,
+                added_by,
+                now,
+            )
+
+        await self.database.run(work)
+
+    async def settle(self, now: float, story_id: int | None = None) -> int:
+        """Make panels of the delivered requests of /story add (of one story, or all); let go
+        of those that ended without a result. Returns how many panels were made."""
+        return await settle_pending(self.database, now, story_id)
+
+    async def last_character_id(self, story_id: int) -> int | None:
+        """The saved character the story's last panel posed, while its request is kept."""
+        rows = await self.database.fetch(
+            "SELECT j.character_id FROM story_panels p JOIN jobs j ON j.id = p.job_id"
+            " WHERE p.story_id = $1 AND j.character_id IS NOT NULL"
+            " ORDER BY p.position DESC LIMIT 1",
+            story_id,
+        )
+        return int(rows[0]["character_id"]) if rows else None
 
     async def move(self, panel: Panel, step: int) -> bool:
         """Swap the panel with its neighbour `step` (-1: earlier, 1: later); False at an end."""
@@ -347,3 +392,74 @@ async def _renumber(tx: Executor, story_ids: set[int]) -> None:
             await tx.execute(
                 "UPDATE story_panels SET position = $1 WHERE id = $2", number, row["id"]
             )
+
+
+async def _pending(tx: Executor, story_id: int) -> int:
+    [row] = await tx.fetch("SELECT COUNT(*) AS n FROM story_pending WHERE story_id = $1", story_id)
+    return int(row["n"])
+
+
+async def settle_pending(database: Database, now: float, story_id: int | None = None) -> int:
+    """`StoryStore.settle`: also run by the storage sweep, so that a delivered request becomes
+    its panel before its images could expire."""
+    where, args = ("", []) if story_id is None else (" WHERE p.story_id = $1", [story_id])
+    rows = await database.fetch(
+        "SELECT p.interaction_id, p.created_at, j.id AS job_id, j.state FROM story_pending p"  # noqa: S608 - constant clauses
+        f" LEFT JOIN jobs j ON j.interaction_id = p.interaction_id{where}"
+        " ORDER BY j.id, p.interaction_id",
+        *args,
+    )
+    made = 0
+    for row in rows:
+        if row["job_id"] is None:
+            if row["created_at"] < now - PENDING_SECONDS:
+                await database.execute(
+                    "DELETE FROM story_pending WHERE interaction_id = $1", row["interaction_id"]
+                )
+        elif row["state"] in (FAILED, CANCELLED):
+            await database.execute(
+                "DELETE FROM story_pending WHERE interaction_id = $1", row["interaction_id"]
+            )
+        elif row["state"] == DELIVERED:
+            work = _panel_of(database, int(row["interaction_id"]), int(row["job_id"]), now)
+            made += await database.run(work)
+    return made
+
+
+def _panel_of(
+    database: Database, interaction_id: int, job_id: int, now: float
+) -> Callable[[Executor], Awaitable[int]]:
+    async def work(tx: Executor) -> int:
+        taken = await tx.fetch(
+            "DELETE FROM story_pending WHERE interaction_id = $1 RETURNING story_id, added_by",
+            interaction_id,
+        )
+        if not taken:
+            return 0  # another process made the panel
+        found = await tx.fetch(
+            "SELECT sha256 FROM job_images WHERE job_id = $1 AND role = $2", job_id, RESULT
+        )
+        if not found:
+            return 0
+        story_id = int(taken[0]["story_id"])
+        if database.dialect == "postgres":  # as `StoryStore._one_at_a_time`
+            await tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"story:{story_id}"
+            )
+        [count] = await tx.fetch(
+            "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story_id
+        )
+        await tx.execute(
+            "INSERT INTO story_panels (story_id, position, job_id, image_sha256, caption,"
+            " added_by, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            story_id,
+            int(count["n"]),
+            job_id,
+            found[0]["sha256"],
+            "",
+            int(taken[0]["added_by"]),
+            now,
+        )
+        return 1
+
+    return work
