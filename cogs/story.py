@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
-from bot.domain.characters import check_words
-from bot.domain.stories import Story, StoryError, check_name, may_change
+from bot.domain.characters import Character, check_words
+from bot.domain.pose_defaults import NO_DEFAULTS, may_pose, resolve_options
+from bot.domain.pose_request import MAX_PROMPT_LENGTH, MAX_SEED, InvalidRequest
+from bot.domain.stories import Story, StoryError, check_name, may_add, may_change
 from bot.ui import story_pages
+from bot.ui.character_choice import character_named, character_names
 from bot.ui.confirm import Confirm
 from bot.ui.i18n import locale_of, mark, named, tr
+from bot.ui.intake import Request, described, saved_image
 from bot.ui.replies import NO_MENTIONS, send_private
 from bot.ui.story_board import StoryBoard
 from bot.ui.story_choice import story_named, story_names
@@ -26,6 +31,12 @@ if TYPE_CHECKING:
     from bot.posebot import PoseBot
 
 log = logging.getLogger(__name__)
+
+ONE_CHARACTER = mark(
+    "Give exactly one character: attach an image as `character`, "
+    "or pick one of your saved characters with `saved`."
+)
+NOT_YOURS_TO_ADD = mark("Only the owner of “{name}” can add to it.")
 
 LAYOUT_NAMES = {
     story_pages.Layout.GRID_2X2: locale_str("grid 2x2"),
@@ -203,6 +214,95 @@ class StoryCog(commands.Cog):
         )
 
     @story.command(
+        name=named("command", "add"),
+        description=locale_str("A new pose made straight into a story, as /pose makes one."),
+    )
+    @app_commands.describe(
+        story=locale_str("The story the new panel goes into"),
+        prompt=locale_str("The character and the pose, in words"),
+        saved=locale_str("A character from your library (default: the story's last one)"),
+        character=locale_str("An image of your character (or use saved)"),
+        pose=locale_str("A reference image of the pose (optional)"),
+        seed=locale_str("Seed for a reproducible result (random when left out)"),
+    )
+    @app_commands.autocomplete(story=story_names, saved=character_names)
+    @app_commands.rename(
+        story=named("command", "story"),
+        prompt=named("command", "prompt"),
+        saved=named("command", "saved"),
+        character=named("command", "character"),
+        pose=named("command", "pose"),
+        seed=named("command", "seed"),
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        story: str,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_LENGTH],
+        saved: str | None = None,
+        character: discord.Attachment | None = None,
+        pose: discord.Attachment | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+    ) -> None:
+        intake = self.bot.intake
+        if character is not None and saved is not None:
+            raise StoryError(ONE_CHARACTER)
+        options_with = partial(resolve_options, prompt=prompt, seed=seed)
+        options_with(NO_DEFAULTS)  # what the user typed is checked before anything is read
+
+        async def request() -> Request:
+            # After the deferral, as /pose's: the story, the defaults and the character come
+            # from the database. The panel is held for this request as it is taken in.
+            try:
+                found = await story_named(self.bot, interaction, story)
+                if not may_add(found, interaction.user.id, interaction.guild_id):
+                    raise StoryError(NOT_YOURS_TO_ADD, name=found.name)
+                defaults = await intake.user_defaults(interaction.user.id)
+                options = options_with(defaults)
+                if character is not None:
+                    made = Request(options, intake.attachments(character, pose))
+                else:
+                    posed = await self._character(interaction, found, saved, defaults)
+                    made = Request(
+                        described(options, posed),
+                        saved_image(posed, pose, intake),
+                        character_id=posed.id,
+                    )
+                await self.bot.stories.reserve(
+                    found, interaction.id, interaction.user.id, self.bot.clock()
+                )
+            except StoryError as error:
+                # The intake answers a refused request as it answers /pose's.
+                raise InvalidRequest(error.message, **error.values) from None
+            return made
+
+        await intake.start_request(interaction, request)
+
+    async def _character(
+        self, interaction: discord.Interaction, story: Story, saved: str | None, defaults: Any
+    ) -> Character:
+        """The character a /story add poses: the one given, else the story's last panel's,
+        else the user's default; InvalidRequest, for them, if there is none."""
+        if saved is not None:
+            return await character_named(self.bot, interaction, saved)
+        for character_id in (
+            await self.bot.stories.last_character_id(story.id),
+            defaults.character_id,
+        ):
+            if character_id is None:
+                continue
+            found = await self.bot.characters.get(character_id)
+            if found is not None and may_pose(found, interaction.user.id, interaction.guild_id):
+                return found
+        raise InvalidRequest(
+            mark(
+                "Give a character: attach an image as `character` or pick one of your saved "
+                "characters with `saved`. The story's last panel poses no saved character "
+                "you can use."
+            )
+        )
+
+    @story.command(
         name=named("command", "show"),
         description=locale_str("Show a story's panels, to move, caption or remove them."),
     )
@@ -250,6 +350,8 @@ class StoryCog(commands.Cog):
         public: bool = False,
     ) -> None:
         found = await story_named(self.bot, interaction, story)
+        if await self.bot.stories.settle(self.bot.clock(), found.id):
+            found = await story_named(self.bot, interaction, story)
         locale = locale_of(interaction)
         if found.panels == 0:
             raise StoryError(

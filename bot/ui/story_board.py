@@ -43,7 +43,9 @@ class StoryBoard(PagedPanel):
         self.panels: list[Panel] = []
 
     async def load(self) -> None:
-        """Read the story and its panels again (another member may have changed them)."""
+        """Read the story and its panels again (another member may have changed them, a
+        /story add may have been delivered)."""
+        await self.bot.stories.settle(self.bot.clock(), self.story.id)
         story = await self.bot.stories.get(self.story.id)
         if story is None:
             raise StoryError(mark("This story was deleted."))

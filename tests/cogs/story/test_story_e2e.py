@@ -15,7 +15,15 @@ from bot.ui import story_pages
 from tests.cogs.pose.test_results_e2e import buttons
 from tests.conftest import StartBot
 from tests.fakes.discord import DEFAULT_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
-from tests.user_actions import decode, delivered, pose, private_reply, private_text
+from tests.fakes.segmind import FakeSegmind
+from tests.user_actions import (
+    decode,
+    delivered,
+    pose,
+    private_reply,
+    private_text,
+    save_character,
+)
 
 JSON = dict[str, Any]
 GUILD = FakeDiscord.GUILD_ID
@@ -269,3 +277,33 @@ async def test_the_sweep_keeps_a_storys_images_and_frees_them_with_the_story(
     await discord_api.press(delete.original, confirm["custom_id"])
     await discord_api.wait_for(lambda: "Deleted “Kept”" in (delete.original.content or ""))
     assert await bot.stories.image(panel.image_sha256) is None, "freed with the story"
+
+
+async def test_story_add_makes_a_panel_of_the_storys_last_character_once_delivered(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    bot = await start_bot(database_url=database_url, user_cooldown_seconds=0)
+    await save_character(bot, FakeDiscord.DEFAULT_USER_ID, "Mira", "red scarf")
+    await said(await story(discord_api, "new", name="Mira's Day"))
+    first = await delivered(
+        await discord_api.invoke(
+            "pose",
+            [
+                {"name": "prompt", "type": 3, "value": "waking up"},
+                {"name": "saved", "type": 3, "value": "Mira"},
+            ],
+        )
+    )
+    await add(discord_api, first)
+
+    # No character given: the story's last panel's, Mira; the same checks and card as /pose.
+    added = await story(discord_api, "add", story="Mira's Day", prompt="eating breakfast")
+    second = await delivered(added)
+    assert segmind.submits[-1].body["prompt"].startswith("red scarf"), "Mira's look first"
+    board = await private_reply(await story(discord_api, "show", story="mira's day"))
+    assert len(board.embeds) == 2, "the delivered request is the story's second panel"
+    [_, panel] = await bot.stories.panels(
+        (await bot.stories.find(FakeDiscord.DEFAULT_USER_ID, GUILD, "mira's day")).id
+    )
+    assert (await bot.stories.image(panel.image_sha256)).data == result_image(second)
+    assert len(segmind.submits) == 2, "one generation each, nothing paid again"
