@@ -287,22 +287,33 @@ class StoryStore:
                 count=count,
             )
 
-    async def reserve(self, story: Story, interaction_id: int, added_by: int, now: float) -> None:
-        """Hold the story's next panel for the request of `interaction_id` (/story add): it
-        becomes a panel once delivered (`settle`); StoryError if the story is full."""
+    async def reserve(
+        self,
+        story: Story,
+        interaction_id: int,
+        added_by: int,
+        now: float,
+        *,
+        replaces: Panel | None = None,
+    ) -> None:
+        """Hold the story's next panel for the request of `interaction_id` (/story add), or
+        the panel it `replaces` (🎲 redo): settled once delivered (`settle`); StoryError if
+        the story is full."""
 
         async def work(tx: Executor) -> None:
             await self._one_at_a_time(tx, f"story:{story.id}")
-            [count] = await tx.fetch(
-                "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story.id
-            )
-            self._check_room(story, int(count["n"]) + await _pending(tx, story.id))
+            if replaces is None:
+                [count] = await tx.fetch(
+                    "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story.id
+                )
+                self._check_room(story, int(count["n"]) + await _pending(tx, story.id))
             await tx.execute(
-                "INSERT INTO story_pending (interaction_id, story_id, added_by, created_at)"
-                " VALUES ($1, $2, $3, $4)",
+                "INSERT INTO story_pending (interaction_id, story_id, added_by,"
+                " replaces_panel_id, created_at) VALUES ($1, $2, $3, $4, $5)",
                 interaction_id,
                 story.id,
                 added_by,
+                replaces.id if replaces is not None else None,
                 now,
             )
 
@@ -395,7 +406,10 @@ async def _renumber(tx: Executor, story_ids: set[int]) -> None:
 
 
 async def _pending(tx: Executor, story_id: int) -> int:
-    [row] = await tx.fetch("SELECT COUNT(*) AS n FROM story_pending WHERE story_id = $1", story_id)
+    [row] = await tx.fetch(
+        "SELECT COUNT(*) AS n FROM story_pending WHERE story_id = $1 AND replaces_panel_id IS NULL",
+        story_id,
+    )
     return int(row["n"])
 
 
@@ -422,30 +436,52 @@ async def settle_pending(database: Database, now: float, story_id: int | None = 
             )
         elif row["state"] == DELIVERED:
             work = _panel_of(database, int(row["interaction_id"]), int(row["job_id"]), now)
-            made += await database.run(work)
+            count, let_go = await database.run(work)
+            made += count
+            await image_store.delete_unused_quietly(database, let_go)
     return made
 
 
 def _panel_of(
     database: Database, interaction_id: int, job_id: int, now: float
-) -> Callable[[Executor], Awaitable[int]]:
-    async def work(tx: Executor) -> int:
+) -> Callable[[Executor], Awaitable[tuple[int, list[str]]]]:
+    """The work that makes a delivered request its panel: a new one at the end, or in place of
+    the one it redoes (whose image is let go of, unless something else uses it)."""
+
+    async def work(tx: Executor) -> tuple[int, list[str]]:
         taken = await tx.fetch(
-            "DELETE FROM story_pending WHERE interaction_id = $1 RETURNING story_id, added_by",
+            "DELETE FROM story_pending WHERE interaction_id = $1"
+            " RETURNING story_id, added_by, replaces_panel_id",
             interaction_id,
         )
         if not taken:
-            return 0  # another process made the panel
+            return 0, []  # another process made the panel
         found = await tx.fetch(
             "SELECT sha256 FROM job_images WHERE job_id = $1 AND role = $2", job_id, RESULT
         )
         if not found:
-            return 0
+            return 0, []
         story_id = int(taken[0]["story_id"])
         if database.dialect == "postgres":  # as `StoryStore._one_at_a_time`
             await tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"story:{story_id}"
             )
+        replaces = taken[0]["replaces_panel_id"]
+        old = await tx.fetch(
+            "SELECT image_sha256 FROM story_panels WHERE id = $1 AND story_id = $2",
+            replaces,
+            story_id,
+        )
+        if old:  # a redo of a panel that still stands: in its place, with its caption
+            await tx.execute(
+                "UPDATE story_panels SET job_id = $1, image_sha256 = $2, added_at = $3"
+                " WHERE id = $4",
+                job_id,
+                found[0]["sha256"],
+                now,
+                replaces,
+            )
+            return 1, [old[0]["image_sha256"]]
         [count] = await tx.fetch(
             "SELECT COUNT(*) AS n FROM story_panels WHERE story_id = $1", story_id
         )
@@ -460,6 +496,6 @@ def _panel_of(
             int(taken[0]["added_by"]),
             now,
         )
-        return 1
+        return 1, []
 
     return work

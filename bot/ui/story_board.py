@@ -1,6 +1,6 @@
 """/story show: a story's panels in order, four to a page, in one private message; under each
-panel's thumbnail and caption, buttons to move it earlier or later, caption it (a form) and
-remove it."""
+panel's thumbnail and caption, buttons to move it earlier or later, caption it (a form),
+remove it, and 🎲 redo it (a Reroll that takes the panel's place once delivered)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,27 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.domain.images import reworking_cost, thumbnail
+from bot.domain.pose_request import InvalidRequest
 from bot.domain.stories import MAX_CAPTION_LENGTH, Panel, Story, StoryError, may_arrange
+from bot.storage.job_store import CHARACTER
 from bot.ui import views
 from bot.ui.files import file_name, image_file
 from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.intake import Request
 from bot.ui.pages import PagedPanel
 from bot.ui.replies import NO_MENTIONS
+from bot.ui.result_reuse import IMAGES_GONE, images_of, rerolled, retention_days
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
 
-# Four rows of a panel's four buttons, and a row for turning pages: Discord's five rows.
+# Four rows of a panel's five buttons, and a row for turning pages: Discord's five rows.
 PAGE_SIZE = 4
 ACTIONS = {
     "earlier": "⬅️",
     "later": "➡️",
     "caption": "✏️",
+    "redo": "🎲",
     "remove": "🗑️",
 }
 NOT_YOURS = mark(
@@ -87,7 +92,7 @@ class StoryBoard(PagedPanel):
             heading = tr(
                 locale,
                 "**{name}**: {count} panels (page {page} of {pages}). ⬅️ *n* and ➡️ *n* move "
-                "panel *n*, ✏️ *n* captions it, 🗑️ *n* removes it.",
+                "panel *n*, ✏️ *n* captions it, 🎲 *n* makes it again, 🗑️ *n* removes it.",
                 name=self.story.name,
                 count=len(self.panels),
                 page=self.page + 1,
@@ -124,6 +129,9 @@ class StoryBoard(PagedPanel):
             if action == "caption":
                 await interaction.response.send_modal(CaptionForm(self, panel))
                 return
+            if action == "redo":
+                await self._redo(interaction, panel)
+                return
             await interaction.response.defer()
             if action == "remove":
                 await self.bot.stories.remove(panel)
@@ -132,6 +140,25 @@ class StoryBoard(PagedPanel):
             await self.redraw(interaction)
 
         return pressed
+
+    async def _redo(self, interaction: discord.Interaction, panel: Panel) -> None:
+        """A Reroll of the panel's result, through the intake like any press (checks,
+        cooldown, quotas); delivered, it takes the panel's place, caption kept."""
+        bot, story = self.bot, self.story
+
+        async def request() -> Request:
+            try:
+                job = await bot.store.job(panel.job_id) if panel.job_id is not None else None
+                if job is None or CHARACTER not in await bot.store.image_roles(job.id):
+                    raise InvalidRequest(IMAGES_GONE, days=retention_days(bot))
+                await bot.stories.reserve(
+                    story, interaction.id, interaction.user.id, bot.clock(), replaces=panel
+                )
+            except StoryError as error:
+                raise InvalidRequest(error.message, **error.values) from None
+            return Request(await rerolled(job), images_of(bot, job), job.character_id)
+
+        await bot.intake.start_request(interaction, request, parent_job_id=panel.job_id)
 
     async def redraw(self, interaction: discord.Interaction) -> None:
         """Show the current page again, after a change (the interaction is deferred)."""

@@ -81,6 +81,16 @@ def near(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
     return all(abs(a - b) <= 4 for a, b in zip(one, other, strict=True))
 
 
+async def settled(bot: PoseBot, story_id: int) -> None:
+    """Wait until the delivered request of a /story add or a redo is its panel: the result's
+    message is posted a moment before its job is marked delivered."""
+    for _ in range(100):
+        if await bot.stories.settle(bot.clock(), story_id):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the delivered request never became a panel")
+
+
 async def exported(
     discord_api: FakeDiscord, name: str, layout: str, kind: str, **options: Any
 ) -> list[FakeMessage]:
@@ -300,6 +310,9 @@ async def test_story_add_makes_a_panel_of_the_storys_last_character_once_deliver
     added = await story(discord_api, "add", story="Mira's Day", prompt="eating breakfast")
     second = await delivered(added)
     assert segmind.submits[-1].body["prompt"].startswith("red scarf"), "Mira's look first"
+    await settled(
+        bot, (await bot.stories.find(FakeDiscord.DEFAULT_USER_ID, GUILD, "mira's day")).id
+    )
     board = await private_reply(await story(discord_api, "show", story="mira's day"))
     assert len(board.embeds) == 2, "the delivered request is the story's second panel"
     [_, panel] = await bot.stories.panels(
@@ -307,3 +320,32 @@ async def test_story_add_makes_a_panel_of_the_storys_last_character_once_deliver
     )
     assert (await bot.stories.image(panel.image_sha256)).data == result_image(second)
     assert len(segmind.submits) == 2, "one generation each, nothing paid again"
+
+
+async def test_redo_rerolls_a_panel_and_the_result_takes_its_place(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    bot = await start_bot(database_url=database_url, user_cooldown_seconds=0)
+    await said(await story(discord_api, "new", name="Again"))
+    first = await delivered(await pose(discord_api, seed=5))
+    second = await delivered(await pose(discord_api, seed=6))
+    await add(discord_api, first)
+    await add(discord_api, second)
+    board = await private_reply(await story(discord_api, "show", story="Again"))
+    await discord_api.wait_for(lambda: board.embeds and len(board.embeds) == 2)
+    cards = await discord_api.press(board, story_button(board, "caption", 1))
+    await cards.wait_for(lambda i: i.modal is not None)
+    await discord_api.submit_modal(cards, {"caption": "Morning."})
+    await discord_api.wait_for(lambda: board.embeds[0]["description"] == "Morning.")
+
+    redo = await discord_api.press(board, story_button(board, "redo", 1))
+    again = await delivered(redo)
+    assert segmind.submits[-1].body["seed"] != 5, "a Reroll: a new seed"
+    assert len(segmind.submits) == 3
+
+    story_id = (await bot.stories.find(FakeDiscord.DEFAULT_USER_ID, GUILD, "again")).id
+    await settled(bot, story_id)
+    panels = await bot.stories.panels(story_id)
+    assert [p.caption for p in panels] == ["Morning.", ""], "in place, its caption kept"
+    images = [(await bot.stories.image(p.image_sha256)).data for p in panels]
+    assert images == [result_image(again), result_image(second)]
