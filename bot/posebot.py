@@ -30,6 +30,7 @@ from bot.storage.job_queue import Limits
 from bot.storage.job_store import JobStore
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
+from bot.storage.story_store import StoryStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cancel_button import CancelButton
 from bot.ui.command_tree import PoseTree
@@ -48,6 +49,7 @@ EXTENSIONS = (
     "cogs.admin",
     "cogs.settings",
     "cogs.history",
+    "cogs.story",
     "cogs.help",
     "cogs.status",
 )
@@ -115,6 +117,11 @@ class PoseBot(commands.Bot):
         # Channels that refused a delivery, for /status.
         self.channel_problems = ChannelProblems(store.database)
         self.started_at = clock()
+        self.stories = StoryStore(
+            store.database,
+            max_per_user=settings.user_max_stories,
+            max_panels=settings.story_max_panels,
+        )
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)

@@ -327,6 +327,8 @@ class CharacterCog(commands.Cog):
         done = await forget_user(self.bot, user_id)
         characters, requests, others = done.characters, done.requests, done.others
         if not characters and not requests and not others and not done.unfinished:
+            if done.stories:
+                return tr(locale, "Deleted your {count} stories.", count=done.stories)
             if done.settings:
                 return tr(
                     locale,
@@ -351,6 +353,8 @@ class CharacterCog(commands.Cog):
             )
         if done.settings:
             text += " " + tr(locale, "Your defaults from /settings are deleted too.")
+        if done.stories:
+            text += " " + tr(locale, "Your {count} stories are deleted too.", count=done.stories)
         if done.removed:
             text += " " + tr(
                 locale,

@@ -22,6 +22,7 @@ class Forgetting:
     """What forgetting a user did, for the answer they read."""
 
     characters: int  # saved characters deleted
+    stories: int  # their stories deleted
     requests: int  # requests deleted or cancelled
     others: int  # other people's requests their images were taken out of
     settings: bool  # their /settings were deleted
@@ -33,6 +34,7 @@ class Forgetting:
 async def forget_user(bot: PoseBot, user_id: int) -> Forgetting:
     """Everything the bot keeps about `user_id` goes, but what was paid (the spend ledger)."""
     characters = await bot.characters.delete_user_data(user_id)
+    stories = await bot.stories.delete_user_data(user_id)
     # Others' Rerolls of a result of theirs, poses of a character they shared.
     others = await bot.store.remove_uploads_of(user_id)
     # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
@@ -53,7 +55,7 @@ async def forget_user(bot: PoseBot, user_id: int) -> Forgetting:
         ", their /settings" if settings else "",
     )
     return Forgetting(
-        characters, requests, others, settings, forgotten.unfinished, removed, unreachable
+        characters, stories, requests, others, settings, forgotten.unfinished, removed, unreachable
     )
 
 
