@@ -86,6 +86,9 @@ class ResultButton(
             if prompt is not None:
                 await interaction.response.send_modal(NewPoseModal(self, prompt, locale))
             return
+        if self.action == "story":
+            # Answered at once, privately: the result and the stories are read after.
+            await interaction.response.defer(ephemeral=True, thinking=True)
         job = await self._job(interaction, bot, locale)
         if job is None:
             return

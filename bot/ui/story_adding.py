@@ -33,11 +33,12 @@ async def add_to_story(interaction: discord.Interaction, job: Job) -> None:
     if not usable:
         await send_private(interaction, tr(locale, NO_STORY))
         return
-    await interaction.response.send_message(
-        tr(locale, "Which story should this result go into?"),
-        view=StoryChoice(interaction, job, usable[:MAX_OPTIONS]),
-        ephemeral=True,
-    )
+    text = tr(locale, "Which story should this result go into?")
+    view = StoryChoice(interaction, job, usable[:MAX_OPTIONS])
+    if interaction.response.is_done():  # deferred by the button, before any read
+        await interaction.followup.send(text, view=view, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, view=view, ephemeral=True)
 
 
 async def add_panel(bot: PoseBot, interaction: discord.Interaction, story: Story, job: Job) -> str:
