@@ -28,6 +28,7 @@ from bot.storage.job_queue import Limits
 from bot.storage.job_store import Store
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
+from bot.storage.sheet_store import SheetStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cancel_button import CancelButton
 from bot.ui.command_tree import PoseTree
@@ -36,6 +37,7 @@ from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
 from bot.ui.result_buttons import ResultButton
+from bot.ui.sheet_posting import SheetPoster, SheetRedoButton
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ EXTENSIONS = (
     "cogs.settings",
     "cogs.history",
     "cogs.help",
+    "cogs.sheet",
 )
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
@@ -108,6 +111,7 @@ class PoseBot(commands.Bot):
         self.characters = CharacterStore(store.database, max_per_user=settings.user_max_characters)
         self.user_settings = UserSettingsStore(store.database)
         self.history = History(store.database)
+        self.sheets = SheetStore(store.database)
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)
@@ -136,10 +140,11 @@ class PoseBot(commands.Bot):
             alert=self._alert_owner,
             clock=clock,
         )
+        self.sheet_poster = SheetPoster(self)
 
     async def setup_hook(self) -> None:
         # Persistent buttons: a card's or a result's buttons work after any restart.
-        self.add_dynamic_items(CancelButton, ResultButton)
+        self.add_dynamic_items(CancelButton, ResultButton, SheetRedoButton)
         await self.load_commands()
         if self.settings.has_gateway:
             if self.application_id is not None:
@@ -149,6 +154,8 @@ class PoseBot(commands.Bot):
         await self.servers.start()
         await self.runner.start()
         self.storage.start()
+        if self.settings.runs_jobs:
+            self.sheet_poster.start()
 
     async def _sync_commands(self) -> None:
         """Register the commands with Discord, unless a process already registered these very
@@ -248,6 +255,7 @@ class PoseBot(commands.Bot):
 
     async def close(self) -> None:
         await self.storage.close()
+        await self.sheet_poster.close()
         await super().close()
         self._closed.set()
 
