@@ -333,7 +333,8 @@ class CharacterCog(commands.Cog):
         for job in forgotten.cancelled:
             self.bot.cooldowns.refund(job.requester_id, job.interaction_id)
             await remove_card(self.bot, job)
-        kept = await remove_results(self.bot, forgotten.results)
+        sheets = await self.bot.sheets.delete_user_data(user_id)
+        kept = await remove_results(self.bot, [*forgotten.results, *sheets])
         requests = forgotten.deleted + len(forgotten.cancelled)
         settings = await self.bot.user_settings.delete_user_data(user_id)
         log.info(

@@ -155,3 +155,18 @@ class SheetStore:
         if rows and rows[0]["state"] not in (*UNFINISHED, DELIVERED):
             return int(rows[0]["id"])
         return None
+
+    async def delete_user_data(self, user_id: int) -> list[tuple[int, int]]:
+        """Forget a user's sheets; returns (channel, message) of the sheets the bot posted, to
+        take down. Their panel jobs are the job store's to forget."""
+
+        async def work(tx: Executor) -> list[tuple[int, int]]:
+            rows = await tx.fetch(
+                "SELECT channel_id, message_id FROM sheets WHERE requester_id = $1"
+                " AND message_id IS NOT NULL AND private = FALSE",
+                user_id,
+            )
+            await tx.execute("DELETE FROM sheets WHERE requester_id = $1", user_id)
+            return [(int(row["channel_id"]), int(row["message_id"])) for row in rows]
+
+        return await self.database.run(work)

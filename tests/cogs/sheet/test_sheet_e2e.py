@@ -3,6 +3,7 @@ a failed panel made again alone, and the composed sheet posted in the channel.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -198,3 +199,23 @@ async def test_a_failed_panel_is_shown_missing_and_redone_alone(
     for number in range(1, 5):
         assert not close(panel_pixel(image, 4, number), MISSING), number
     assert sheets[-1].components == []
+
+
+async def test_a_restart_in_the_middle_of_a_sheet_still_ends_with_it_posted(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    segmind.latency = 0.3
+    bot: PoseBot = await start_bot(database_url=database_url, segmind_max_concurrency=1)
+    await save_character(bot, FakeDiscord.DEFAULT_USER_ID, "Aria", LOOK)
+    question = await preview(await sheet(discord_api, "turnaround"))
+    await press(discord_api, question, "Confirm")
+    await discord_api.wait_for(lambda: segmind.billed >= 1, timeout=20)
+
+    await asyncio.wait_for(bot.shutdown(grace=5), timeout=15)
+    assert segmind.billed < 4, "the sheet was done before the restart: nothing was tested"
+    await start_bot(database_url=database_url, segmind_max_concurrency=1)
+    [posted] = await posted_sheets(discord_api)
+    assert segmind.billed == 4  # no panel paid twice
+    image = decode(posted.files[0][1])
+    for number in range(1, 5):
+        assert not close(panel_pixel(image, 4, number), MISSING), number
