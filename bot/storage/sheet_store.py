@@ -36,6 +36,7 @@ class Sheet(NewSheet):
     id: int
     posted_through: int
     message_id: int | None
+    story_id: int | None = None  # the story its panels form, once made
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def _sheet(row: Row) -> Sheet:
         id=row["id"],
         posted_through=row["posted_through"],
         message_id=row["message_id"],
+        story_id=row["story_id"],
     )
 
 
@@ -142,6 +144,11 @@ class SheetStore:
             sheet_id,
             through,
             message_id,
+        )
+
+    async def set_story(self, sheet_id: int, story_id: int) -> None:
+        await self.database.execute(
+            "UPDATE sheets SET story_id = $2 WHERE id = $1", sheet_id, story_id
         )
 
     async def failed_panel(self, sheet_id: int, position: int) -> int | None:

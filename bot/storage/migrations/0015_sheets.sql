@@ -1,6 +1,7 @@
 -- A character's sheet: its panels are ordinary jobs that name it and their place on it. The
 -- sheet is posted once every panel has ended; `posted_through` is the newest panel job it
 -- showed, so a redone panel (a newer job) makes it due again, and a restart loses nothing.
+-- Its panels also form a story (`story_id`), named after the character and the kind.
 CREATE TABLE sheets (
     id {ID},
     interaction_id BIGINT NOT NULL UNIQUE,
@@ -15,7 +16,8 @@ CREATE TABLE sheets (
     upload_limit BIGINT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     posted_through BIGINT NOT NULL DEFAULT 0,
-    message_id BIGINT
+    message_id BIGINT,
+    story_id BIGINT  -- the story its panels form, once made
 );
 ALTER TABLE jobs ADD COLUMN sheet_id BIGINT;
 ALTER TABLE jobs ADD COLUMN sheet_position INTEGER;
