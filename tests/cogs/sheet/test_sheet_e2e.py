@@ -219,3 +219,19 @@ async def test_a_restart_in_the_middle_of_a_sheet_still_ends_with_it_posted(
     image = decode(posted.files[0][1])
     for number in range(1, 5):
         assert not close(panel_pixel(image, 4, number), MISSING), number
+
+
+async def test_cancel_or_an_unknown_character_starts_nothing(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    bot: PoseBot = await start_bot()
+    await save_character(bot, FakeDiscord.DEFAULT_USER_ID, "Aria", LOOK)
+    unknown = await preview(await sheet(discord_api, "actions", name="Nobody"))
+    assert (unknown.content or "").startswith("You have no character called “Nobody”")
+
+    question = await preview(await sheet(discord_api, "actions"))
+    await press(discord_api, question, "Cancel")
+    await discord_api.wait_for(lambda: (question.content or "").startswith("Cancelled"))
+    assert question.components == []
+    assert segmind.submits == []
+    assert await bot.store.database.fetch("SELECT id FROM jobs") == []
