@@ -29,6 +29,7 @@ from bot.storage.job_store import Store
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
 from bot.storage.sheet_store import SheetStore
+from bot.storage.story_store import StoryStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cancel_button import CancelButton
 from bot.ui.command_tree import PoseTree
@@ -47,6 +48,7 @@ EXTENSIONS = (
     "cogs.admin",
     "cogs.settings",
     "cogs.history",
+    "cogs.story",
     "cogs.help",
     "cogs.sheet",
 )
@@ -112,6 +114,11 @@ class PoseBot(commands.Bot):
         self.user_settings = UserSettingsStore(store.database)
         self.history = History(store.database)
         self.sheets = SheetStore(store.database)
+        self.stories = StoryStore(
+            store.database,
+            max_per_user=settings.user_max_stories,
+            max_panels=settings.story_max_panels,
+        )
         # The bot's wiring, in one place: the runner shows and delivers jobs through the
         # Discord presenter, and every way to ask for a pose goes through the intake.
         self.intake = Intake(self)

@@ -43,6 +43,8 @@ class Settings:
     segmind_rpm: int = 5
     user_max_queued: int = 3
     user_max_characters: int = 25
+    user_max_stories: int = 10
+    story_max_panels: int = 40
     # Spend: the price per generation (x-cost replaces it when the API sends one), and caps
     # over a rolling 24 hours; None means no overall budget / no credits warning.
     cost_per_generation_usd: float = 0.58
@@ -125,6 +127,12 @@ class Settings:
             user_max_queued=reader.get("USER_MAX_QUEUED", cls.user_max_queued, _integer(1, 1000)),
             user_max_characters=reader.get(
                 "USER_MAX_CHARACTERS", cls.user_max_characters, _integer(1, 1000)
+            ),
+            user_max_stories=reader.get(
+                "USER_MAX_STORIES", cls.user_max_stories, _integer(1, 1000)
+            ),
+            story_max_panels=reader.get(
+                "STORY_MAX_PANELS", cls.story_max_panels, _integer(1, 1000)
             ),
             database_url=reader.get("DATABASE_URL", None, _database_url, secret=True),
             cost_per_generation_usd=reader.get(

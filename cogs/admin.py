@@ -432,7 +432,7 @@ class AdminCog(commands.Cog):
             tr(
                 locale,
                 "Kept: a delivered request's images {images} days after its last use, request "
-                "history {history} days, saved characters until deleted.",
+                "history {history} days, saved characters and story panels until deleted.",
                 images=f"{settings.image_retention_days:g}",
                 history=f"{settings.history_retention_days:g}",
             ),

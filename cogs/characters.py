@@ -326,6 +326,7 @@ class CharacterCog(commands.Cog):
 
     async def _forget(self, user_id: int, locale: discord.Locale) -> str:
         characters = await self.bot.characters.delete_user_data(user_id)
+        stories = await self.bot.stories.delete_user_data(user_id)
         # Others' Rerolls of a result of theirs, poses of a character they shared.
         others = await self.bot.store.remove_uploads_of(user_id)
         # Waiting requests are cancelled, ended ones deleted; started ones (paid for) finish.
@@ -346,6 +347,8 @@ class CharacterCog(commands.Cog):
             ", their /settings" if settings else "",
         )
         if not characters and not requests and not others and not forgotten.unfinished:
+            if stories:
+                return tr(locale, "Deleted your {count} stories.", count=stories)
             if settings:
                 return tr(
                     locale,
@@ -370,6 +373,8 @@ class CharacterCog(commands.Cog):
             )
         if settings:
             text += " " + tr(locale, "Your defaults from /settings are deleted too.")
+        if stories:
+            text += " " + tr(locale, "Your {count} stories are deleted too.", count=stories)
         if len(forgotten.results) > kept:
             text += " " + tr(
                 locale,

@@ -117,6 +117,7 @@ class Guide:
             "reroll": tr(self.locale, "the same request, a new seed"),
             "newpose": tr(self.locale, "the same character and seed, new words"),
             "save": tr(self.locale, "keeps the result as a character of yours"),
+            "story": tr(self.locale, "adds the result to your current story as its next panel"),
             "delete": tr(self.locale, "removes the result (its requester, or Manage Messages)"),
         }
         lines = [

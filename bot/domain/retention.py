@@ -3,11 +3,11 @@
 
 Images are kept while they serve: those of a job waiting or generating until it ends; those of
 a delivered job for IMAGE_RETENTION_DAYS after its last use (its delivery, or a Reroll or New
-pose made from it); a saved character's until it is deleted. A job's row, without images, is
-kept HISTORY_RETENTION_DAYS for /usage, the caps and the budget, and never less than the spend
-window. Under a STORAGE_BUDGET_MB the oldest images of delivered jobs go first, and the owner is
-warned once a day when the database passes WARN_SHARE of the budget all the same. Nothing here
-ever refuses a request.
+pose made from it); a saved character's, and a story panel's, until it is deleted. A job's
+row, without images, is kept HISTORY_RETENTION_DAYS for /usage, the caps and the budget, and
+never less than the spend window. Under a STORAGE_BUDGET_MB the oldest images of delivered jobs
+go first, and the owner is warned once a day when the database passes WARN_SHARE of the budget
+all the same. Nothing here ever refuses a request.
 """
 
 from __future__ import annotations

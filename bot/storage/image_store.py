@@ -1,9 +1,9 @@
 """The images table: every image the bot keeps, stored once however many jobs and characters
 use it, keyed by the SHA-256 of its bytes.
 
-Jobs (`job_images`) and characters refer to an image by its hash, and the database refuses to
-delete one that is still referred to (ON DELETE RESTRICT). An image nothing refers to any more
-is deleted: at once where its last user goes, and by the storage sweep otherwise.
+Jobs (`job_images`), characters and story panels refer to an image by its hash, and the
+database refuses to delete one that is still referred to (ON DELETE RESTRICT). An image nothing
+refers to any more is deleted: at once where its last user goes, and by the storage sweep otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _HASH_IN_THREAD_BYTES = 256 * 1024
 UNUSED = (
     "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = images.sha256)"
     " AND NOT EXISTS (SELECT 1 FROM characters c WHERE c.image_sha256 = images.sha256)"
+    " AND NOT EXISTS (SELECT 1 FROM story_panels p WHERE p.image_sha256 = images.sha256)"
 )
 # What the database answers when a reference appeared meanwhile (the image is in use again).
 IN_USE_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)

@@ -26,6 +26,7 @@ from bot.storage.job_store import (
     RESULT,
     Store,
 )
+from bot.storage.story_store import settle_pending
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ EVICTION_BATCH = 20
 VACUUM_PAGES = 2048
 RECLAIM_SHARE = 0.25
 # Kinds of stored images, as /admin storage lists them (bot/ui/names.py names them).
-KINDS = (CHARACTER, POSE, RESULT, "saved")
+KINDS = (CHARACTER, POSE, RESULT, "saved", "story")
 
 Alert = Callable[[str], Awaitable[None]]
 
@@ -143,6 +144,8 @@ class StorageKeeper:
             report = SweepReport()
             now = self._clock()
             await self._forget_secrets_of_ended_jobs()
+            # A delivered /story add becomes its panel before its images could expire.
+            await settle_pending(self.database, now)
             report.ended_jobs = await self._let_go_of_images(
                 f"j.state IN ('{FAILED}', '{CANCELLED}')", (), report
             )
@@ -396,6 +399,11 @@ class StorageKeeper:
             " (SELECT 1 FROM characters c WHERE c.image_sha256 = i.sha256)"
         )
         by_kind["saved"] = int(saved["total"])
+        [story] = await self.database.fetch(
+            "SELECT COALESCE(SUM(bytes), 0) AS total FROM images i WHERE EXISTS"
+            " (SELECT 1 FROM story_panels p WHERE p.image_sha256 = i.sha256)"
+        )
+        by_kind["story"] = int(story["total"])
         return StorageFigures(
             database_bytes=await self.database_bytes(),
             images=int(images["n"]),

@@ -24,4 +24,5 @@ IMAGE_KINDS = {
     POSE: mark("pose references"),
     RESULT: mark("results"),
     "saved": mark("saved characters"),
+    "story": mark("story panels"),
 }

@@ -1,6 +1,6 @@
-"""The buttons under a result (Reroll, New pose, Save character, Delete), also on a /history
-page. Each press is a new request by whoever pressed it. DynamicItems whose custom_id holds
-the job's id, so they keep working after a restart.
+"""The buttons under a result (Reroll, New pose, Save character, Add to story, Delete), also
+on a /history page. Each press is a new request by whoever pressed it. DynamicItems whose
+custom_id holds the job's id, so they keep working after a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot.ui.job_messages import check_on_its_message, job_of_button
 from bot.ui.replies import send_private
 from bot.ui.result_forms import NewPoseModal, SaveCharacterModal
 from bot.ui.result_reuse import NOT_STORED, rerolled, reuse_result
+from bot.ui.story_adding import add_to_story
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -25,13 +26,14 @@ RESULT_ACTIONS = {
     "reroll": (mark("Reroll"), "🎲", discord.ButtonStyle.primary),
     "newpose": (mark("New pose"), "✏️", discord.ButtonStyle.secondary),
     "save": (mark("Save character"), "💾", discord.ButtonStyle.secondary),
+    "story": (mark("Add to story"), "📖", discord.ButtonStyle.secondary),
     "delete": (mark("Delete"), "🗑️", discord.ButtonStyle.danger),
 }
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"pose:(?P<action>reroll|newpose|save|delete):(?P<id>[0-9]+)(?P<history>:h)?",
+    template=r"pose:(?P<action>reroll|newpose|save|story|delete):(?P<id>[0-9]+)(?P<history>:h)?",
 ):
     """A result's button; with `from_history`, the same one in its requester's /history
     (Reroll and New pose only), where it acts for the requester alone."""
@@ -89,6 +91,8 @@ class ResultButton(
             return
         if self.action == "delete":
             await delete_result(interaction, job)
+        elif self.action == "story":
+            await add_to_story(interaction, job)
         else:
             attachment = result_attachment(interaction.message)
             await interaction.response.send_modal(SaveCharacterModal(job, locale, attachment))

@@ -149,7 +149,13 @@ async def test_each_user_reads_their_language_and_the_card_the_servers(
         assert names[:6] == ["Graine", "Étapes", "Guidage", "Taille", "Durée", "Demandé par"]
         assert result.embeds[0]["fields"][3]["value"].startswith("carré ")
         labels = [c["label"] for row in result.components for c in row["components"]]
-        assert labels == ["Relancer", "Nouvelle pose", "Enregistrer le personnage", "Supprimer"]
+        assert labels == [
+            "Relancer",
+            "Nouvelle pose",
+            "Enregistrer le personnage",
+            "Ajouter à l’histoire",
+            "Supprimer",
+        ]
 
     # Private again: each one's cooldown, in their own language.
     text = await refused(await pose(discord_api, user=japanese, locale="ja"))

@@ -11,8 +11,20 @@ from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import delivered, pose, refused
 
 STORAGE_KINDS = {
-    "de": ("posierte Figuren", "Posenvorlagen", "Ergebnisse", "gespeicherte Figuren"),
-    "ja": ("ポーズを付けたキャラクター", "ポーズの参考画像", "結果", "保存したキャラクター"),
+    "de": (
+        "posierte Figuren",
+        "Posenvorlagen",
+        "Ergebnisse",
+        "gespeicherte Figuren",
+        "Panels von Geschichten",
+    ),
+    "ja": (
+        "ポーズを付けたキャラクター",
+        "ポーズの参考画像",
+        "結果",
+        "保存したキャラクター",
+        "ストーリーのコマ",
+    ),
 }
 SIZES = {
     "de": ("Quadratisch (1024×1024)", "Hochformat (832×1216)", "Querformat (1216×832)"),

@@ -24,3 +24,14 @@ CREATE TABLE story_panels (
 CREATE INDEX story_panels_by_story ON story_panels (story_id, position);
 CREATE INDEX story_panels_by_image ON story_panels (image_sha256);
 CREATE INDEX story_panels_by_adder ON story_panels (added_by, added_at);
+-- A panel asked for with /story add (or a panel's 🎲 redo, which replaces that panel), until
+-- its request is delivered (then it becomes the story's next panel) or ends without a result;
+-- keyed by the request's interaction, which its job carries.
+CREATE TABLE story_pending (
+    interaction_id BIGINT PRIMARY KEY,
+    story_id BIGINT NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    added_by BIGINT NOT NULL,
+    replaces_panel_id BIGINT,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX story_pending_by_story ON story_pending (story_id);

@@ -41,7 +41,13 @@ async def test_help_answers_privately_with_every_section_and_the_real_limits(
     assert "/pose character:knight.png prompt:the knight, kneeling" in fields[SECTIONS[0]]
     assert "/character save name:Aria" in fields[SECTIONS[1]]
     assert "keep 12 characters" in fields[SECTIONS[1]]
-    for button in ("🎲 **Reroll**", "✏️ **New pose**", "💾 **Save character**", "🗑️ **Delete**"):
+    for button in (
+        "🎲 **Reroll**",
+        "✏️ **New pose**",
+        "💾 **Save character**",
+        "📖 **Add to story**",
+        "🗑️ **Delete**",
+    ):
         assert button in fields[SECTIONS[2]]
     limits = fields[SECTIONS[3]]
     assert "one accepted request every 45 seconds" in limits

@@ -56,7 +56,9 @@ async def test_happy_path_sync(
 
     assert not result.ephemeral
     labels = [c.get("label") for row in result.components for c in row.get("components", [])]
-    assert labels == ["Reroll", "New pose", "Save character", "Delete"], "no Cancel any more"
+    assert labels == ["Reroll", "New pose", "Save character", "Add to story", "Delete"], (
+        "no Cancel any more"
+    )
     filename, data_bytes, _ = result.files[0]
     assert decode(data_bytes).size == (832, 1216)
     [embed] = result.embeds

@@ -109,7 +109,13 @@ async def test_result_buttons_reroll_and_new_pose_make_new_jobs_for_the_presser(
 ) -> None:
     await start_bot(user_cooldown_seconds=0)
     first = await delivered(await pose(discord_api, seed=77, steps=20))
-    assert list(buttons(first)) == ["Reroll", "New pose", "Save character", "Delete"]
+    assert list(buttons(first)) == [
+        "Reroll",
+        "New pose",
+        "Save character",
+        "Add to story",
+        "Delete",
+    ]
     fan = discord_api.make_user(900, "fan")
 
     reroll = await discord_api.press(first, buttons(first)["Reroll"], user=fan)
