@@ -22,6 +22,7 @@ from bot.ui import views
 from bot.ui.i18n import mark, tr
 from bot.ui.replies import NO_MENTIONS, send_private
 from bot.ui.sheet_request import redo_panel
+from bot.ui.sheet_story import file_in_story
 from bot.ui.story_export import sheet_within
 from bot.ui.story_pages import Panel
 
@@ -98,7 +99,12 @@ class SheetPoster:
     async def post(self, sheet: Sheet) -> None:
         bot = self.bot
         through = await bot.sheets.newest_job(sheet.id)
-        stored = {panel.position: panel for panel in await bot.sheets.panels(sheet.id)}
+        found = await bot.sheets.panels(sheet.id)
+        stored = {panel.position: panel for panel in found}
+        # The panels also form a story (named after the character and the kind), so that the
+        # sheet can be exported and arranged with /story; a story that cannot be made (the
+        # requester keeps the most stories) leaves the sheet as it is.
+        await file_in_story(bot, sheet, found)
         locale = sheet.guild_locale
         views_of_kind = VIEWS[sheet.kind]
         panels = [

@@ -112,6 +112,14 @@ async def test_a_sheet_is_previewed_with_its_cost_then_confirmed_and_posted(
     for number in range(1, 5):
         assert close(panel_pixel(image, 4, number), seed_colour(seed)), number
 
+    # The panels also form a story named after the character and the kind.
+    story = await bot.stories.find(
+        FakeDiscord.DEFAULT_USER_ID, FakeDiscord.GUILD_ID, "Aria turnaround"
+    )
+    assert story is not None
+    captions = [panel.caption for panel in await bot.stories.panels(story.id)]
+    assert captions == ["front", "three-quarter", "side", "back"]
+
 
 async def test_a_sheet_that_does_not_fit_the_limit_is_not_offered_and_nothing_is_paid(
     start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
@@ -199,6 +207,12 @@ async def test_a_failed_panel_is_shown_missing_and_redone_alone(
     for number in range(1, 5):
         assert not close(panel_pixel(image, 4, number), MISSING), number
     assert sheets[-1].components == []
+    story = await bot.stories.find(
+        FakeDiscord.DEFAULT_USER_ID, FakeDiscord.GUILD_ID, "Aria turnaround"
+    )
+    assert story is not None
+    captions = [panel.caption for panel in await bot.stories.panels(story.id)]
+    assert captions == ["front", "three-quarter", "side", "back"], "the redone panel in its place"
 
 
 async def test_a_restart_in_the_middle_of_a_sheet_still_ends_with_it_posted(
