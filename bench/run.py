@@ -31,6 +31,7 @@ from bench import storage as bench_storage
 from bench.claims import time_claims
 from bench.postgres import REQUIRED, PostgresUnavailable, fresh_schema
 from bench.quota_decision import LEDGER_ROWS, time_decisions
+from bench.sheet import sheet_rows
 from bench.table import Row, ms, p50_p99, print_table
 from bot.engine.runner import POLL_SECONDS_LISTENING
 from bot.settings import Settings
@@ -380,6 +381,11 @@ async def chart_drawing(workdir: Workdir, quick: bool) -> list[Row]:
     return rows
 
 
+async def character_sheet(workdir: Workdir, quick: bool) -> list[Row]:
+    """/sheet of 6 panels end to end (bench/sheet.py)."""
+    return await sheet_rows(workdir, quick)
+
+
 async def story_export(workdir: Workdir, quick: bool) -> list[Row]:
     """/story export of a 40-panel story, in a child process (bench/story_export.py)."""
     count = 2 if quick else 15
@@ -417,6 +423,7 @@ async def story_export(workdir: Workdir, quick: bool) -> list[Row]:
 RUNS = (
     Run("charts", chart_drawing, 120),
     Run("story export", story_export, 600),
+    Run("character sheet", character_sheet, 300),
     Run("acknowledge", acknowledgements, 300),
     Run("overhead per job (1024×1024)", overhead, 300),
     Run("queue efficiency, one process", one_process_queue, 600),

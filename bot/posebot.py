@@ -30,6 +30,7 @@ from bot.storage.job_queue import Limits
 from bot.storage.job_store import JobStore
 from bot.storage.retention import StorageKeeper
 from bot.storage.server_store import ServerSettingsStore
+from bot.storage.sheet_store import SheetStore
 from bot.storage.story_store import StoryStore
 from bot.storage.user_settings import UserSettingsStore
 from bot.ui.cancel_button import CancelButton
@@ -39,6 +40,7 @@ from bot.ui.i18n import CatalogTranslator
 from bot.ui.intake import Intake
 from bot.ui.replies import NO_MENTIONS
 from bot.ui.result_buttons import ResultButton
+from bot.ui.sheet_posting import SheetPoster, SheetRedoButton
 from bot.version import bot_version
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ EXTENSIONS = (
     "cogs.story",
     "cogs.help",
     "cogs.status",
+    "cogs.sheet",
 )
 # Heroku-like hosts send SIGTERM and kill the process 30 s later.
 SHUTDOWN_GRACE_SECONDS = 25.0
@@ -117,6 +120,7 @@ class PoseBot(commands.Bot):
         # Channels that refused a delivery, for /status.
         self.channel_problems = ChannelProblems(store.database)
         self.started_at = clock()
+        self.sheets = SheetStore(store.database)
         self.stories = StoryStore(
             store.database,
             max_per_user=settings.user_max_stories,
@@ -156,10 +160,11 @@ class PoseBot(commands.Bot):
             alert=self._alert_owner,
             clock=clock,
         )
+        self.sheet_poster = SheetPoster(self)
 
     async def setup_hook(self) -> None:
         # Persistent buttons: a card's or a result's buttons work after any restart.
-        self.add_dynamic_items(CancelButton, ResultButton)
+        self.add_dynamic_items(CancelButton, ResultButton, SheetRedoButton)
         await self.load_commands()
         if self.settings.has_gateway:
             if self.application_id is not None:
@@ -169,6 +174,8 @@ class PoseBot(commands.Bot):
         await self.servers.start()
         await self.runner.start()
         self.storage_keeper.start()
+        if self.settings.runs_jobs:
+            self.sheet_poster.start()
         port = self.settings.metrics_port
         if port is not None:
             self._metrics_server = MetricsServer(
@@ -283,6 +290,7 @@ class PoseBot(commands.Bot):
         await self.storage_keeper.close()
         if self._metrics_server is not None:
             await self._metrics_server.close()
+        await self.sheet_poster.close()
         await super().close()
         self._closed.set()
 

@@ -156,6 +156,21 @@ def decide(
     return DailyQuotas(member, server, budget)
 
 
+def room_for(quotas: DailyQuotas, count: int) -> Refusal | None:
+    """Whether `count` requests taken together fit every quota: all of them, or none."""
+    if quotas.refusal is not None or count <= 1:
+        return quotas.refusal
+    if quotas.left >= count:
+        return None
+    return Refusal(
+        mark(
+            "This needs {count} generations, but only {left} are left today "
+            "({quota}); nothing was started."
+        ),
+        values={"count": count, "left": int(quotas.left), "quota": quotas.tightest.name},
+    )
+
+
 def queue_refusal(waiting: int, limit: int) -> Refusal | None:
     """A member may have `limit` requests waiting at once."""
     if waiting < limit:

@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
@@ -215,6 +215,22 @@ class JobRunner:
         await self.cards.show_new(stored)
         await self._notify()
         return job_id
+
+    async def submit_all(
+        self,
+        jobs: Sequence[NewJob],
+        images: Iterable[StoredImage],
+        *,
+        quotas: QuotaRules | None = None,
+        cooldown_seconds: float | None = None,
+    ) -> list[int]:
+        """Store jobs that stand or fall together (a character's sheet: `JobStore.add_jobs`); they
+        have no cards of their own, and run in the fair order like any other."""
+        ids = await self.store.add_jobs(
+            jobs, images, quotas=quotas, cooldown_seconds=cooldown_seconds
+        )
+        await self._notify()
+        return ids
 
     async def pause(self, reason: str) -> None:
         """Hold every job until `resume` (the owner asked for it)."""

@@ -11,7 +11,7 @@ use).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -92,6 +92,9 @@ class NewJob:
     guild_locale: str = field(default="en-US", kw_only=True)
     # The saved character it posed (also through a Reroll or New pose of such a result).
     character_id: int | None = field(default=None, kw_only=True)
+    # A panel of a character's sheet (bot/storage/sheet_store.py) and its place on it.
+    sheet_id: int | None = field(default=None, kw_only=True)
+    sheet_position: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ _NEW_JOB_COLUMNS = (
     "locale",
     "guild_locale",
     "character_id",
+    "sheet_id",
+    "sheet_position",
 )
 
 
@@ -196,34 +201,33 @@ class JobStore:
         With `quotas`, the transaction first decides them again (raises OverQuota); with
         `cooldown_seconds` the requester's cooldown starts with it (raises CoolingDown,
         storing nothing, while their last one still runs); None leaves either alone."""
-        requester = await self.ledger.requester(job.requester_id)
-        columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
-        values = (
-            *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
-            *(getattr(job.options, name) for name in _OPTION_COLUMNS),
-            QUEUED,
+        [job_id] = await self.add_jobs(
+            [job], images, quotas=quotas, cooldown_seconds=cooldown_seconds
         )
+        return job_id
+
+    async def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        images: Iterable[StoredImage],
+        *,
+        quotas: QuotaRules | None = None,
+        cooldown_seconds: float | None = None,
+    ) -> list[int]:
+        """Insert one requester's jobs, each with the same input images, in one transaction
+        (`add_job`'s rules): the quotas are decided once for all of them (all fit, or
+        OverQuota and none is stored) and the cooldown is taken once, by the first."""
+        first = jobs[0]
+        requester = await self.ledger.requester(first.requester_id)
+        columns = (*_NEW_JOB_COLUMNS, *_OPTION_COLUMNS, "state")
         placeholders = ", ".join(f"${number}" for number in range(1, len(columns) + 1))
         stored = [(image, await image_store.digest_off_loop(image.data)) for image in images]
 
-        async def work(tx: Executor) -> int:
-            if quotas is not None:
-                await spend_ledger.decide_quotas(
-                    tx,
-                    self.database.dialect,
-                    quotas,
-                    requester,
-                    job.guild_id,
-                    job.interaction_id,
-                    job.created_at,
-                )
-            # A user who had nothing queued or running starts a new fair-share spell.
-            await tx.execute(
-                "DELETE FROM user_spells WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM jobs"
-                " WHERE requester_id = $1 AND state IN ($2, $3))",
-                job.requester_id,
+        async def insert(tx: Executor, job: NewJob) -> int | None:
+            values = (
+                *(getattr(job, name) for name in _NEW_JOB_COLUMNS),
+                *(getattr(job.options, name) for name in _OPTION_COLUMNS),
                 QUEUED,
-                RUNNING,
             )
             rows = await tx.fetch(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - column names are constants
@@ -231,27 +235,62 @@ class JobStore:
                 *values,
             )
             if not rows:
-                [existing] = await tx.fetch(
-                    "SELECT id FROM jobs WHERE interaction_id = $1", job.interaction_id
-                )
-                return int(existing["id"])
-            if cooldown_seconds is not None:
-                await cooldown_store.take(
-                    tx, job.requester_id, job.interaction_id, job.created_at, cooldown_seconds
-                )
+                return None
             for image, sha256 in stored:
                 uploaded_by = image.uploaded_by or job.requester_id
                 await _attach_image(tx, rows[0]["id"], image, sha256, uploaded_by, job.created_at)
-            if job.parent_job_id is not None:
+            return int(rows[0]["id"])
+
+        async def work(tx: Executor) -> list[int]:
+            if quotas is not None:
+                await spend_ledger.decide_quotas(
+                    tx,
+                    self.database.dialect,
+                    quotas,
+                    requester,
+                    first.guild_id,
+                    first.interaction_id,
+                    first.created_at,
+                    count=len(jobs),
+                )
+            # A user who had nothing queued or running starts a new fair-share spell.
+            await tx.execute(
+                "DELETE FROM user_spells WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM jobs"
+                " WHERE requester_id = $1 AND state IN ($2, $3))",
+                first.requester_id,
+                QUEUED,
+                RUNNING,
+            )
+            job_id = await insert(tx, first)
+            if job_id is None:
+                # Stored already (a retried commit whose answer was lost): the same ids.
+                ids = []
+                for job in jobs:
+                    [existing] = await tx.fetch(
+                        "SELECT id FROM jobs WHERE interaction_id = $1", job.interaction_id
+                    )
+                    ids.append(int(existing["id"]))
+                return ids
+            if cooldown_seconds is not None:
+                await cooldown_store.take(
+                    tx, first.requester_id, first.interaction_id, first.created_at, cooldown_seconds
+                )
+            ids = [job_id]
+            for job in jobs[1:]:
+                next_id = await insert(tx, job)
+                if next_id is None:
+                    raise RuntimeError(f"interaction {job.interaction_id} already has a job")
+                ids.append(next_id)
+            if first.parent_job_id is not None:
                 # A Reroll or New pose is a use of the result it came from: its images stay.
                 await tx.execute(
                     "UPDATE jobs SET used_at = $1 WHERE id = $2 AND state = $3"
                     " AND COALESCE(used_at, 0) < $1",
-                    job.created_at,
-                    job.parent_job_id,
+                    first.created_at,
+                    first.parent_job_id,
                     DELIVERED,
                 )
-            return int(rows[0]["id"])
+            return ids
 
         return await self.database.run(work)
 

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.quotas import OverQuota, QuotaRules, Spend, decide, queue_refusal
+from bot.domain.quotas import OverQuota, QuotaRules, Spend, decide, queue_refusal, room_for
 
 if TYPE_CHECKING:
     from bot.storage.database import Database, Executor, Row
@@ -169,11 +169,14 @@ async def decide_quotas(
     guild_id: int | None,
     interaction_id: int,
     now: float,
+    *,
+    count: int = 1,
 ) -> None:
     """Every quota decided again inside the transaction that inserts the job, after the locks
     that make it the only such decision for its budget, server and user (SQLite: the
     transaction's write lock, taken at BEGIN IMMEDIATE, serialises every writer already).
-    Raises OverQuota."""
+    `count` jobs are inserted together (a character's sheet): all of them must fit, and they
+    wait in the queue as one request. Raises OverQuota."""
     if dialect == "postgres":
         # Always in this order (budget, server, user), so that two decisions never deadlock.
         if rules.budget is not None:
@@ -200,7 +203,7 @@ async def decide_quotas(
         if rules.server_cap is not None and guild_id is not None:
             here = await spend_in(tx, dialect, since, guild_id=guild_id)
         everyone = await spend_in(tx, dialect, since) if rules.budget is not None else None
-        refusal = decide(rules, mine, here, everyone).refusal
+        refusal = room_for(decide(rules, mine, here, everyone), count)
     if refusal is not None:
         raise OverQuota(refusal)
 

@@ -43,7 +43,9 @@ async def forget_user(bot: PoseBot, user_id: int) -> Forgetting:
     for job in forgotten.cancelled:
         bot.cooldowns.refund(job.requester_id, job.interaction_id)
         await remove_card(bot, job)
-    removed, unreachable = await remove_results(bot, forgotten.results)
+    # A sheet's panels are jobs of theirs, gone above; its composed messages go with it.
+    sheets = await bot.sheets.delete_user_data(user_id)
+    removed, unreachable = await remove_results(bot, [*forgotten.results, *sheets])
     settings = await bot.user_settings.delete_user_data(user_id)
     requests = forgotten.deleted + len(forgotten.cancelled)
     log.info(

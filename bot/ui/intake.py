@@ -298,6 +298,15 @@ class Intake:
             )
         return None
 
+    async def server_rules_applied(
+        self,
+        interaction: discord.Interaction,
+        server: ServerSettings,
+        options: PoseOptions,
+    ) -> PoseOptions:
+        """The server's rules for a request that is not one job (a character's sheet)."""
+        return await self._apply_server_rules(interaction, server, options, interaction.channel_id)
+
     async def _apply_server_rules(
         self,
         interaction: discord.Interaction,

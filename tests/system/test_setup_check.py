@@ -90,7 +90,7 @@ async def test_a_sound_setup_passes_and_prints_the_invite_url(
     else:
         assert connections == []
     assert lines_starting(lines, "ok   discord: Fake Guild: every permission needed in its 2 ")
-    [commands] = lines_starting(lines, "ok   discord: 11 command(s) registered in server")
+    [commands] = lines_starting(lines, "ok   discord: 12 command(s) registered in server")
     assert commands.endswith("this version's")
     # The fake's application has every privileged intent on: none is needed.
     [intents] = lines_starting(lines, "warn discord: no privileged intent is needed")
