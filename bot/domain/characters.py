@@ -5,20 +5,16 @@ regard to case or compatibility forms ("Ａria" is "Aria"). Pure rules:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from bot.domain.errors import UserError
 from bot.domain.images import CheckedImage
 from bot.domain.server_rules import blocked_word_in
-from bot.domain.text import clean, folded
+from bot.domain.text import clean, folded, is_name_shaped
 from bot.domain.translatable import mark
 
 MAX_NAME_LENGTH = 32
 MAX_DESCRIPTION_LENGTH = 300
-# Letters and digits of any script, spaces, hyphens, underscores, apostrophes and periods,
-# starting with a letter or digit (so "🐉🐉" is not a name).
-_NAME = re.compile(r"[^\W_][\w .'-]*")
 
 
 class CharacterError(UserError):
@@ -53,7 +49,7 @@ def check_name(raw: str) -> str:
         raise CharacterError(
             mark("Character names are at most {limit} characters long."), limit=MAX_NAME_LENGTH
         )
-    if not _NAME.fullmatch(name):
+    if not is_name_shaped(name):
         raise CharacterError(
             mark(
                 "Character names use letters, digits, spaces, hyphens, underscores, "

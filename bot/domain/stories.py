@@ -3,18 +3,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from bot.domain.errors import UserError
-from bot.domain.text import clean
+from bot.domain.text import clean, is_name_shaped
 from bot.domain.translatable import mark
 
 MAX_NAME_LENGTH = 32
 MAX_CAPTION_LENGTH = 200
-# As a character's name: letters and digits of any script, spaces, hyphens, underscores,
-# apostrophes and periods, starting with a letter or digit.
-_NAME = re.compile(r"[^\W_][\w .'-]*")
 
 
 class StoryError(UserError):
@@ -52,7 +48,7 @@ def check_name(raw: str) -> str:
         raise StoryError(
             mark("Story names are at most {limit} characters long."), limit=MAX_NAME_LENGTH
         )
-    if not _NAME.fullmatch(name):
+    if not is_name_shaped(name):
         raise StoryError(
             mark(
                 "Story names use letters, digits, spaces, hyphens, underscores, "

@@ -6,11 +6,16 @@ Prompts, negative prompts, character names and descriptions, and admins' words a
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Control (NUL among them: PostgreSQL refuses it in text), format (zero-width space and joiners,
 # word joiner, BOM, bidirectional overrides), lone surrogates, private use and unassigned.
 _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# What a name (a character's, a story's) may look like: letters and digits of any script,
+# spaces, hyphens, underscores, apostrophes and periods, starting with a letter or digit (so
+# "🐉🐉" is not a name).
+_NAME = re.compile(r"[^\W_][\w .'-]*")
 
 
 def clean(text: str | None) -> str:
@@ -33,3 +38,8 @@ def folded(text: str | None) -> str:
     once = unicodedata.normalize("NFKC", clean(text)).casefold()
     # Case folding can undo the normal form (and NFKC can make new spaces): do both again.
     return " ".join(unicodedata.normalize("NFKC", once).split())
+
+
+def is_name_shaped(text: str) -> bool:
+    """Whether a cleaned text has the shape of a name (see `_NAME`)."""
+    return _NAME.fullmatch(text) is not None

@@ -3,7 +3,8 @@ lookup that tells the user privately when no such character is theirs or shared 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 from discord import app_commands
@@ -19,25 +20,40 @@ if TYPE_CHECKING:
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 
 
-async def character_names(
-    interaction: discord.Interaction, current: str
+class Owned(Protocol):
+    """A named thing a user owns or that is shared with them: a character, a story."""
+
+    name: str
+    owner_id: int
+
+
+def name_choices(
+    interaction: discord.Interaction, current: str, usable: Iterable[Owned]
 ) -> list[app_commands.Choice[str]]:
-    """Autocomplete for a character option: the names this user may use, their own first,
-    then the ones shared in this server, filtered by what was typed (case does not count)."""
-    bot: PoseBot = interaction.client  # type: ignore[assignment]
+    """Autocomplete choices from `usable` (the user's own first, then those shared in this
+    server), filtered by what was typed (case does not count)."""
     typed = name_key(current)
     user_id = interaction.user.id
     choices: list[app_commands.Choice[str]] = []
-    for character in await bot.characters.usable(user_id, interaction.guild_id):
-        if typed not in name_key(character.name):
+    for thing in usable:
+        if typed not in name_key(thing.name):
             continue
-        label = character.name
-        if character.owner_id != user_id:
-            label = tr(locale_of(interaction), "{name} (shared)", name=character.name)
-        choices.append(app_commands.Choice(name=label, value=character.name))
+        label = thing.name
+        if thing.owner_id != user_id:
+            label = tr(locale_of(interaction), "{name} (shared)", name=thing.name)
+        choices.append(app_commands.Choice(name=label, value=thing.name))
         if len(choices) == MAX_CHOICES:
             break
     return choices
+
+
+async def character_names(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for a character option: the names this user may use."""
+    bot: PoseBot = interaction.client  # type: ignore[assignment]
+    usable = await bot.characters.usable(interaction.user.id, interaction.guild_id)
+    return name_choices(interaction, current, usable)
 
 
 async def find_character(

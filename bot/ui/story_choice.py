@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.domain.characters import name_key
 from bot.domain.stories import Story, StoryError
-from bot.ui.character_choice import MAX_CHOICES, quoted
-from bot.ui.i18n import locale_of, mark, tr
+from bot.ui.character_choice import name_choices, quoted
+from bot.ui.i18n import mark
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -21,21 +20,10 @@ async def story_names(
     interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
     """Autocomplete for a story option: the user's own stories first, then those shared in
-    this server, filtered by what was typed (case does not count)."""
+    this server."""
     bot: PoseBot = interaction.client  # type: ignore[assignment]
-    typed = name_key(current)
-    user_id = interaction.user.id
-    choices: list[app_commands.Choice[str]] = []
-    for story in await bot.stories.usable(user_id, interaction.guild_id):
-        if typed not in name_key(story.name):
-            continue
-        label = story.name
-        if story.owner_id != user_id:
-            label = tr(locale_of(interaction), "{name} (shared)", name=story.name)
-        choices.append(app_commands.Choice(name=label, value=story.name))
-        if len(choices) == MAX_CHOICES:
-            break
-    return choices
+    usable = await bot.stories.usable(interaction.user.id, interaction.guild_id)
+    return name_choices(interaction, current, usable)
 
 
 async def story_named(bot: PoseBot, interaction: discord.Interaction, name: str) -> Story:
