@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.postgres import fresh_schema
-from bench.workload import NO_USER_LIMITS, ideal_makespan, image_bytes, slot_idle, users
+from bench.workload import (
+    NO_USER_LIMITS,
+    all_delivered,
+    ideal_makespan,
+    image_bytes,
+    slot_idle,
+    users,
+)
 from bot.engine.runner import POLL_SECONDS_LISTENING
 from bot.settings import Settings
 from bot.storage.database import connect
@@ -30,7 +37,7 @@ from bot.storage.job_store import JobStore
 from tests.bot_process import BotProcess
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind
-from tests.user_actions import card_text, delivered, pose, private_text, result_of
+from tests.user_actions import card_text, pose, private_text, result_of
 
 # What a process logs once it takes part (INFO): a worker after its REST login, and a process
 # with a gateway once it is connected.
@@ -154,7 +161,7 @@ async def throughput(
         interactions = await asyncio.gather(
             *(pose(discord_api, user=crowd[n % people], character=character) for n in range(jobs))
         )
-        await asyncio.gather(*(delivered(i, timeout=900) for i in interactions))
+        await all_delivered(discord_api, interactions, timeout=900)
         first_start = min(submit.started_at for submit in segmind.submits)
         makespan = time.monotonic() - first_start
         service = statistics.mean(s.finished_at - s.started_at for s in segmind.submits)
@@ -233,7 +240,7 @@ async def takeover(workdir: Path, *, lease: float | None, jobs: int, latency: fl
                 "the takeover",
             )
             taken_over = time.monotonic() - killed_at
-            await asyncio.gather(*(delivered(i, timeout=300) for i in interactions))
+            await all_delivered(discord_api, interactions, timeout=300)
             done = time.monotonic() - killed_at
         finally:
             await store.close()

@@ -15,6 +15,9 @@ from typing import Any
 
 from bench.workload import (
     NO_USER_LIMITS,
+    all_accepted,
+    all_delivered,
+    every,
     hostile_png,
     ideal_makespan,
     image_bytes,
@@ -69,7 +72,7 @@ async def acknowledge_latency(workdir: Path, burst: int) -> list[float]:
         interactions = await asyncio.gather(
             *(pose(discord_api, user=person, character=character) for person in people)
         )
-        await asyncio.gather(*(i.wait_for(lambda x: bool(x.callbacks), 60) for i in interactions))
+        await every(discord_api, interactions, lambda i: bool(i.callbacks), 60)
         return [i.acknowledged_after() or math.inf for i in interactions]
 
 
@@ -97,7 +100,7 @@ async def queue_run(
         interactions = await asyncio.gather(
             *(pose(discord_api, user=crowd[n % people], character=character) for n in range(jobs))
         )
-        await asyncio.gather(*(delivered(i, timeout=900) for i in interactions))
+        await all_delivered(discord_api, interactions, timeout=900)
         first_start = min(submit.started_at for submit in segmind.submits)
         makespan = time.monotonic() - first_start
         # The fake's own time per request (its sleep plus making the image), as it saw it.
@@ -128,7 +131,7 @@ async def peak_memory(workdir: Path, jobs: int) -> dict[str, float]:
                     for n in range(start, min(start + batch, jobs))
                 )
             )
-            await asyncio.gather(*(accepted(i, timeout=300) for i in sent))
+            await all_accepted(discord_api, sent, timeout=300)
         fields = read_proc_status(bot.pid)
         return {
             "peak_rss_mb": int(fields["VmHWM"].split()[0]) / 1024,

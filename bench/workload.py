@@ -5,11 +5,13 @@ from __future__ import annotations
 import heapq
 import io
 import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PIL import Image
 
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, FakeInteraction
+from tests.user_actions import answered, ended, result_of, taken
 
 # The bench plays a crowd of heavy users: none of the per-user limits may refuse them.
 NO_USER_LIMITS = {
@@ -69,3 +71,40 @@ def slot_idle(spans: list[tuple[float, float]], concurrency: int) -> list[float]
             idle.append(start - heapq.heappop(free))
         heapq.heappush(busy, end)
     return idle[concurrency:]
+
+
+async def every(
+    discord_api: FakeDiscord,
+    interactions: Iterable[FakeInteraction],
+    condition: Callable[[FakeInteraction], bool],
+    timeout: float,
+) -> None:
+    """Wait until `condition` holds for every interaction, with one waiter for them all: a
+    waiter per interaction would be woken at each of the fake's changes, hundreds at a time,
+    on the loop that also answers the bot (and serves the fake Segmind), and the figures
+    would be the bench's own load."""
+    pending = list(interactions)
+
+    def all_hold() -> bool:
+        pending[:] = [interaction for interaction in pending if not condition(interaction)]
+        return not pending
+
+    await discord_api.wait_for(all_hold, timeout)
+
+
+async def all_delivered(
+    discord_api: FakeDiscord, interactions: list[FakeInteraction], timeout: float
+) -> None:
+    """Every request ended with its result."""
+    await every(discord_api, interactions, ended, timeout)
+    failed = [i for i in interactions if result_of(i) is None]
+    assert not failed, f"{len(failed)} request(s) ended without a result: {failed[0].describe()}"
+
+
+async def all_accepted(
+    discord_api: FakeDiscord, interactions: list[FakeInteraction], timeout: float
+) -> None:
+    """Every request is in the queue (or past it)."""
+    await every(discord_api, interactions, answered, timeout)
+    refused = [i for i in interactions if not taken(i)]
+    assert not refused, f"{len(refused)} request(s) refused: {refused[0].describe()}"

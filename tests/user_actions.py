@@ -83,22 +83,30 @@ def private_text(interaction: FakeInteraction) -> str | None:
     return None
 
 
+def taken(interaction: FakeInteraction) -> bool:
+    """The request is in the queue (or past it): its card shows a place or more."""
+    return card_text(interaction).startswith(("⏳", "🎨")) or result_of(interaction) is not None
+
+
+def answered(interaction: FakeInteraction) -> bool:
+    """The request was taken in or refused."""
+    return taken(interaction) or private_text(interaction) is not None
+
+
 async def accepted(interaction: FakeInteraction, timeout: float = 20) -> None:
     """Wait until the request is in the queue (or past it): its card shows a place or more."""
-
-    def taken(i: FakeInteraction) -> bool:
-        return card_text(i).startswith(("⏳", "🎨")) or result_of(i) is not None
-
-    await interaction.wait_for(lambda i: taken(i) or private_text(i) is not None, timeout)
+    await interaction.wait_for(answered, timeout)
     assert taken(interaction), f"refused: {private_text(interaction)!r}"
+
+
+def ended(interaction: FakeInteraction) -> bool:
+    """The request ended: a result, a private answer, or a cancelled card."""
+    cancelled = card_text(interaction).startswith("🚫")
+    return bool(result_of(interaction) or private_text(interaction) or cancelled)
 
 
 async def outcome(interaction: FakeInteraction, timeout: float = 20) -> None:
     """Wait until the request ended: a result, a private answer, or a cancelled card."""
-
-    def ended(i: FakeInteraction) -> bool:
-        return bool(result_of(i) or private_text(i) or card_text(i).startswith("🚫"))
-
     await interaction.wait_for(ended, timeout=timeout)
 
 
