@@ -152,13 +152,26 @@ class SharedQueue:
             now,
             owner,
         )
-        expired = [
-            row
-            for row in abandoned
-            if row["lease_until"] is None
-            or row["lease_until"] < now
-            or (working is not None and row["owner"] == owner and row["id"] not in working)
-        ]
+        expired = []
+        for row in abandoned:
+            if working is not None and row["owner"] == owner and row["id"] in working:
+                # Still ours, still worked on: its lease ran out only because the renewals
+                # could not reach the database. Taken over here, its call would be made again
+                # (a sync one paid twice) while this process still waits on the first.
+                if row["lease_until"] is None or row["lease_until"] < now:
+                    await tx.execute(
+                        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND owner = $3",
+                        now + lease_seconds,
+                        row["id"],
+                        owner,
+                    )
+                continue
+            if (
+                row["lease_until"] is None
+                or row["lease_until"] < now
+                or (working is not None and row["owner"] == owner)
+            ):
+                expired.append(row)
         taken = []
         for row in expired:
             if row["state"] == RUNNING and row["status_url"] is None:

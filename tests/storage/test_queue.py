@@ -109,6 +109,22 @@ async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[JobStore]
     assert [job.id for job in claim.started] == [first], "back in its place, first in line"
 
 
+async def test_a_lease_that_ran_out_is_renewed_by_the_process_still_working_on_it(
+    stores: list[JobStore],
+) -> None:
+    queue = SharedQueue(stores[0].database)
+    limits = Limits(max_concurrency=1, rpm=100, lease_seconds=10)
+    await stores[0].add_job(new_job(requester=1), [CHARACTER])
+    [running] = (await queue.claim("a", 0.0, limits, start_new=True)).started
+    # Its renewals did not reach the database: the lease ran out at 10.
+    claim = await queue.claim("a", 11.0, limits, start_new=True, working_on={running.id})
+    assert (claim.takeovers, claim.taken_over, claim.started) == ([], [], [])
+    assert (await queue.claim("b", 20.0, limits, start_new=True)).takeovers == [], "until 21"
+    assert (await queue.claim("b", 22.0, limits, start_new=True)).takeovers == [
+        (running.id, "a", states.QUEUED)
+    ], "another process takes over a lease that has run out"
+
+
 async def test_a_stopping_process_gives_its_jobs_back_at_once(stores: list[JobStore]) -> None:
     queue = SharedQueue(stores[0].database)
     limits = Limits(max_concurrency=2, rpm=100, lease_seconds=60)

@@ -735,6 +735,36 @@ async def test_a_lease_renewal_that_fails_is_logged_and_renewed_again(
     assert await figures(bot.store, segmind, discord_api) == NOTHING_LOST
 
 
+async def test_a_job_whose_lease_ran_out_in_its_own_process_is_not_started_again(
+    database_url: str,
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # While the database is away (a failover, a loaded machine) the renewals do not reach it
+    # and a job's lease runs out mid-call. The process still waits on that call: its own next
+    # claim must not put the job back in the queue and call the API for it again.
+    async def renewals_that_never_arrive(self: SharedQueue, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(SharedQueue, "renew", renewals_that_never_arrive)
+    segmind.latency = 2.0  # twice the lease
+    bot = await start_bot(
+        database_url=database_url, job_lease_seconds=1.0, segmind_max_concurrency=2
+    )
+    first = await pose(discord_api, user=discord_api.make_user(801, "first"), prompt="first")
+    await first.wait_for(lambda i: card_text(i).startswith("🎨"))
+    await asyncio.sleep(1.2)  # the first job's lease has run out
+    # A new request makes the process claim: the expired job is in sight of the claim.
+    second = await pose(discord_api, user=discord_api.make_user(802, "second"), prompt="second")
+    await delivered(first, timeout=20)
+    await delivered(second, timeout=20)
+    await stored_jobs(bot.store, DELIVERED, count=2)
+    assert segmind.billed == 2, "each job called the API once"
+    assert await figures(bot.store, segmind, discord_api) == NOTHING_LOST
+
+
 async def test_a_background_task_that_fails_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     group = TaskGroup()
 
