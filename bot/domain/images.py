@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, ImageOps
 
+from bot.domain import jpeg_segments
 from bot.domain.errors import UserError
 from bot.domain.translatable import mark
 
@@ -40,6 +41,7 @@ _MAGIC = (
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _SRGB = ImageCms.createProfile("sRGB")
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 class ImageRejected(UserError):
@@ -99,13 +101,48 @@ def reference_cost(data: bytes, *, label: str = THE_IMAGE) -> DecodingCost:
 
 def prepare_reference(data: bytes, *, label: str = THE_IMAGE) -> CheckedImage:
     """Check an uploaded image and return a clean copy; raise ImageRejected saying why not.
-    It takes at most `reference_cost(data).bytes` of memory."""
+    It takes at most `reference_cost(data).bytes` of memory. A JPEG that needs no change but
+    its metadata's removal keeps its compressed data as it came: re-encoding it would take
+    longer than decoding it, and lose some of its quality."""
     kind = _kind_of(data, label)
-    image = _normalise(_decoded(_open_checked(data, kind, label), label))
+    image = _decoded(_open_checked(data, kind, label), label)
+    if kind == "jpeg" and _needs_no_pixel_change(image):
+        as_sent = _without_metadata(data, image.size)
+        if as_sent is not None:
+            width, height = image.size
+            image.close()
+            return CheckedImage(as_sent, "jpeg", width, height)
+    image = _normalise(image)
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     # Photos stay JPEG (small, and they were lossy already); drawings stay lossless.
     out_format = "jpeg" if kind == "jpeg" else "png"
     return CheckedImage(_encode(image, out_format), out_format, image.width, image.height)
+
+
+def _needs_no_pixel_change(image: Image.Image) -> bool:
+    """Whether a decoded JPEG is already what cleaning would make of it, its metadata aside:
+    8-bit RGB in sRGB (no profile), upright, decoded at full scale and within MAX_SIDE."""
+    orientation = image.getexif().get(ORIENTATION, 1)
+    full_scale = getattr(image, "decoderconfig", ())[:1] in ((), (1,))
+    return (
+        image.mode == "RGB"
+        and not image.info.get("icc_profile")
+        and orientation == 1
+        and full_scale
+        and max(image.size) <= MAX_SIDE
+    )
+
+
+def _without_metadata(data: bytes, size: tuple[int, int]) -> bytes | None:
+    """The JPEG's own compressed data without its metadata (bot/domain/jpeg_segments.py),
+    or None when its segments are not plain enough to trust that (cleaning re-encodes it)."""
+    try:
+        stripped = jpeg_segments.without_metadata(data)
+        with Image.open(io.BytesIO(stripped), formats=["JPEG"]) as again:
+            same = again.size == size and again.mode == "RGB"
+    except (jpeg_segments.NotPlainJpeg, OSError, SyntaxError, ValueError):
+        return None
+    return stripped if same else None
 
 
 def _kind_of(data: bytes, label: str) -> str:

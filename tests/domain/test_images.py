@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
+from bot.domain import jpeg_segments
 from bot.domain.images import (
     MAX_SIDE,
     CheckedImage,
@@ -129,6 +130,79 @@ def test_exif_orientation_is_applied_and_all_metadata_removed() -> None:
     assert not result.getexif()
     assert b"PhoneMaker" not in prepared.data
     assert "exif" not in result.info
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def with_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    """`jpeg` with `segments` inserted right after its start of image."""
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_an_upright_rgb_jpeg_keeps_its_compressed_data_without_its_metadata(
+    progressive: bool,
+) -> None:
+    photo = Image.effect_noise((300, 200), 50).convert("RGB")
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x0112] = 1  # upright already
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0)}
+    uploaded = encode(
+        photo,
+        "JPEG",
+        quality=90,
+        exif=exif.tobytes(),
+        comment=b"my secret",
+        progressive=progressive,
+    )
+    uploaded = with_segments(uploaded, segment(0xED, b"Photoshop 3.0\x00iptc words"))
+    uploaded += b"whatever was appended after the end"
+
+    prepared = prepare_reference(uploaded)
+
+    result = opened(prepared.data)
+    original = opened(uploaded)
+    assert (prepared.format, prepared.width, prepared.height) == ("jpeg", 300, 200)
+    assert result.tobytes() == original.tobytes(), "not compressed a second time"
+    for secret in (b"PhoneMaker", b"my secret", b"iptc", b"appended", b"Exif", b"JFIF"):
+        assert secret not in prepared.data
+    assert not result.getexif()
+    assert prepared.data.endswith(b"\xff\xd9")
+    assert len(prepared.data) < len(uploaded)
+
+
+def test_the_adobe_colour_segment_stays_and_a_thumbnail_goes() -> None:
+    plain = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    adobe = segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01")  # YCbCr, as coded
+    thumbnail = segment(0xE1, b"Exif\x00\x00" + encode(Image.new("RGB", (8, 8)), "JPEG"))
+    prepared = prepare_reference(with_segments(plain, adobe, thumbnail))
+    assert adobe in prepared.data
+    assert prepared.data.count(b"\xff\xd8") == 1, "the thumbnail's own image is gone"
+    assert opened(prepared.data).size == (64, 64)
+
+
+def test_a_jpeg_kind_few_decoders_read_is_not_kept() -> None:
+    lossless_frame = segment(0xC3, b"\x08\x00\x08\x00\x08\x01\x01\x11\x00")
+    with pytest.raises(jpeg_segments.NotPlainJpeg):
+        jpeg_segments.without_metadata(b"\xff\xd8" + lossless_frame + b"\xff\xd9")
+
+
+@pytest.mark.parametrize(
+    "photo",
+    [
+        Image.new("RGB", (1500, 900), (200, 100, 50)),  # too large: made smaller
+        Image.new("L", (60, 60), 128),  # greyscale: made RGB
+    ],
+)
+def test_a_jpeg_that_needs_a_change_is_encoded_again(photo: Image.Image) -> None:
+    uploaded = encode(photo, "JPEG", comment=b"my secret")
+    prepared = prepare_reference(uploaded)
+    assert opened(prepared.data).mode == "RGB"
+    assert max(prepared.width, prepared.height) <= MAX_SIDE
+    assert b"my secret" not in prepared.data
 
 
 def test_animated_gif_is_posed_from_its_first_frame() -> None:
