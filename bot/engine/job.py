@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -36,7 +36,7 @@ from bot.segmind import (
     SegmindError,
     SpendLimitReached,
 )
-from bot.storage.database import is_connection_lost
+from bot.storage.database import Work, is_connection_lost
 from bot.storage.job_queue import SharedQueue
 from bot.storage.job_store import (
     CHARACTER,
@@ -129,6 +129,7 @@ class JobLife:
         image_input: str,
         max_wait: float,
         slot_freed: Callable[[], None],
+        handing_on: Callable[[Work[Job | None]], Awaitable[Job | None]],
         credit_watch: CreditWatch,
         events: JobEvents,
         clock: Callable[[], float] = time.time,
@@ -142,6 +143,7 @@ class JobLife:
         self._image_input = image_input
         self._max_wait = max_wait
         self._slot_freed = slot_freed
+        self._handing_on = handing_on
         self._credit_watch = credit_watch
         self._events = events
         self._clock = clock
@@ -211,7 +213,8 @@ class JobLife:
                 self._cards.show(job.id, self._presenter.show_waiting(job, until))
             self._slot_freed()
             return None
-        await self.queue.gate_succeeded()
+        # That the request went through (the 429 backoff starts afresh) is stored with its
+        # result, in the transaction that hands its slot on.
         return generation
 
     async def _requeued(self, job: Job) -> bool:
@@ -233,19 +236,16 @@ class JobLife:
     # The result, stored and posted
 
     async def _save(self, job: Job, generation: Generation) -> Job:
-        """Store the paid result; it stays in memory until the database has it."""
+        """Store the paid result; it stays in memory until the database has it. The
+        transaction that stores it also starts the next jobs in the slot it frees."""
         result = StoredImage.of(RESULT, generation.image)
         usage = dict(generation.usage)
         cost = _dollars(usage.get("x-cost"))
-        saved = await self._store_result(job, result, usage, cost)
-        if saved:
-            # The job left its API slot with that commit: the next one may start at once,
-            # not after the reads below.
-            self._slot_freed()
-        stored = await self.store.job(job.id)
-        if not saved and not _still_this_attempt(stored, job, GENERATED):
-            raise LostJob
-        if not saved:
+        stored = await self._store_result(job, result, usage, cost)
+        if stored is None:
+            stored = await self.store.job(job.id)
+            if not _still_this_attempt(stored, job, GENERATED):
+                raise LostJob
             self._slot_freed()  # a retried commit whose answer was lost: it is ours all the same
         await self._credit_watch.note_balance(_dollars(usage.get("x-remaining-credits")))
         log.info(
@@ -260,7 +260,7 @@ class JobLife:
 
     async def _store_result(
         self, job: Job, result: StoredImage, usage: dict[str, str], cost: float | None
-    ) -> bool:
+    ) -> Job | None:
         """`store.save_result`, tried again while the database is unreachable and the job is
         still this attempt's; the owner is told once the outage lasts.
 
@@ -276,7 +276,9 @@ class JobLife:
         tries = 0
         while True:
             try:
-                return await self.store.save_result(job, result, usage, self._clock(), cost=cost)
+                return await self.store.save_result(
+                    job, result, usage, self._clock(), cost=cost, within=self._handing_on
+                )
             except Exception as error:
                 if not is_connection_lost(error):
                     log.exception("could not store the paid result of job %s", job.id)

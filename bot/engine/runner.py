@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
@@ -28,8 +29,9 @@ from bot.engine.job_events import JobEvents
 from bot.engine.presenter import Presenter
 from bot.metrics import Metrics
 from bot.segmind import SegmindClient
+from bot.storage.database import Work
 from bot.storage.heartbeats import Heartbeats
-from bot.storage.job_queue import Limits, SharedQueue
+from bot.storage.job_queue import Claim, Limits, SharedQueue
 from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
 from bot.tasks import TaskGroup
 
@@ -41,6 +43,8 @@ NOTIFY_CHANNEL = "posebot_jobs"
 POLL_SECONDS_LISTENING = 5.0
 POLL_SECONDS_POLLING = 0.5
 GATEWAY_LEASE = "gateway:"  # one lease per process that answers Discord, named by its shards
+
+T = TypeVar("T")
 
 
 def process_name() -> str:
@@ -105,11 +109,16 @@ class JobRunner:
             image_input=image_input,
             max_wait=max_wait,
             slot_freed=self._slot_freed,
+            handing_on=self._claim_after,
             credit_watch=self.credit_watch,
             events=self.events,
             clock=clock,
         )
         self._running: dict[int, asyncio.Task[None]] = {}  # jobs this process works on
+        # One claim at a time in this process, its jobs running before the next one reads
+        # `_running`: a claim that saw a job started by another claim of this process, but
+        # not among the jobs it works on, would take it over (and pay for it twice).
+        self._claiming = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._poll_seconds = POLL_SECONDS_POLLING
@@ -327,13 +336,43 @@ class JobRunner:
             await self._claim()
 
     async def _claim(self) -> None:
-        claim = await self.queue.claim(
-            self.owner,
-            self._clock,
-            self.limits,
-            start_new=self.accepting,
-            working_on=set(self._running),
-        )
+        async with self._claiming:
+            claim = await self.queue.claim(
+                self.owner,
+                self._clock,
+                self.limits,
+                start_new=self.accepting,
+                working_on=set(self._running),
+            )
+            self._take(claim)
+
+    async def _claim_after(self, work: Work[T]) -> T:
+        """`work` (a result stored, which frees its API slot) and a claim in one transaction:
+        the next job starts the moment the slot frees, with no turn of the dispatcher."""
+        if not self.accepting:
+            # Stopping: nothing starts here, nor is taken over only to be cut off; another
+            # process may use the slot.
+            stored = await self.store.database.run(work)
+            self._slot_freed()
+            return stored
+        async with self._claiming:
+            done, claim = await self.queue.claim_after(
+                work,
+                self.owner,
+                self._clock,
+                self.limits,
+                start_new=self.accepting,
+                working_on=set(self._running),
+                request_went_through=True,
+            )
+            self._take(claim)
+        if not claim.started:
+            # The slot is still free (nothing here could start): the other processes hear of it.
+            self._slot_freed()
+        return done
+
+    def _take(self, claim: Claim) -> None:
+        """Run what a claim gave this process."""
         self.paused = claim.paused
         for job_id, previous, state in claim.takeovers:
             self.events.takeover(job_id, previous, state)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot.domain import fairness
 from bot.storage import cooldown_store
-from bot.storage.database import Database, Executor, Row
+from bot.storage.database import Database, Executor, Row, Work
 from bot.storage.job_store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
 
 # Requests are counted the way the API counts them, over a sliding minute, with a little slack
@@ -32,6 +33,8 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 120.0
 # Names of the leases that one process at a time holds.
 CARDS_LEASE = "cards"  # refreshes the queue cards
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -112,27 +115,67 @@ class SharedQueue:
         on are taken over too: a claim whose commit went through but whose answer was lost
         with the connection started them, and the owner's lease renewals would otherwise
         keep them from everyone for good."""
-        working = None if working_on is None else frozenset(working_on)
 
         async def work(tx: Executor) -> Claim:
             [gate] = await tx.fetch(self._lock_sql)
-            nonlocal now
-            if callable(now):
-                now = now()
-            paused = await _paused(tx)
-            takeovers: list[tuple[int, str | None, str]] = []
-            taken = await self._take_over(tx, owner, now, limits.lease_seconds, working, takeovers)
-            started: list[Job] = []
-            wake_at: float | None = None
-            gate_until = self._saw_gate(float(gate["gate_until"]))
-            if start_new and paused is None:
-                if gate_until > now:
-                    wake_at = gate_until
-                else:
-                    started, wake_at = await self._start_next(tx, owner, now, limits)
-            return Claim(started, taken, wake_at, paused, gate_until, takeovers)
+            return await self._claim_in(tx, gate, owner, now, limits, start_new, working_on)
 
         return await self.database.run(work)
+
+    async def claim_after(
+        self,
+        first: Work[T],
+        owner: str,
+        now: float | Callable[[], float],
+        limits: Limits,
+        *,
+        start_new: bool,
+        working_on: Collection[int] | None = None,
+        request_went_through: bool = False,
+    ) -> tuple[T, Claim]:
+        """`first`, then `claim`, in one transaction: a job that leaves its API slot in
+        `first` (its result stored) hands the slot on at once, without another transaction
+        or a turn of the dispatcher. `first` runs once the `dispatch` row is locked, so that
+        it locks nothing a claim of another process would wait for while holding that row.
+        `request_went_through`: an API request succeeded, so the next unexplained 429 starts
+        the backoff afresh."""
+
+        async def work(tx: Executor) -> tuple[T, Claim]:
+            [gate] = await tx.fetch(self._lock_sql)
+            done = await first(tx)
+            if request_went_through and int(gate["gate_strikes"]) > 0:
+                await tx.execute("UPDATE dispatch SET gate_strikes = 0 WHERE id = 1")
+            claim = await self._claim_in(tx, gate, owner, now, limits, start_new, working_on)
+            return done, claim
+
+        return await self.database.run(work)
+
+    async def _claim_in(
+        self,
+        tx: Executor,
+        gate: Row,
+        owner: str,
+        now: float | Callable[[], float],
+        limits: Limits,
+        start_new: bool,
+        working_on: Collection[int] | None,
+    ) -> Claim:
+        """`claim`'s work, in a transaction that holds the `dispatch` row (`gate`)."""
+        if callable(now):
+            now = now()
+        working = None if working_on is None else frozenset(working_on)
+        paused = await _paused(tx)
+        takeovers: list[tuple[int, str | None, str]] = []
+        taken = await self._take_over(tx, owner, now, limits.lease_seconds, working, takeovers)
+        started: list[Job] = []
+        wake_at: float | None = None
+        gate_until = self._saw_gate(float(gate["gate_until"]))
+        if start_new and paused is None:
+            if gate_until > now:
+                wake_at = gate_until
+            else:
+                started, wake_at = await self._start_next(tx, owner, now, limits)
+        return Claim(started, taken, wake_at, paused, gate_until, takeovers)
 
     async def _take_over(
         self,
@@ -368,12 +411,6 @@ class SharedQueue:
             return until
 
         return await self.database.run(work)
-
-    async def gate_succeeded(self) -> None:
-        """A request got through: the next unexplained 429 starts the backoff afresh."""
-        await self.database.execute(
-            "UPDATE dispatch SET gate_strikes = 0 WHERE id = 1 AND gate_strikes > 0"
-        )
 
     # The pause
 

@@ -20,7 +20,7 @@ from bot.domain.pose_request import PoseOptions
 from bot.domain.quotas import QuotaRules
 from bot.domain.tickets import Ticket
 from bot.storage import cooldown_store, image_store, spend_ledger
-from bot.storage.database import Database, Executor, Row, migrate
+from bot.storage.database import Database, Executor, Row, Work, migrate
 from bot.storage.migrations import MIGRATIONS
 
 QUEUED = "queued"
@@ -354,21 +354,25 @@ class JobStore:
         now: float,
         *,
         cost: float | None = None,
-    ) -> bool:
+        within: Callable[[Work[Job | None]], Awaitable[Job | None]] | None = None,
+    ) -> Job | None:
         """running → generated, with the image: from here on nothing is paid for again.
+        Returns the job as stored, or None when this attempt no longer holds it.
 
         `cost` is what the API says it charged (x-cost); None keeps the reserved price. Safe to
-        run twice (the second finds the job generated already and changes nothing).
+        run twice (the second finds the job generated already and changes nothing). `within`
+        runs the transaction instead of the database (the job engine's, which hands the freed
+        API slot on in the same transaction: `SharedQueue.claim_after`).
         """
         sha256 = await image_store.digest_off_loop(image.data)
         requester = await self.ledger.requester(job.requester_id)
 
-        async def work(tx: Executor) -> bool:
+        async def work(tx: Executor) -> Job | None:
             moved = await tx.fetch(
                 "UPDATE jobs SET state = $1, generated_at = $2, usage = $3,"
                 " cost = COALESCE($4, cost)"
                 " WHERE id = $5 AND state = $6 AND owner = $7 AND attempts = $8"
-                " RETURNING id, cost",
+                " RETURNING *",
                 GENERATED,
                 now,
                 json.dumps(usage),
@@ -378,24 +382,25 @@ class JobStore:
                 job.owner,
                 job.attempts,
             )
-            if moved:
-                # Paid: counted from now on, whatever becomes of the job.
-                await spend_ledger.record(
-                    tx,
-                    job_id=job.id,
-                    guild_id=job.guild_id,
-                    key=requester.key,
-                    cost=float(moved[0]["cost"]),
-                    at=now,
-                    billed=True,
-                )
-                await tx.execute(
-                    "DELETE FROM job_images WHERE job_id = $1 AND role = $2", job.id, RESULT
-                )
-                await _attach_image(tx, job.id, image, sha256, job.requester_id, now)
-            return bool(moved)
+            if not moved:
+                return None
+            # Paid: counted from now on, whatever becomes of the job.
+            await spend_ledger.record(
+                tx,
+                job_id=job.id,
+                guild_id=job.guild_id,
+                key=requester.key,
+                cost=float(moved[0]["cost"]),
+                at=now,
+                billed=True,
+            )
+            await tx.execute(
+                "DELETE FROM job_images WHERE job_id = $1 AND role = $2", job.id, RESULT
+            )
+            await _attach_image(tx, job.id, image, sha256, job.requester_id, now)
+            return job_from_row(moved[0])
 
-        return await self.database.run(work)
+        return await (within or self.database.run)(work)
 
     async def mark_delivered(self, job: Job, message_id: int, now: float) -> bool:
         """generated → delivered. Its images are kept for a while after their last use (the

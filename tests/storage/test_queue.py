@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -94,6 +95,39 @@ async def test_a_lease_that_runs_out_is_taken_over_and_the_old_owner_is_fenced(
     done = await stores[0].job(job_id)
     assert done is not None
     assert (done.state, done.owner) == (states.DELIVERED, None)
+
+
+async def test_a_stored_result_hands_its_slot_on_in_the_same_transaction(
+    stores: list[JobStore],
+) -> None:
+    queue = SharedQueue(stores[0].database)
+    one_slot = Limits(max_concurrency=1, rpm=100, lease_seconds=10)
+    for user in (1, 2):
+        await stores[0].add_job(new_job(requester=user), [CHARACTER])
+    [first] = (await queue.claim("a", 10.0, one_slot, start_new=True)).started
+    await queue.close_gate(None, 10.5)  # an unexplained 429 met by another job: one strike
+    await stores[0].database.execute("UPDATE dispatch SET gate_until = 0")
+    claims = []
+
+    async def and_claim(work: Any) -> Any:
+        stored, claim = await queue.claim_after(
+            work, "a", 11.0, one_slot, start_new=True, request_went_through=True
+        )
+        claims.append(claim)
+        return stored
+
+    stored = await stores[0].save_result(first, RESULT, {}, now=11.0, within=and_claim)
+
+    assert stored is not None and stored.state == states.GENERATED
+    [claim] = claims
+    [second] = claim.started
+    assert second.requester_id == 2, "the slot the result freed, taken in its transaction"
+    [gate] = await stores[0].database.fetch("SELECT gate_strikes FROM dispatch WHERE id = 1")
+    assert gate["gate_strikes"] == 0, "a request went through: the backoff starts afresh"
+    # Fenced like any save: the same result stored again changes nothing and starts nothing.
+    again = await stores[0].save_result(first, RESULT, {}, now=12.0, within=and_claim)
+    assert again is None
+    assert claims[-1].started == []
 
 
 async def test_a_sync_call_cut_off_goes_back_to_its_place(stores: list[JobStore]) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import pytest
 
 from bot.posebot import PoseBot
 from bot.storage import job_store as states
+from bot.storage.job_queue import Claim, SharedQueue
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind, Fault
@@ -53,6 +55,32 @@ async def test_a_queued_card_follows_its_place(
     await third.wait_for(lambda i: "Queued: position 1" in card_text(i), timeout=15)
     for interaction in (first, second, third):
         await delivered(interaction, timeout=30)
+
+
+async def test_the_slot_a_result_frees_is_taken_by_the_transaction_that_stores_it(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    segmind.latency = 0.5
+    await start_bot(segmind_max_concurrency=1, segmind_rpm=600, user_cooldown_seconds=0)
+    users = [discord_api.make_user(400 + n, f"u{n}") for n in range(2)]
+    first = await pose(discord_api, user=users[0], prompt="first")
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    # From here on the dispatcher's own turns start nothing, as if it never got one.
+    dispatcher_claim = SharedQueue.claim
+
+    async def idle_dispatcher(self: SharedQueue, *args: Any, **kwargs: Any) -> Claim:
+        return await dispatcher_claim(self, *args, **{**kwargs, "start_new": False})
+
+    monkeypatch.setattr(SharedQueue, "claim", idle_dispatcher)
+    second = await pose(discord_api, user=users[1], prompt="second")
+    await second.wait_for(lambda i: "Queued: position 1" in card_text(i))
+
+    await delivered(first)
+    await delivered(second, timeout=10)
+    assert [submit.body["prompt"] for submit in segmind.submits] == ["first", "second"]
 
 
 @pytest.mark.parametrize("failure", ["channel_deleted", "channel_forbidden"])
