@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from bot.backoff import Backoff, retry
+from bot.domain.images import CheckedImage
 from bot.domain.pose_request import ImageInput, PoseRequest
 from bot.domain.tickets import Ticket
 from bot.domain.translatable import mark
@@ -152,13 +153,15 @@ class JobLife:
         # A stored result was paid for: whatever happens to its delivery, it stays billed.
         billed = job.state == GENERATED
         try:
+            result: CheckedImage | None = None  # a result stored before is read back
             if job.state == RUNNING:
                 generation = await self._generate(job, resumed=resumed)
                 if generation is None:
                     return  # back in its place (429, pause)
                 billed = True
                 job = await self._save(job, generation)
-            await self._deliver(job)
+                result = generation.image
+            await self._deliver(job, result)
         except LostJob:
             log.info("job %s was taken over by another process; leaving it", job.id)
         except WaitTooLong as error:
@@ -311,10 +314,9 @@ class JobLife:
                 raise
             return True
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, result: CheckedImage | None) -> None:
         await self._cards.settle(job.id)
-        result = (await self.store.images(job.id))[RESULT]
-        image = result.image
+        image = result if result is not None else (await self.store.images(job.id))[RESULT].image
         presenter = self._presenter
         backoff = Backoff(DELIVERY_RETRY_BASE_SECONDS, DELIVERY_RETRY_MAX_SECONDS)
         while True:
