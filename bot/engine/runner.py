@@ -218,6 +218,9 @@ class JobRunner:
         job_id = await self.store.add_job(
             job, images, quotas=quotas, cooldown_seconds=cooldown_seconds
         )
+        # The dispatcher may start it while its card is drawn (a job that started shows
+        # that instead of a place); the other processes hear of it after.
+        self._kick()
         stored = await self.store.job(job_id)
         if stored is None:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")
