@@ -238,6 +238,18 @@ class SharedQueue:
     ) -> tuple[list[Job], float | None]:
         [running] = await tx.fetch("SELECT COUNT(*) AS n FROM jobs WHERE state = $1", RUNNING)
         free_slots = limits.max_concurrency - int(running["n"])
+        if free_slots <= 0:
+            # Nothing can start until a slot frees, and whichever job frees it claims then
+            # (and wakes the others): the rate window and the spells can wait for that claim.
+            # Most claims of a burst of requests end here, in a few statements.
+            return [], None
+        # Users with nothing queued or running start their next spell afresh.
+        await tx.execute(
+            "DELETE FROM user_spells WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE"
+            " jobs.requester_id = user_spells.user_id AND jobs.state IN ($1, $2))",
+            QUEUED,
+            RUNNING,
+        )
         await tx.execute("DELETE FROM api_sends WHERE sent_at <= $1", now - WINDOW_SECONDS)
         sends = [r["sent_at"] for r in await tx.fetch("SELECT sent_at FROM api_sends")]
         sends.sort()
@@ -273,13 +285,6 @@ class SharedQueue:
                     " (user_id) DO UPDATE SET served = user_spells.served + 1",
                     chosen.user_id,
                 )
-        # Users with nothing queued or running start their next spell afresh.
-        await tx.execute(
-            "DELETE FROM user_spells WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE"
-            " jobs.requester_id = user_spells.user_id AND jobs.state IN ($1, $2))",
-            QUEUED,
-            RUNNING,
-        )
         wake_at = None
         if len(sends) >= limits.rpm:
             # The next send waits for the one `rpm` places back to leave the window.
