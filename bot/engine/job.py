@@ -51,6 +51,7 @@ from bot.storage.job_store import (
     JobStore,
     StoredImage,
 )
+from bot.storage.turns import on_the_paid_path
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class JobLife:
         self._clock = clock
 
     async def run(self, job: Job, *, resumed: bool) -> None:
+        on_the_paid_path()  # its statements go before a request's reads (bot/storage/turns.py)
         # A stored result was paid for: whatever happens to its delivery, it stays billed.
         billed = job.state == GENERATED
         try:

@@ -33,6 +33,7 @@ from bot.storage.database import Work
 from bot.storage.heartbeats import Heartbeats
 from bot.storage.job_queue import Claim, Limits, SharedQueue
 from bot.storage.job_store import Job, JobStore, NewJob, StoredImage
+from bot.storage.turns import on_the_paid_path
 from bot.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ class JobRunner:
 
     async def _dispatch_supervised(self) -> None:
         """The dispatcher, restarted if a claim fails (the database is away, say)."""
+        on_the_paid_path()  # a claim goes before a request's reads (bot/storage/turns.py)
         backoff = Backoff(0.5, 30.0)
         while self.accepting:
             try:

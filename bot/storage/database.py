@@ -27,6 +27,7 @@ import aiosqlite
 import asyncpg
 
 from bot.backoff import Backoff, retry
+from bot.storage.turns import Turns
 
 if TYPE_CHECKING:
     from bot.storage.migrations import Migration
@@ -158,7 +159,7 @@ class SqliteDatabase:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
-        self._lock = asyncio.Lock()
+        self._lock = Turns()  # a job that frees an API slot goes before a request's reads
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
