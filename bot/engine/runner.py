@@ -312,6 +312,9 @@ class JobRunner:
 
     async def _notify(self) -> None:
         self._kick()
+        await self._notify_others()
+
+    async def _notify_others(self) -> None:
         try:
             await self.store.database.notify(NOTIFY_CHANNEL)
         except Exception as error:
@@ -372,8 +375,9 @@ class JobRunner:
             )
             self._take(claim)
         if not claim.started:
-            # The slot is still free (nothing here could start): the other processes hear of it.
-            self._slot_freed()
+            # The slot is still free (nothing here could start, and this claim was as good as
+            # the dispatcher's): the other processes hear of it.
+            self._loops.spawn(self._notify_others(), "notify")
         return done
 
     def _take(self, claim: Claim) -> None:
