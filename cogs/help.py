@@ -88,6 +88,7 @@ class Guide:
             (tr(self.locale, "3. The buttons under a result"), self.buttons()),
             (tr(self.locale, "4. Your limits"), self.limits()),
             (tr(self.locale, "5. A worked example"), self.example()),
+            (tr(self.locale, "6. Stories and character sheets"), self.stories()),
         ]
 
     def first_pose(self) -> str:
@@ -204,6 +205,16 @@ class Guide:
             duration=self.duration(cooldown),
             count=self.daily,
             tomorrow=f"<t:{int(self.now + DAY_SECONDS)}:f>",
+        )
+
+    def stories(self) -> str:
+        return tr(
+            self.locale,
+            "`/story new name:The quest` starts a story; 📖 under a result (or `/story add`) "
+            "adds it as the next panel, and `/story show` lets you caption, move and remake "
+            "panels. `/story export` gives the story as PNG pages, one PDF or a ZIP of its "
+            "panels. `/sheet character:Aria kind:turnaround` makes a model sheet of a saved "
+            "character: its generations count toward your limits like any other.",
         )
 
     def duration(self, seconds: float) -> str:

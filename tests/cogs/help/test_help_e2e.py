@@ -15,6 +15,7 @@ SECTIONS = (
     "3. The buttons under a result",
     "4. Your limits",
     "5. A worked example",
+    "6. Stories and character sheets",
 )
 
 
@@ -62,6 +63,9 @@ async def test_help_answers_privately_with_every_section_and_the_real_limits(
     assert "up to 4 of yours can wait" in example
     assert "After 7 generations in 24 hours" in example
     assert "<t:" in example, "times in the reader's own time zone"
+    stories = fields[SECTIONS[5]]
+    for command in ("/story new", "/story add", "/story show", "/story export", "/sheet"):
+        assert f"`{command}" in stories
 
 
 async def test_help_without_server_caps_gives_the_bots_defaults(
