@@ -19,7 +19,7 @@ from bot.check.discord_setup import token_refused
 from bot.check.findings import Level
 from bot.check.permissions import privileged_intents
 from bot.check.run import check, offline_findings
-from bot.memory import return_large_buffers_to_the_system
+from bot.memory import collect_cycles_less_often, return_large_buffers_to_the_system
 from bot.posebot import PoseBot, bot_class
 from bot.settings import Settings, SettingsError
 from bot.storage.database import connect, describe_url
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the check stopped: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
     return_large_buffers_to_the_system()
+    collect_cycles_less_often()
     try:
         settings = Settings.from_env()
     except SettingsError as error:
