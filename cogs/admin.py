@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.domain.daily_series import ServerSeries, chart_days, per_day, per_server, window_start
 from bot.domain.errors import UserError
-from bot.domain.quotas import DAY_SECONDS, LATER, Spend
+from bot.domain.quotas import DAY_SECONDS, LATER
 from bot.domain.retention import MB
 from bot.domain.server_rules import SAFE_NEGATIVE_PROMPT, ServerSettings
 from bot.domain.text import clean, folded
@@ -69,7 +69,7 @@ class AdminCog(commands.Cog):
                 locale,
                 "In the last 24 hours you made {generations} (${dollars}); {left} of your "
                 "{limit} are left.",
-                **_spent(locale, mine),
+                **spend_figures.spend_words(locale, mine),
                 left=member.left,
                 limit=member.limit,
             )
@@ -111,18 +111,19 @@ class AdminCog(commands.Cog):
                 tr(
                     locale,
                     "This server: {generations}, ${dollars}. Top users:",
-                    **_spent(locale, here),
+                    **spend_figures.spend_words(locale, here),
                 )
             )
             lines += [
                 f"- {_requester(locale, row['requester_id'])}: "
-                f"{_generations(locale, int(row['generations']))}, ${float(row['dollars']):.2f}"
+                f"{spend_figures.generations(locale, int(row['generations']))}, "
+                f"${float(row['dollars']):.2f}"
                 for row in top
             ]
         if await bot.is_owner(interaction.user):
             everyone = await spend_figures.spent(bot, since)
             budget = settings.daily_budget_usd
-            figures = _spent(locale, everyone)
+            figures = spend_figures.spend_words(locale, everyone)
             if budget is not None:
                 everyone_text = tr(
                     locale,
@@ -344,7 +345,7 @@ class AdminCog(commands.Cog):
         everyone = await spend_figures.spent(bot, since)
         credits = await spend_figures.credits_left(bot) or tr(locale, "unknown")
         budget = settings.daily_budget_usd
-        figures = _spent(locale, everyone)
+        figures = spend_figures.spend_words(locale, everyone)
         if budget is not None:
             last_day = tr(
                 locale,
@@ -368,7 +369,7 @@ class AdminCog(commands.Cog):
         for row in await spend_figures.spent_per(bot, "guild_id", since, limit=MAX_SPEND_SERVERS):
             guild = bot.get_guild(row["guild_id"]) if row["guild_id"] else None
             name = guild.name if guild else tr(locale, "server {id}", id=row["guild_id"])
-            generations = _generations(locale, int(row["generations"]))
+            generations = spend_figures.generations(locale, int(row["generations"]))
             servers.append(f"- {name}: {generations}, ${float(row['dollars']):.2f}")
         shown = show_list(
             servers,
@@ -540,20 +541,6 @@ def _series_name(bot: PoseBot, series: ServerSeries, locale: discord.Locale) -> 
 
 def _megabytes(size: int) -> str:
     return f"{size / MB:.1f} MB"
-
-
-def _spent(locale: discord.Locale, spend: Spend) -> dict[str, str]:
-    """The {generations} and {dollars} of a spend line."""
-    return {
-        "generations": _generations(locale, spend.generations),
-        "dollars": f"{spend.dollars:.2f}",
-    }
-
-
-def _generations(locale: discord.Locale, count: int) -> str:
-    if count == 1:
-        return tr(locale, "1 generation")
-    return tr(locale, "{count} generations", count=count)
 
 
 def _requester(locale: discord.Locale, requester_id: int | None) -> str:

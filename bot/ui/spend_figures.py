@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Literal
 
+import discord
+
 from bot.domain.quotas import DailyQuotas, Spend, daily_quotas
 from bot.domain.server_rules import ServerSettings
 from bot.engine.credits import BALANCE_FACT
 from bot.storage.database import Row
+from bot.ui.i18n import tr
 
 if TYPE_CHECKING:
     from bot.posebot import PoseBot
@@ -66,3 +69,17 @@ async def balance_read(bot: PoseBot) -> tuple[float, float] | None:
         return None
     value = json.loads(fact)
     return float(value["credits"]), float(value["at"])
+
+
+def spend_words(locale: discord.Locale, spend: Spend) -> dict[str, str]:
+    """The {generations} and {dollars} of a spend line, in the reader's language."""
+    return {
+        "generations": generations(locale, spend.generations),
+        "dollars": f"{spend.dollars:.2f}",
+    }
+
+
+def generations(locale: discord.Locale, count: int) -> str:
+    if count == 1:
+        return tr(locale, "1 generation")
+    return tr(locale, "{count} generations", count=count)

@@ -11,7 +11,7 @@ import aiohttp
 import discord
 
 from bot.check.channel_access import fetch_server, lacking
-from bot.domain.quotas import DAY_SECONDS, Spend, rules_for
+from bot.domain.quotas import DAY_SECONDS, rules_for
 from bot.domain.server_rules import ServerSettings
 from bot.storage.job_stats import recent_jobs
 from bot.ui import spend_figures
@@ -151,7 +151,7 @@ async def _last_hour(bot: PoseBot, viewer: Viewer, now: float) -> list[str]:
     text = tr(
         locale,
         "Last hour: {generations}, median time {median}; failures: {failures}.",
-        generations=_generations(locale, recent.generations),
+        generations=spend_figures.generations(locale, recent.generations),
         median=median,
         failures=failures,
     )
@@ -177,7 +177,7 @@ async def _spend(
                 locale,
                 "This server, last 24 hours: {generations}, ${dollars} ({cap}; each member "
                 "{limit} a day).",
-                **_spent(locale, here),
+                **spend_figures.spend_words(locale, here),
                 cap=cap,
                 limit=rules.member_limit,
             )
@@ -190,12 +190,16 @@ async def _spend(
                     locale,
                     "Everyone: {generations}, ${dollars} of the ${budget} daily budget.",
                     budget=f"{rules.budget:.2f}",
-                    **_spent(locale, everyone),
+                    **spend_figures.spend_words(locale, everyone),
                 )
             )
         else:
             lines.append(
-                tr(locale, "Everyone: {generations}, ${dollars}.", **_spent(locale, everyone))
+                tr(
+                    locale,
+                    "Everyone: {generations}, ${dollars}.",
+                    **spend_figures.spend_words(locale, everyone),
+                )
             )
     return lines
 
@@ -272,16 +276,3 @@ async def _refusals(bot: PoseBot, viewer: Viewer, listings: list[Listing]) -> li
 
 def _utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _spent(locale: discord.Locale, spend: Spend) -> dict[str, str]:
-    return {
-        "generations": _generations(locale, spend.generations),
-        "dollars": f"{spend.dollars:.2f}",
-    }
-
-
-def _generations(locale: discord.Locale, count: int) -> str:
-    if count == 1:
-        return tr(locale, "1 generation")
-    return tr(locale, "{count} generations", count=count)
