@@ -18,7 +18,7 @@ from bot.domain.stories import Panel, Story, StoryError, check_name, clean_capti
 from bot.domain.translatable import mark
 from bot.storage import image_store
 from bot.storage.database import Database, Executor, Row
-from bot.storage.job_store import CANCELLED, DELIVERED, FAILED, RESULT
+from bot.storage.job_store import CANCELLED, DELIVERED, FAILED, GENERATED, RESULT
 
 ALREADY_YOURS = mark("You already have a story called “{name}”.")
 NOT_KEPT = mark(
@@ -233,16 +233,19 @@ class StoryStore:
         return CheckedImage(bytes(row["data"]), row["format"], row["width"], row["height"])
 
     async def add_result(self, story: Story, job_id: int, added_by: int, now: float) -> Panel:
-        """Add a delivered result as the story's last panel: its image is referred to, never
-        copied or generated again."""
+        """Add a result as the story's last panel: its image is referred to, never copied or
+        generated again. A result still being posted counts: its image is stored and paid for,
+        and its 📖 can be pressed the moment its message appears, before the job is marked
+        delivered."""
 
         async def work(tx: Executor) -> int:
             await self._one_at_a_time(tx, f"story:{story.id}")
             found = await tx.fetch(
                 "SELECT i.sha256 FROM job_images i JOIN jobs j ON j.id = i.job_id"
-                " WHERE i.job_id = $1 AND i.role = $2 AND j.state = $3",
+                " WHERE i.job_id = $1 AND i.role = $2 AND j.state IN ($3, $4)",
                 job_id,
                 RESULT,
+                GENERATED,
                 DELIVERED,
             )
             if not found:

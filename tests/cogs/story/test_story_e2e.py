@@ -17,6 +17,7 @@ from tests.conftest import StartBot
 from tests.fakes.discord import DEFAULT_PERMISSIONS, FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.segmind import FakeSegmind
 from tests.user_actions import (
+    card_text,
     decode,
     delivered,
     pose,
@@ -201,6 +202,24 @@ async def test_stories_are_refused_past_their_limits(
     second = await delivered(await pose(discord_api, seed=2))
     assert "panel 1" in await add(discord_api, first)
     assert await add(discord_api, second) == "“One” has 1 panels, the most a story may have."
+    listed = await said(await story(discord_api, "list"))
+    assert "▶ One: 1 panels" in listed
+
+
+async def test_a_result_joins_a_story_while_its_post_is_still_being_confirmed(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
+) -> None:
+    segmind.latency = 0.5
+    await start_bot(database_url=database_url)
+    await said(await story(discord_api, "new", name="One"))
+    interaction = await pose(discord_api)
+    await interaction.wait_for(lambda i: card_text(i).startswith("🎨"))
+    # The card becomes the result, but Discord's answer is lost: the bot learns it was posted
+    # only when it edits again a second later. Meanwhile its 📖 is there to press.
+    discord_api.faults.fail_next("interaction_edit", "drop-after")
+    result = await delivered(interaction)
+    assert "panel 1" in await add(discord_api, result)
+    assert discord_api.faults.count() == 1, "the result's own post was the one answered late"
     listed = await said(await story(discord_api, "list"))
     assert "▶ One: 1 panels" in listed
 
