@@ -51,7 +51,7 @@ from bot.storage.job_store import (
     JobStore,
     StoredImage,
 )
-from bot.storage.turns import on_the_paid_path
+from bot.storage.turns import off_the_paid_path, on_the_paid_path
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,9 @@ class JobLife:
         self._credit_watch = credit_watch
         self._events = events
         self._clock = clock
+        # The jobs of this process whose API call is under way, from their start until their
+        # result is stored or they leave the call otherwise: each holds one API slot.
+        self.in_call: set[int] = set()
 
     async def run(self, job: Job, *, resumed: bool) -> None:
         on_the_paid_path()  # its statements go before a request's reads (bot/storage/turns.py)
@@ -157,11 +160,15 @@ class JobLife:
         try:
             result: CheckedImage | None = None  # a result stored before is read back
             if job.state == RUNNING:
-                generation = await self._generate(job, resumed=resumed)
-                if generation is None:
-                    return  # back in its place (429, pause)
-                billed = True
-                job = await self._save(job, generation)
+                self.in_call.add(job.id)
+                try:
+                    generation = await self._generate(job, resumed=resumed)
+                    if generation is None:
+                        return  # back in its place (429, pause)
+                    billed = True
+                    job = await self._save(job, generation)
+                finally:
+                    self.in_call.discard(job.id)
                 result = generation.image
             await self._deliver(job, result)
         except LostJob:
@@ -339,6 +346,8 @@ class JobLife:
                     delay,
                 )
                 await backoff.sleep(delay)
+        # The user has the result: recording it must not hold up the handover of an API slot.
+        off_the_paid_path()
         now = self._clock()
         if not await self.store.mark_delivered(job, message_id, now):
             stored = await self.store.job(job.id)

@@ -17,13 +17,14 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
+from bot.engine.handovers import Handovers
 from bot.engine.job import JobLife
 from bot.engine.job_events import JobEvents
 from bot.engine.presenter import Presenter
@@ -120,6 +121,7 @@ class JobRunner:
         # `_running`: a claim that saw a job started by another claim of this process, but
         # not among the jobs it works on, would take it over (and pay for it twice).
         self._claiming = asyncio.Lock()
+        self._handovers = Handovers(self._claiming, self._store_and_claim)
         self._wakeup = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._poll_seconds = POLL_SECONDS_POLLING
@@ -220,13 +222,18 @@ class JobRunner:
             job, images, quotas=quotas, cooldown_seconds=cooldown_seconds
         )
         # The dispatcher may start it while its card is drawn (a job that started shows
-        # that instead of a place); the other processes hear of it after.
-        self._kick()
+        # that instead of a place); the other processes hear of it after. While this
+        # process's own calls fill every API slot, no slot is free anywhere: the next one to
+        # free starts the next job itself (`_claim_after`), and a claim now would only queue
+        # before it for the database (a burst of requests made hundreds of them).
+        slots_full = len(self._life.in_call) >= self.limits.max_concurrency
+        if not slots_full:
+            self._kick()
         stored = await self.store.job(job_id)
         if stored is None:
             raise RuntimeError(f"job {job_id} vanished right after it was stored")
         await self.cards.show_new(stored)
-        await self._notify()
+        await self._notify_others()
         return job_id
 
     async def submit_all(
@@ -363,17 +370,21 @@ class JobRunner:
             stored = await self.store.database.run(work)
             self._slot_freed()
             return stored
-        async with self._claiming:
-            done, claim = await self.queue.claim_after(
-                work,
-                self.owner,
-                self._clock,
-                self.limits,
-                start_new=self.accepting,
-                working_on=set(self._running),
-                request_went_through=True,
-            )
-            self._take(claim)
+        return await self._handovers.run(work)
+
+    async def _store_and_claim(self, works: Work[list[Any]]) -> list[Any]:
+        """Results stored and the slots they free claimed, in one transaction (`Handovers`,
+        which holds the claims' turn meanwhile)."""
+        done, claim = await self.queue.claim_after(
+            works,
+            self.owner,
+            self._clock,
+            self.limits,
+            start_new=self.accepting,
+            working_on=set(self._running),
+            request_went_through=True,
+        )
+        self._take(claim)
         if not claim.started:
             # The slot is still free (nothing here could start, and this claim was as good as
             # the dispatcher's): the other processes hear of it.

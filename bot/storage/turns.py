@@ -23,6 +23,12 @@ def on_the_paid_path() -> None:
     _PAID_PATH.set(True)
 
 
+def off_the_paid_path() -> None:
+    """The current task's work no longer holds up an API slot (its result is posted): what it
+    stores from now on takes its turn with everyone else's."""
+    _PAID_PATH.set(False)
+
+
 class Turns:
     """A lock, as asyncio.Lock, whose waiters on the paid path go first: in the order they
     came among themselves, and the others in theirs. Nothing else waits long for it: the
