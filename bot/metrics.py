@@ -1,16 +1,13 @@
-"""The optional Prometheus endpoint (METRICS_PORT): jobs by outcome, generation seconds, queue
-depth, spend, Discord and Segmind errors by kind, gateway latency. Counted always (it costs
-next to nothing), served only when a port is set."""
+"""What the optional Prometheus endpoint (METRICS_PORT) shows: jobs by outcome, generation
+seconds, queue depth, spend, Discord and Segmind errors by kind, gateway latency. Counted always
+(it costs next to nothing), served only when a port is set (bot/metrics_server.py)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
 
-from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -85,53 +82,3 @@ class Metrics:
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsServer:
-    """`GET /metrics` on the bot's own aiohttp, at `host:port`; `refresh` reads what is read at
-    each scrape (the queue's depth, the gateway's latency) before the answer."""
-
-    def __init__(
-        self, metrics: Metrics, refresh: Callable[[], Awaitable[None]], host: str, port: int
-    ) -> None:
-        self._metrics = metrics
-        self._refresh = refresh
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        """Listen; a port taken or an address that is not this machine's is logged in one
-        line and the bot runs on without metrics (its requests matter more)."""
-        app = web.Application()
-        app.router.add_get("/metrics", self._scrape)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError as error:
-            await runner.cleanup()
-            log.error(
-                "cannot serve metrics at %s:%d (%s); set METRICS_PORT to a free port, or "
-                "leave it empty; the bot runs on without metrics",
-                self._host,
-                self._port,
-                error.strerror or error,
-            )
-            return
-        self._runner = runner
-        log.info("serving Prometheus metrics at http://%s:%d/metrics", self._host, self._port)
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _scrape(self, request: web.Request) -> web.Response:
-        try:
-            await self._refresh()
-        except Exception as error:  # the database away: the counters are still worth reading
-            log.warning("metrics: could not read the queue's depth (%s)", type(error).__name__)
-        return web.Response(
-            body=self._metrics.text(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )

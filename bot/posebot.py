@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -20,7 +20,7 @@ from bot.domain.retention import Retention
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.runner import JobRunner
 from bot.memory import MemoryBudget
-from bot.metrics import Metrics, MetricsServer
+from bot.metrics import Metrics
 from bot.segmind import SegmindClient
 from bot.settings import Settings
 from bot.storage.channel_problems import ChannelProblems
@@ -42,6 +42,9 @@ from bot.ui.replies import NO_MENTIONS
 from bot.ui.result_buttons import ResultButton
 from bot.ui.sheet_posting import SheetPoster, SheetRedoButton
 from bot.version import bot_version
+
+if TYPE_CHECKING:
+    from bot.metrics_server import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,9 @@ class PoseBot(commands.Bot):
             self.sheet_poster.start()
         port = self.settings.metrics_port
         if port is not None:
+            # Loaded here, not with the bot: most bots serve no metrics (bot/metrics_server.py).
+            from bot.metrics_server import MetricsServer
+
             self._metrics_server = MetricsServer(
                 self.metrics, self._read_metrics, self.settings.metrics_host, port
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import tomllib
 from pathlib import Path
 
@@ -19,6 +18,9 @@ def bot_version() -> str:
             return str(tomllib.load(file)["project"]["version"])
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         pass
+    # Only an installed package gets here: the metadata machinery is loaded for it alone.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("posebot")
     except importlib.metadata.PackageNotFoundError:

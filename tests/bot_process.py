@@ -1,7 +1,7 @@
 """The bot as a child process, exactly as `python -m bot` runs it, with discord.py pointed at
 a fake Discord (FAKE_DISCORD_URL). Only the library's addresses change; the bot's code does not.
 
-`python -m tests.bot_process` is the child; `BotProcess` starts and stops one from a test or
+`python -m tests.bot_child` is the child; `BotProcess` starts and stops one from a test or
 the benchmark.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import BOT_TOKEN
-from tests.fakes.discord import FakeDiscord, point_discord_py_at
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.segmind import API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ class BotProcess:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "tests.bot_process",
+                "tests.bot_child",
                 *args,
                 cwd=cwd,
                 env={
@@ -87,10 +87,3 @@ class BotProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
-
-
-if __name__ == "__main__":
-    from bot.__main__ import main
-
-    point_discord_py_at(os.environ["FAKE_DISCORD_URL"])
-    sys.exit(main())

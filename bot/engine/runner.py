@@ -17,14 +17,13 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.backoff import Backoff
 from bot.domain.quotas import QuotaRules
 from bot.engine.cards import CardBoard
 from bot.engine.cooldowns import UserCooldowns
 from bot.engine.credits import CreditWatch
-from bot.engine.handovers import Handovers
 from bot.engine.job import JobLife
 from bot.engine.job_events import JobEvents
 from bot.engine.presenter import Presenter
@@ -121,7 +120,6 @@ class JobRunner:
         # `_running`: a claim that saw a job started by another claim of this process, but
         # not among the jobs it works on, would take it over (and pay for it twice).
         self._claiming = asyncio.Lock()
-        self._handovers = Handovers(self._claiming, self._store_and_claim)
         self._wakeup = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._poll_seconds = POLL_SECONDS_POLLING
@@ -370,21 +368,17 @@ class JobRunner:
             stored = await self.store.database.run(work)
             self._slot_freed()
             return stored
-        return await self._handovers.run(work)
-
-    async def _store_and_claim(self, works: Work[list[Any]]) -> list[Any]:
-        """Results stored and the slots they free claimed, in one transaction (`Handovers`,
-        which holds the claims' turn meanwhile)."""
-        done, claim = await self.queue.claim_after(
-            works,
-            self.owner,
-            self._clock,
-            self.limits,
-            start_new=self.accepting,
-            working_on=set(self._running),
-            request_went_through=True,
-        )
-        self._take(claim)
+        async with self._claiming:
+            done, claim = await self.queue.claim_after(
+                work,
+                self.owner,
+                self._clock,
+                self.limits,
+                start_new=self.accepting,
+                working_on=set(self._running),
+                request_went_through=True,
+            )
+            self._take(claim)
         if not claim.started:
             # The slot is still free (nothing here could start, and this claim was as good as
             # the dispatcher's): the other processes hear of it.

@@ -5,7 +5,6 @@ alone once another process owns the job."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,52 +112,3 @@ async def test_a_job_another_process_took_over_is_no_longer_stored_here(
     await asyncio.sleep(0.3)  # time for tries that should not happen
     assert len(runs) == 1, "the store is not tried again for a job that is no longer ours"
     assert segmind.billed == 1
-
-
-# A result the database refuses for a reason of its own (not a lost connection).
-REFUSE_ON_SQLITE = (
-    "CREATE TRIGGER refuse_result AFTER UPDATE OF state ON jobs"
-    " WHEN NEW.state = 'generated' AND NEW.prompt = 'refused'"
-    " BEGIN SELECT RAISE(ABORT, 'this result is refused'); END"
-)
-REFUSE_ON_POSTGRES = (
-    "CREATE FUNCTION refuse_result() RETURNS trigger AS $$ BEGIN"
-    " RAISE EXCEPTION 'this result is refused'; END $$ LANGUAGE plpgsql;"
-    " CREATE TRIGGER refuse_result AFTER UPDATE OF state ON jobs FOR EACH ROW"
-    " WHEN (NEW.state = 'generated' AND NEW.prompt = 'refused')"
-    " EXECUTE FUNCTION refuse_result()"
-)
-
-
-async def test_results_stored_together_each_get_their_own_outcome(
-    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind, database_url: str
-) -> None:
-    bot = await start_bot(
-        database_url=database_url, user_cooldown_seconds=0, segmind_max_concurrency=3
-    )
-    database = bot.store.database
-    await database.execute(REFUSE_ON_SQLITE if database.dialect == "sqlite" else REFUSE_ON_POSTGRES)
-    segmind.latency = 2.0  # long enough for all three to be under way at once
-    # Three people: one person's requests run one after another.
-    people = [discord_api.make_user(500 + n, f"person{n}") for n in range(3)]
-    requests = [
-        await pose(discord_api, prompt=prompt, user=person)
-        for prompt, person in zip(("first", "refused", "third"), people, strict=True)
-    ]
-    await discord_api.wait_for(lambda: len(segmind.submits) == 3, timeout=20)
-    # The three results arrive while the claims' turn is held, so they are stored together:
-    # the one the database refuses must not take the other two down with it.
-    runner = bot.runner
-    async with runner._claiming:
-        deadline = time.monotonic() + 20
-        while len(runner._handovers._waiting) < 3:
-            assert time.monotonic() < deadline, "the three results never waited together"
-            await asyncio.sleep(0.01)
-    first, refused, third = requests
-    await delivered(first, timeout=20)
-    await delivered(third, timeout=20)
-    await refused.wait_for(lambda i: private_text(i) is not None, timeout=20)
-    [failed] = await stored_jobs(bot.store, FAILED, timeout=10)
-    assert failed.options.prompt == "refused"
-    assert segmind.billed == 3, "each paid once, none again"
-    assert len(await bot.store.jobs((DELIVERED,))) == 2

@@ -11,7 +11,8 @@ from typing import Literal, get_args
 
 from aiohttp import web
 
-from tests.fakes.discord.protocol import API_PREFIX, _json
+from tests.discord_address import API_PREFIX
+from tests.fakes.discord.protocol import _json
 
 # What a faulty answer is. "503" and "500" are Discord's server errors (discord.py retries 500
 # on every route and 503 only on interaction webhooks); "429" is Discord's own rate limit

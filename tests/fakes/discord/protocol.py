@@ -16,7 +16,6 @@ from aiohttp import web
 
 JSON = dict[str, Any]
 
-API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
 # Discord's interaction rules.

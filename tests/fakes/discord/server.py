@@ -55,6 +55,7 @@ import discord.http
 import yarl
 from aiohttp import web
 
+from tests.discord_address import API_PREFIX, point_discord_py_at
 from tests.fakes.discord.actions import UserActions
 from tests.fakes.discord.cdn import Cdn
 from tests.fakes.discord.faults import DiscordFaults
@@ -63,7 +64,6 @@ from tests.fakes.discord.guilds import GuildRoutes
 from tests.fakes.discord.limits import INVALID_FORM_BODY
 from tests.fakes.discord.payloads import Payloads
 from tests.fakes.discord.protocol import (
-    API_PREFIX,
     DEFAULT_PERMISSIONS,
     DEFAULT_UPLOAD_LIMIT,
     JSON,
@@ -81,14 +81,6 @@ from tests.fakes.discord.rest import RestRoutes
 from tests.fakes.discord.webhooks import InteractionRoutes
 
 log = logging.getLogger(__name__)
-
-
-def point_discord_py_at(base_url: str) -> None:
-    """Send discord.py's REST, gateway and CDN traffic to a fake at `base_url` (http://host:port)."""
-    discord.http.Route.BASE = base_url + API_PREFIX
-    gateway = base_url.replace("http://", "ws://", 1) + "/gateway"
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
-    discord.asset.Asset.BASE = base_url + "/cdn"
 
 
 class FakeDiscord(UserActions, Gateway, Payloads, RestRoutes, GuildRoutes, InteractionRoutes, Cdn):
