@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.domain.pacing import RatePacer
 from bot.engine.presenter import Presenter
+from bot.engine.queue_snapshots import SharedSnapshots
 from bot.storage.job_queue import CARDS_LEASE, SharedQueue, Snapshot
 from bot.storage.job_store import Job, JobStore
 from bot.tasks import TaskGroup
@@ -63,6 +64,9 @@ class CardBoard:
         self._pending: dict[int, asyncio.Task[None]] = {}  # each job's latest card update
         self._refreshed: dict[int, float] = {}  # when this process last edited a queue card
         self._tasks = TaskGroup()
+        self._snapshots = SharedSnapshots(
+            lambda: queue.snapshot(clock(), with_jobs=False), self._tasks
+        )
         self.holding = False
 
     # Estimates
@@ -101,7 +105,7 @@ class CardBoard:
 
     async def show_new(self, job: Job) -> None:
         """The first card of a job just stored: its place in the queue (or the pause)."""
-        snapshot = await self.queue.snapshot(self._clock(), with_jobs=False)
+        snapshot = await self._snapshots.fresh()
         key, update = self.card_of(job, snapshot)
         if await self.queue.note_card(job.id, key):
             self._refreshed[job.id] = self._clock()

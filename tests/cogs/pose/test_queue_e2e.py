@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -55,6 +56,26 @@ async def test_a_queued_card_follows_its_place(
     await third.wait_for(lambda i: "Queued: position 1" in card_text(i), timeout=15)
     for interaction in (first, second, third):
         await delivered(interaction, timeout=30)
+
+
+async def test_a_burst_of_requests_each_shows_its_own_place(
+    start_bot: StartBot, discord_api: FakeDiscord, segmind: FakeSegmind
+) -> None:
+    segmind.latency = 30  # the first request holds the one slot while the burst queues
+    await start_bot(segmind_max_concurrency=1, segmind_rpm=600)
+    first = await pose(discord_api, user=discord_api.make_user(450, "first"))
+    await discord_api.wait_for(lambda: len(segmind.submits) == 1)
+    people = [discord_api.make_user(451 + n, f"p{n}") for n in range(12)]
+    burst = await asyncio.gather(*(pose(discord_api, user=person) for person in people))
+
+    def place(interaction: FakeInteraction) -> int | None:
+        found = re.search(r"Queued: position (\d+)", card_text(interaction))
+        return int(found.group(1)) if found else None
+
+    await discord_api.wait_for(lambda: all(place(i) is not None for i in burst), timeout=20)
+    # Cards drawn from shared reads of the queue: each still found its own job in it.
+    assert sorted(place(interaction) for interaction in burst) == list(range(1, 13))
+    assert card_text(first).startswith("🎨")
 
 
 async def test_the_slot_a_result_frees_is_taken_by_the_transaction_that_stores_it(
