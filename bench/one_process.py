@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -94,15 +95,17 @@ async def queue_run(
 ) -> dict[str, Any]:
     """Makespan of `jobs` from `people` users against the ideal, with the fake at `rpm`."""
     env = {"SEGMIND_RPM": str(rpm), "SEGMIND_MAX_CONCURRENCY": str(concurrency)}
-    async with running_bot(workdir, env, latency=latency, rpm=rpm) as (discord_api, segmind, _):
+    async with running_bot(workdir, env, latency=latency, rpm=rpm) as (discord_api, segmind, bot):
         character = image_bytes(256)
         crowd = users(discord_api, people)
+        cpu_before = cpu_seconds(bot.pid)
         interactions = await asyncio.gather(
             *(pose(discord_api, user=crowd[n % people], character=character) for n in range(jobs))
         )
         await all_delivered(discord_api, interactions, timeout=900)
         first_start = min(submit.started_at for submit in segmind.submits)
         makespan = time.monotonic() - first_start
+        cpu = cpu_seconds(bot.pid) - cpu_before
         # The fake's own time per request (its sleep plus making the image), as it saw it.
         service = statistics.mean(s.finished_at - s.started_at for s in segmind.submits)
         return {
@@ -114,6 +117,7 @@ async def queue_run(
             "slot_idle": slot_idle(
                 [(s.started_at, s.finished_at) for s in segmind.submits], concurrency
             ),
+            "cpu_per_job": cpu / jobs,
         }
 
 
@@ -185,6 +189,12 @@ async def save_character(
 def submitted(segmind: FakeSegmind, prompt: str) -> Any:
     """The fake's record of the request carrying `prompt`, once it has arrived."""
     return next((s for s in segmind.submits if s.body and s.body.get("prompt") == prompt), None)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, every thread's, user and system (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_proc_status(pid: int) -> dict[str, str]:

@@ -286,13 +286,15 @@ class JobRunner:
         for job in jobs:
             self.events.job_end(job, "cancelled", "false", now)
 
-    async def queued_of(self, user_id: int) -> tuple[int, int | None]:
-        """How many jobs a user has waiting, and the place of the first of them."""
-        queued = await self.queue.queued_of(user_id)
-        if not queued:
-            return 0, None
+    async def queued_of(self, user_id: int) -> list[int]:
+        """A user's waiting jobs, oldest first."""
+        return await self.queue.queued_of(user_id)
+
+    async def position(self, job_id: int) -> int | None:
+        """A waiting job's place in the queue (which reads the whole queue); None once it
+        started or ended."""
         snapshot = await self.queue.snapshot(self._clock(), with_jobs=False)
-        return len(queued), snapshot.position(queued[0])
+        return snapshot.position(job_id)
 
     @property
     def gate_reopens_at(self) -> float | None:

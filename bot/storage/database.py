@@ -205,8 +205,11 @@ class SqliteDatabase:
         return False
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
-        async with self._connection.execute(sql, _named(args)) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        # One trip to aiosqlite's thread, not three (execute, fetch, close): each trip waits
+        # for that thread and then for the event loop, and a burst of requests makes
+        # thousands of them.
+        rows = await self._connection.execute_fetchall(sql, _named(args))
+        return [dict(row) for row in rows]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:

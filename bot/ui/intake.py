@@ -261,8 +261,10 @@ class Intake:
 
     async def _check_queue(self, user_id: int) -> None:
         limit = self._bot.settings.user_max_queued
-        waiting, first_position = await self._bot.runner.queued_of(user_id)
-        if waiting >= limit:
+        waiting = await self._bot.runner.queued_of(user_id)
+        if len(waiting) >= limit:
+            # The place takes a read of the whole queue: only a refusal shows it.
+            first_position = await self._bot.runner.position(waiting[0])
             raise InvalidRequest(
                 mark(
                     "You already have {limit} requests waiting (the first is at position "
