@@ -28,22 +28,33 @@ class SharedSnapshots:
         self._next: asyncio.Future[Snapshot] | None = None  # the read that starts next
 
     async def fresh(self) -> Snapshot:
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
+        shared = self._next
+        if shared is None:
+            shared = self._next = asyncio.get_running_loop().create_future()
             # Read by nobody when every caller went away: no warning for its error then.
-            self._next.add_done_callback(lambda done: done.cancelled() or done.exception())
-            self._tasks.spawn(self._read_into(self._next), "queue-snapshot")
-        return await asyncio.shield(self._next)
+            shared.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._tasks.spawn(self._read_into(shared), "queue-snapshot")
+        try:
+            return await asyncio.shield(shared)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller is the one cut off
+            # The shared read was cut off (the cards' tasks end at a shutdown, while requests
+            # are still taken): this caller reads alone.
+            return await self._read()
 
     async def _read_into(self, snapshot: asyncio.Future[Snapshot]) -> None:
-        async with self._one_at_a_time:
-            # From here on the read starts: later callers wait for the next one.
-            if self._next is snapshot:
-                self._next = None
-            try:
+        try:
+            async with self._one_at_a_time:
+                # From here on the read starts: later callers wait for the next one.
+                if self._next is snapshot:
+                    self._next = None
                 snapshot.set_result(await self._read())
-            except Exception as error:  # each caller hears it, as from a read of its own
-                snapshot.set_exception(error)
-            finally:
-                if not snapshot.done():  # cut off (a shutdown): so are the callers
-                    snapshot.cancel()
+        except Exception as error:  # each caller hears it, as from a read of its own
+            snapshot.set_exception(error)
+        finally:
+            if self._next is snapshot:  # cut off before it started: the next caller starts anew
+                self._next = None
+            if not snapshot.done():  # cut off: each caller reads alone (`fresh`)
+                snapshot.cancel()

@@ -59,3 +59,26 @@ async def test_a_read_that_fails_fails_each_of_its_callers_and_the_next_read_is_
     assert [type(error) for error in failed] == [ConnectionResetError, ConnectionResetError]
     assert (await snapshots.fresh()).position(7) == 1
     await tasks.close()
+
+
+async def test_callers_of_a_read_cut_off_by_a_shutdown_read_alone() -> None:
+    reads = 0
+    read_started = asyncio.Event()
+
+    async def read() -> Snapshot:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            read_started.set()
+            await asyncio.Event().wait()  # until the cards' tasks are closed
+        return Snapshot(order=[3], jobs={}, in_flight=0, sends=[], gate_until=0.0, paused=None)
+
+    tasks = TaskGroup()
+    snapshots = SharedSnapshots(read, tasks)
+    waiting = [asyncio.create_task(snapshots.fresh()) for _ in range(2)]
+    await read_started.wait()
+    await tasks.close()  # the shutdown ends the shared read
+    for snapshot in await asyncio.gather(*waiting):
+        assert snapshot.position(3) == 1
+    assert reads == 3, "the shared read, then each caller's own"
+    assert (await snapshots.fresh()).position(3) == 1, "later callers start a read anew"
