@@ -21,7 +21,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
 MB = 2**20
-# What the process takes besides the images it decodes: about 70 MB idle, about 135 MB with
+# What the process takes besides the images it decodes: about 65 MB idle, about 112 MB with
 # 200 jobs queued (bench/run.py), plus results in flight, charts and the pages' thumbnails.
 PROCESS_RESERVE_MB = 160
 # Python looks for reference cycles after every 700 objects left standing and walks the whole
