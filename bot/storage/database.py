@@ -18,10 +18,11 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import aiosqlite
 import asyncpg
@@ -42,7 +43,7 @@ DEFAULT_SQLITE_PATH = "posebot.db"
 RETRIES = 8
 RETRY_BASE_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
-Work = Callable[["Executor"], Awaitable[T]]
+Work = Callable[["Executor"], Coroutine[Any, Any, T]]
 MIGRATION_LOCK = 7_305_001  # the advisory lock that lets one process at a time migrate
 Listener = Callable[[], None]
 # Called with a notification's payload, or with None when notifications may have been missed
@@ -68,7 +69,8 @@ class Database(Executor, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
 
     async def run(self, work: Work[T]) -> T:
-        """Run `work` in one transaction, again from the start if the connection is lost."""
+        """Run `work` in one transaction, again from the start if the connection is lost.
+        `work` awaits nothing but its own statements: SQLite runs it outside the event loop."""
         ...
 
     async def notify(self, channel: str, payload: str = "") -> None:
@@ -193,7 +195,42 @@ class SqliteDatabase:
         await retried("a statement", attempt)
 
     async def run(self, work: Work[T]) -> T:
-        return await run_retried(self, work)
+        async def attempt() -> T:
+            async with self._lock:
+                abandoned = threading.Event()
+                try:
+                    # aiosqlite runs a function in its thread with `_execute` (private, but
+                    # what its own methods are made of; the version is pinned).
+                    return await self._connection._execute(self._in_one_trip, work, abandoned)
+                except asyncio.CancelledError:
+                    abandoned.set()
+                    raise
+
+        return await retried("a transaction", attempt)
+
+    def _in_one_trip(self, work: Work[T], abandoned: threading.Event) -> T:
+        """`work` as one transaction, all of it in aiosqlite's thread: one trip there and back
+        instead of one per statement. Each trip waits for that thread and then for the event
+        loop, which a burst of requests keeps busy: a job handing its API slot on was waiting
+        behind them about twenty times. Runs in that thread, so `work` awaits nothing but its
+        statements (see `_completed`).
+
+        A caller cancelled meanwhile (a shutdown cancels what waits, here for SQLite's write
+        lock) has given the work up: it is rolled back rather than committed behind its back,
+        unless it was already committing."""
+        connection = self._connection._conn
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if abandoned.is_set():
+                raise _Abandoned
+            done = _completed(work(_InThreadTransaction(connection)))
+            if abandoned.is_set():
+                raise _Abandoned
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.rollback()  # a no-op when BEGIN or COMMIT failed with none open
+            raise
+        return done
 
     async def notify(self, channel: str, payload: str = "") -> None:
         return None  # processes sharing a SQLite file find new work by polling
@@ -262,6 +299,40 @@ class _SqliteTransaction:
 
     async def execute(self, sql: str, *args: Any) -> None:
         await self._database._connection.execute(sql, _named(args))
+
+
+class _Abandoned(Exception):
+    """Its caller was cancelled before the transaction committed (nobody sees it)."""
+
+
+class _InThreadTransaction:
+    """The statements of a transaction that `SqliteDatabase.run` runs in aiosqlite's thread:
+    they run on the spot, so their coroutines finish without ever suspending."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(row) for row in self._connection.execute(sql, _named(args)).fetchall()]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        self._connection.execute(sql, _named(args))
+
+
+def _completed(work: Coroutine[Any, Any, T]) -> T:
+    """The value of a coroutine that must finish without suspending: a transaction's work
+    run by `SqliteDatabase.run` outside the event loop. Work that awaits anything but its own
+    statements (the event loop's time, a lock, another query) is a mistake there, and says so
+    rather than hanging."""
+    try:
+        work.send(None)
+    except StopIteration as finished:
+        return cast(T, finished.value)
+    work.close()
+    raise RuntimeError(
+        f"{work.__qualname__} awaited something other than its statements inside a "
+        "SQLite transaction"
+    )
 
 
 def _named(args: Sequence[Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 from collections.abc import AsyncIterator
@@ -184,6 +185,52 @@ async def test_booleans_come_back_as_booleans_from_both(database_url: str) -> No
     assert [row["flag"] for row in rows] == [True, False, None]
     assert all(type(row["flag"]) is bool for row in rows[:2])
     assert same["n"] == 1
+
+
+async def test_a_transaction_is_kept_whole_or_not_at_all_by_both(database_url: str) -> None:
+    database = await connect(database_url)
+    try:
+        await database.execute("CREATE TABLE t (n INTEGER, flag BOOLEAN)")
+
+        async def two_rows(tx: Executor) -> list[dict[str, object]]:
+            await tx.execute("INSERT INTO t (n, flag) VALUES ($1, $2)", 1, True)
+            await tx.execute("INSERT INTO t (n, flag) VALUES ($1, $2)", 2, False)
+            return await tx.fetch("SELECT n, flag FROM t ORDER BY n")
+
+        async def one_row_then_a_mistake(tx: Executor) -> None:
+            await tx.execute("INSERT INTO t (n) VALUES ($1)", 3)
+            raise ValueError("the request's own fault")
+
+        seen_inside = await database.run(two_rows)
+        with pytest.raises(ValueError, match="own fault"):
+            await database.run(one_row_then_a_mistake)
+        kept = await database.fetch("SELECT n FROM t ORDER BY n")
+    finally:
+        await database.close()
+    assert seen_inside == [{"n": 1, "flag": True}, {"n": 2, "flag": False}]
+    assert [row["n"] for row in kept] == [1, 2]
+
+
+async def test_a_sqlite_transaction_that_awaits_anything_but_its_statements_says_so(
+    tmp_path: Path,
+) -> None:
+    # SQLite runs a transaction's work in its own thread, in one go: work that waited there
+    # for the event loop would hang, so it fails, and leaves nothing and no lock behind.
+    database = await connect(f"sqlite:///{tmp_path / 'one-trip.db'}")
+    try:
+        await database.execute("CREATE TABLE t (n INTEGER)")
+
+        async def waits_for_the_loop(tx: Executor) -> None:
+            await tx.execute("INSERT INTO t (n) VALUES ($1)", 1)
+            await asyncio.sleep(0)
+
+        with pytest.raises(RuntimeError, match="awaited something other than its statements"):
+            await database.run(waits_for_the_loop)
+        await database.run(lambda tx: tx.execute("INSERT INTO t (n) VALUES ($1)", 2))
+        kept = await database.fetch("SELECT n FROM t")
+    finally:
+        await database.close()
+    assert [row["n"] for row in kept] == [2]
 
 
 async def test_a_job_comes_back_as_it_went_in(store: JobStore) -> None:
