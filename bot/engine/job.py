@@ -153,7 +153,11 @@ class JobLife:
         # result is stored or they leave the call otherwise: each holds one API slot.
         self.in_call: set[int] = set()
 
-    async def run(self, job: Job, *, resumed: bool) -> None:
+    async def run(
+        self, job: Job, *, resumed: bool, images: dict[str, StoredImage] | None = None
+    ) -> None:
+        """Carry `job` to its end from where it is. `images`: its images, when its claim read
+        them already."""
         on_the_paid_path()  # its statements go before a request's reads (bot/storage/turns.py)
         # A stored result was paid for: whatever happens to its delivery, it stays billed.
         billed = job.state == GENERATED
@@ -162,7 +166,7 @@ class JobLife:
             if job.state == RUNNING:
                 self.in_call.add(job.id)
                 try:
-                    generation = await self._generate(job, resumed=resumed)
+                    generation = await self._generate(job, resumed=resumed, images=images)
                     if generation is None:
                         return  # back in its place (429, pause)
                     billed = True
@@ -192,7 +196,9 @@ class JobLife:
 
     # The paid call
 
-    async def _generate(self, job: Job, *, resumed: bool) -> Generation | None:
+    async def _generate(
+        self, job: Job, *, resumed: bool, images: dict[str, StoredImage] | None
+    ) -> Generation | None:
         """The API part of a job; None when it went back to its place instead."""
         if job.ticket is not None:
             # Submitted (and paid for) before: collect it, never submit again.
@@ -201,13 +207,15 @@ class JobLife:
         else:
             # Shown alongside the call rather than before it: the API's slot is the scarce thing.
             self._cards.show(job.id, self._presenter.show_running(job, resumed=resumed))
-            generation = await self._submit(job)
+            generation = await self._submit(job, images)
         if generation is not None and job.started_at is not None:
             self._cards.note_duration(self._clock() - job.started_at)
         return generation
 
-    async def _submit(self, job: Job) -> Generation | None:
-        body = await self._body(job)
+    async def _submit(self, job: Job, images: dict[str, StoredImage] | None) -> Generation | None:
+        if images is None:
+            images = await self.store.images(job.id)
+        body = await self._body(job, images)
         try:
             generation = await self._client.generate(
                 body, on_ticket=partial(self._remember_ticket, job)
@@ -239,8 +247,7 @@ class JobLife:
         if not await self.store.set_ticket(job, ticket):
             raise LostJob
 
-    async def _body(self, job: Job) -> dict[str, Any]:
-        images = await self.store.images(job.id)
+    async def _body(self, job: Job, images: dict[str, StoredImage]) -> dict[str, Any]:
         character = _image_input(images[CHARACTER])
         pose = _image_input(images[POSE]) if POSE in images else None
         return PoseRequest(job.options, character, pose).api_body(self._image_input)

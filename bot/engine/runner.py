@@ -396,12 +396,16 @@ class JobRunner:
             log.info("taking over job %s (%s), left without a process", job.id, job.state)
             self._run(job, resumed=True)
         for job in claim.started:
-            self._run(job, resumed=False)
+            self._run(job, resumed=False, images=claim.images.get(job.id))
         if claim.wake_at is not None:
             self._kick_at(claim.wake_at)
 
-    def _run(self, job: Job, *, resumed: bool) -> None:
-        task = self._loops.spawn(self._life.run(job, resumed=resumed), f"job-{job.id}")
+    def _run(
+        self, job: Job, *, resumed: bool, images: dict[str, StoredImage] | None = None
+    ) -> None:
+        task = self._loops.spawn(
+            self._life.run(job, resumed=resumed, images=images), f"job-{job.id}"
+        )
         self._running[job.id] = task
         task.add_done_callback(lambda done: self._forget(job.id, done))
 

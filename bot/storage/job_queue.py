@@ -23,7 +23,16 @@ from typing import TypeVar
 from bot.domain import fairness
 from bot.storage import cooldown_store
 from bot.storage.database import Database, Executor, Row, Work
-from bot.storage.job_store import GENERATED, PAUSED, QUEUED, RUNNING, Job, job_from_row
+from bot.storage.job_store import (
+    GENERATED,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    Job,
+    StoredImage,
+    images_of,
+    job_from_row,
+)
 
 # Requests are counted the way the API counts them, over a sliding minute, with a little slack
 # at the edge because our clock and the API's disagree by the network's delay.
@@ -56,6 +65,8 @@ class Claim:
     # Every job taken from a process that went away: (id, that process, the state it is in
     # now: running or generated, or queued again when a cut-off call left nothing to collect).
     takeovers: list[tuple[int, str | None, str]] = field(default_factory=list)
+    # The started jobs' images, by job id, where the claim read them (SQLite, see SharedQueue).
+    images: dict[int, dict[str, StoredImage]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,11 @@ class SharedQueue:
         # PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE has already locked the file.
         lock = " FOR UPDATE" if database.dialect == "postgres" else ""
         self._lock_sql = f"SELECT gate_until, gate_strikes FROM dispatch WHERE id = 1{lock}"  # noqa: S608
+        # A started job's images are read in its claim on SQLite, where the transaction is one
+        # trip to the database's thread and a read of its own would wait behind every other
+        # trip (a burst of requests makes many); not on PostgreSQL, where the claim holds the
+        # `dispatch` row that every process's claim waits for.
+        self._images_with_claim = database.dialect == "sqlite"
 
     # Dispatch
 
@@ -175,7 +191,10 @@ class SharedQueue:
                 wake_at = gate_until
             else:
                 started, wake_at = await self._start_next(tx, owner, now, limits)
-        return Claim(started, taken, wake_at, paused, gate_until, takeovers)
+        images = {}
+        if self._images_with_claim:
+            images = {job.id: await images_of(tx, job.id) for job in started}
+        return Claim(started, taken, wake_at, paused, gate_until, takeovers, images)
 
     async def _take_over(
         self,

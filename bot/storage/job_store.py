@@ -307,23 +307,7 @@ class JobStore:
 
     async def images(self, job_id: int) -> dict[str, StoredImage]:
         """The images a job still has, by role (none once they are no longer kept)."""
-        rows = await self.database.fetch(
-            "SELECT j.role, i.format, i.width, i.height, i.data, j.source_url, j.uploaded_by"
-            " FROM job_images j JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = $1",
-            job_id,
-        )
-        return {
-            row["role"]: StoredImage(
-                row["role"],
-                row["format"],
-                row["width"],
-                row["height"],
-                bytes(row["data"]),
-                row["source_url"],
-                uploaded_by=row["uploaded_by"],
-            )
-            for row in rows
-        }
+        return await images_of(self.database, job_id)
 
     async def image_roles(self, job_id: int) -> set[str]:
         """Which images a job still has, without reading them."""
@@ -679,3 +663,24 @@ async def _attach_image(
         uploaded_by,
         image.source_url,
     )
+
+
+async def images_of(executor: Executor, job_id: int) -> dict[str, StoredImage]:
+    """The images a job still has, by role (none once they are no longer kept)."""
+    rows = await executor.fetch(
+        "SELECT j.role, i.format, i.width, i.height, i.data, j.source_url, j.uploaded_by"
+        " FROM job_images j JOIN images i ON i.sha256 = j.sha256 WHERE j.job_id = $1",
+        job_id,
+    )
+    return {
+        row["role"]: StoredImage(
+            row["role"],
+            row["format"],
+            row["width"],
+            row["height"],
+            bytes(row["data"]),
+            row["source_url"],
+            uploaded_by=row["uploaded_by"],
+        )
+        for row in rows
+    }

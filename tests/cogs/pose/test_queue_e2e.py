@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ from bot.storage.job_queue import Claim, SharedQueue
 from tests.conftest import StartBot, stored_jobs
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.segmind import FakeSegmind, Fault
-from tests.user_actions import accepted, card_text, delivered, pose, refused
+from tests.user_actions import accepted, card_text, decode, delivered, png, pose, refused
 
 
 @pytest.mark.slow  # real generations of 1.5 s; tests/domain/test_fairness.py is the quick one
@@ -102,6 +103,44 @@ async def test_the_slot_a_result_frees_is_taken_by_the_transaction_that_stores_i
     await delivered(first)
     await delivered(second, timeout=10)
     assert [submit.body["prompt"] for submit in segmind.submits] == ["first", "second"]
+
+
+async def test_every_job_a_claim_starts_sends_its_own_character(
+    start_bot: StartBot,
+    discord_api: FakeDiscord,
+    segmind: FakeSegmind,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On SQLite a claim reads the images of the jobs it starts, in its own transaction: here
+    # the dispatcher starts two at once, then each result that frees a slot starts one more.
+    segmind.latency = 0.3
+    held = asyncio.Event()
+    dispatcher_claim = SharedQueue.claim
+
+    async def held_back(self: SharedQueue, *args: Any, **kwargs: Any) -> Claim:
+        start_new = kwargs.pop("start_new") and held.is_set()
+        return await dispatcher_claim(self, *args, start_new=start_new, **kwargs)
+
+    monkeypatch.setattr(SharedQueue, "claim", held_back)
+    await start_bot(database_url=database_url, segmind_max_concurrency=2, segmind_rpm=600)
+    colours = [(200, 40 * n, 10) for n in range(5)]
+    people = [discord_api.make_user(470 + n, f"c{n}") for n in range(len(colours))]
+    sent = []
+    for n, (person, colour) in enumerate(zip(people, colours, strict=True)):
+        sent.append(
+            await pose(discord_api, user=person, prompt=f"p{n}", character=png(colour=colour))
+        )
+        await sent[-1].wait_for(lambda i: "Queued: position" in card_text(i))
+    held.set()
+    for interaction in sent:
+        await delivered(interaction, timeout=30)
+    posed = {
+        submit.body["prompt"]: decode(base64.b64decode(submit.body["ip_image"])).getpixel((5, 5))
+        for submit in segmind.submits
+    }
+    assert posed == {f"p{n}": colour for n, colour in enumerate(colours)}
+    assert segmind.submits[1].started_at - segmind.submits[0].started_at < 0.2, "together"
 
 
 @pytest.mark.parametrize("failure", ["channel_deleted", "channel_forbidden"])
